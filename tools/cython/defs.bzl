@@ -33,7 +33,7 @@ def _cythonize_impl(ctx):
         mnemonic = "Cythonize",
         progress_message = "Cythonizing %s" % ctx.file.src.short_path,
     )
-    return [DefaultInfo(files = depset([out]))]
+    return [DefaultInfo(files = depset([out]), runfiles = ctx.runfiles(files = [out]))]
 
 _cythonize = rule(
     implementation = _cythonize_impl,
