@@ -1,0 +1,98 @@
+"""Downloads the .deb files a Debian lock pins and checks each sha256.
+
+    python3 tools/debian/fetch.py --cache DIR third_party/debian/base.lock ...
+
+A file already in the cache with the pinned hash is not downloaded again; a
+download whose hash differs is deleted and reported, naming the package.
+Downloads go through apt (`apt-get download pkg=version`), so the mirror is
+the machine's own apt configuration.
+"""
+
+import argparse
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+
+
+class FetchError(Exception):
+    """A fetch problem to show as it is."""
+
+
+def read_lock(path):
+    """[(package, version, arch, sha256, pool path)] of a lock."""
+    entries = []
+    with open(path, encoding="utf-8") as lock:
+        for number, line in enumerate(lock, 1):
+            line = line.split("#", 1)[0].strip()
+            if not line:
+                continue
+            fields = line.split()
+            if len(fields) != 5 or len(fields[3]) != 64:
+                raise FetchError(f"{path}:{number}: expected 'package version arch sha256 "
+                                 f"pool-path', got '{line}'. Regenerate the lock.")
+            entries.append(tuple(fields))
+    return entries
+
+
+def sha256_of(path):
+    """Hex sha256 of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as data:
+        for chunk in iter(lambda: data.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def fetch(entry, cache):
+    """Makes sure the cache holds the pinned file of one entry; returns its path."""
+    name, version, _arch, sha256, pool = entry
+    path = os.path.join(cache, os.path.basename(pool))
+    if os.path.exists(path) and sha256_of(path) == sha256:
+        return path, False
+    with tempfile.TemporaryDirectory(dir=cache) as scratch:
+        # apt names the file with the epoch (libcrypt1_1%3a4.4...); the pool does not.
+        proc = subprocess.run(["apt-get", "download", "-q", f"{name}={version}"], cwd=scratch,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              check=False)
+        downloaded = [f for f in os.listdir(scratch) if f.endswith(".deb")]
+        if proc.returncode == 0 and len(downloaded) == 1:
+            os.replace(os.path.join(scratch, downloaded[0]), path)
+    if proc.returncode != 0 or not os.path.exists(path):
+        tail = [line for line in proc.stdout.strip().splitlines()
+                if not line.startswith("W:")][-1:] or ["(no output)"]
+        raise FetchError(f"{name}={version}: apt-get download failed: {tail[0]}. If Debian "
+                         "no longer serves this version (a security update replaced it), "
+                         "re-lock with `bazel run //tools/debian:lock -- <manifest>`.")
+    got = sha256_of(path)
+    if got != sha256:
+        os.remove(path)
+        raise FetchError(f"{name}={version}: sha256 mismatch: the lock pins {sha256}, the "
+                         f"download has {got}. The file was deleted; do not use it.")
+    return path, True
+
+
+def main(argv=None):
+    """Entry point."""
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cache", required=True, help="folder that keeps the .deb files")
+    parser.add_argument("locks", nargs="+")
+    args = parser.parse_args(argv)
+    os.makedirs(args.cache, exist_ok=True)
+    fetched = kept = 0
+    try:
+        for lock in args.locks:
+            for entry in read_lock(lock):
+                _, new = fetch(entry, args.cache)
+                fetched, kept = fetched + new, kept + (not new)
+    except (OSError, FetchError) as err:
+        print(f"debian fetch: {err}", file=sys.stderr)
+        return 1
+    print(f"debian fetch: {fetched} downloaded, {kept} already present, all hashes match")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
