@@ -28,7 +28,8 @@ import tarfile
 MERGED = ("bin", "sbin", "lib", "lib64")
 NONROOT = 65532
 
-PASSWD = "root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n"
+PASSWD = ("root:x:0:0:root:/root:/sbin/nologin\n"
+          "nonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n")
 GROUP = "root:x:0:\nnonroot:x:65532:\n"
 
 
@@ -151,8 +152,8 @@ def add_parents(entries):
 
 def write_tar(out, entries, epoch):
     """Writes the entries sorted, root-owned (unless set), stamped with `epoch`."""
-    with open(out, "wb") as raw, tarfile.open(fileobj=raw, mode="w",
-                                               format=tarfile.PAX_FORMAT) as tar:
+    with open(out, "wb") as raw, \
+            tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for name in sorted(entries):
             info, data = entries[name]
             info.name = name

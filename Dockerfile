@@ -1,0 +1,62 @@
+# The one image definition: base -> dev -> lint / test, and production.
+#
+# Built by `bazel run //:image` (tools/image/build.py), which prepares the
+# build context from pinned, hash-checked inputs only and runs
+#   buildah build --network none --timestamp $SOURCE_DATE_EPOCH --target <stage>
+# so no step can reach the network and the same commit gives the same bytes.
+# `docker build` also works on that context for local convenience, but only
+# the buildah path is bit-for-bit reproducible.
+#
+# Context layout (made by tools/image/build.py):
+#   rootfs/base.tar   runtime root filesystem from third_party/debian/base.lock
+#   rootfs/dev.tar    compiler + headers + dash from third_party/debian/dev.lock
+#   wheels/           every wheel of the Python locks, pip.whl among them
+#   locks/            runtime.txt, build.txt, dev.txt
+#   model/            the model artifact (bazel build //models/digits:model)
+#   src/              the workspace sources the image needs
+
+# --- base: a minimal Debian root filesystem, no package manager, no shell ----
+FROM scratch AS base
+ADD rootfs/base.tar /
+ENV LANG=C.UTF-8 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PYTHONHASHSEED=0
+# Hash-based .pyc (no embedded mtimes) for the standard library.
+RUN ["/usr/bin/python3", "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash", "/usr/lib/python3.11"]
+
+# --- dev: compiler, all Python deps from the locks, model, then code ---------
+FROM base AS dev
+ADD rootfs/dev.tar /
+COPY locks/ /opt/modelship/locks/
+COPY wheels/ /opt/modelship/wheels/
+RUN ["/usr/bin/python3", "/opt/modelship/wheels/pip.whl/pip", "install", "--quiet", "--no-index", "--find-links=/opt/modelship/wheels", "--require-hashes", "--no-deps", "--only-binary=:all:", "--no-compile", "--disable-pip-version-check", "--root-user-action=ignore", "--target=/opt/modelship/site", "-r", "/opt/modelship/locks/runtime.txt"]
+RUN ["/usr/bin/python3", "/opt/modelship/wheels/pip.whl/pip", "install", "--quiet", "--no-index", "--find-links=/opt/modelship/wheels", "--require-hashes", "--no-deps", "--only-binary=:all:", "--no-compile", "--disable-pip-version-check", "--root-user-action=ignore", "--target=/opt/modelship/devsite", "-r", "/opt/modelship/locks/devimage.txt"]
+ENV PYTHONPATH=/opt/modelship/app:/opt/modelship/site:/opt/modelship/devsite \
+    MODELSHIP_MODEL=/opt/modelship/model/digits.model
+# The model changes less often than the code while developing: it goes first.
+COPY model/ /opt/modelship/model/
+COPY src/ /opt/modelship/app/
+WORKDIR /opt/modelship/app
+RUN ["/usr/bin/python3", "tools/image/finalize.py", "--build-ext", "--app", "/opt/modelship/app", "--site", "/opt/modelship/site"]
+
+# --- lint: the linters, inside the image, with the repository's config -------
+FROM dev AS lint
+RUN ["/usr/bin/python3", "tools/image/check.py", "lint"]
+
+# --- test: the test suite, in the environment that ships ----------------------
+FROM dev AS test
+RUN ["/usr/bin/python3", "tools/image/check.py", "test"]
+
+# --- production: interpreter, runtime deps, code, model; nothing else ---------
+FROM base AS production
+COPY --from=dev /opt/modelship/site/ /opt/modelship/site/
+COPY --from=dev /opt/modelship/release/app/ /opt/modelship/app/
+# Last layer: a model-only change rebuilds and pushes this layer alone.
+COPY model/ /opt/modelship/model/
+ENV PYTHONPATH=/opt/modelship/app:/opt/modelship/site \
+    MODELSHIP_MODEL=/opt/modelship/model/digits.model
+USER 65532:65532
+WORKDIR /home/nonroot
+EXPOSE 8080
+ENTRYPOINT ["/usr/bin/python3", "-m", "services.digits"]
