@@ -1,0 +1,1 @@
+"""Inference library: see inference/README.md. The public API is `inference.model`."""
