@@ -11,7 +11,7 @@
 #   rootfs/base.tar   runtime root filesystem from third_party/debian/base.lock
 #   rootfs/dev.tar    compiler + headers + dash from third_party/debian/dev.lock
 #   wheels/           every wheel of the Python locks, pip.whl among them
-#   locks/            runtime.txt, build.txt, dev.txt
+#   locks/            runtime.txt, imagedev.txt
 #   model/            the model artifact (bazel build //models/digits:model)
 #   src/              the workspace sources the image needs
 
@@ -31,7 +31,7 @@ ADD rootfs/dev.tar /
 COPY locks/ /opt/modelship/locks/
 COPY wheels/ /opt/modelship/wheels/
 RUN ["/usr/bin/python3", "/opt/modelship/wheels/pip.whl/pip", "install", "--quiet", "--no-index", "--find-links=/opt/modelship/wheels", "--require-hashes", "--no-deps", "--only-binary=:all:", "--no-compile", "--disable-pip-version-check", "--root-user-action=ignore", "--target=/opt/modelship/site", "-r", "/opt/modelship/locks/runtime.txt"]
-RUN ["/usr/bin/python3", "/opt/modelship/wheels/pip.whl/pip", "install", "--quiet", "--no-index", "--find-links=/opt/modelship/wheels", "--require-hashes", "--no-deps", "--only-binary=:all:", "--no-compile", "--disable-pip-version-check", "--root-user-action=ignore", "--target=/opt/modelship/devsite", "-r", "/opt/modelship/locks/devimage.txt"]
+RUN ["/usr/bin/python3", "/opt/modelship/wheels/pip.whl/pip", "install", "--quiet", "--no-index", "--find-links=/opt/modelship/wheels", "--require-hashes", "--no-deps", "--only-binary=:all:", "--no-compile", "--disable-pip-version-check", "--root-user-action=ignore", "--target=/opt/modelship/devsite", "-r", "/opt/modelship/locks/imagedev.txt"]
 ENV PYTHONPATH=/opt/modelship/app:/opt/modelship/site:/opt/modelship/devsite \
     MODELSHIP_MODEL=/opt/modelship/model/digits.model
 # The model changes less often than the code while developing: it goes first.

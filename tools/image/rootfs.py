@@ -170,6 +170,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lock", required=True, action="append")
+    parser.add_argument("--skip-lock", action="append", default=[],
+                        help="leave out the packages of this lock (a layer below has them)")
     parser.add_argument("--debs", required=True, help="folder holding the .deb files")
     parser.add_argument("--prune", help="file of glob patterns to leave out")
     parser.add_argument("--link", action="append", default=[], metavar="PATH=TARGET",
@@ -178,7 +180,14 @@ def main(argv=None):
     args = parser.parse_args(argv)
     epoch = int(os.environ.get("SOURCE_DATE_EPOCH", "0"))
     try:
-        lock = [entry for path in args.lock for entry in read_lock(path)]
+        below = {entry[0]: entry for path in args.skip_lock for entry in read_lock(path)}
+        lock = []
+        for entry in (e for path in args.lock for e in read_lock(path)):
+            if entry[0] not in below:
+                lock.append(entry)
+            elif below[entry[0]] != entry:
+                raise RootfsError(f"{entry[0]}: the locks pin different files "
+                                  f"({below[entry[0]][1]} and {entry[1]}); re-lock both")
         patterns = read_prune(args.prune)
         entries = {}
         for name, version, _arch, sha256, pool in sorted(lock):
@@ -191,7 +200,11 @@ def main(argv=None):
                                   f"{sha256}; delete it and fetch again")
             unpack(deb, patterns, entries)
         links = [tuple(spec.split("=", 1)) for spec in args.link]
-        add_system_files(entries, lock, links)
+        if below:
+            for name, target in links:
+                entries[name] = make_link(name, target)
+        else:
+            add_system_files(entries, lock, links)
         add_parents(entries)
         write_tar(args.out, entries, epoch)
     except (OSError, RootfsError) as err:

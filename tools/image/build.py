@@ -1,0 +1,379 @@
+"""Builds the images: the main job of this repository.
+
+    bazel run //:image                      lint, test and production stages;
+                                            writes dist/<name>.oci.tar
+    bazel run //:image -- --target production --no-cache --out DIR
+
+Steps, every input pinned and checked before the build starts:
+  1. .deb files of third_party/debian/{base,dev}.lock (sha256 per file) ->
+     two root filesystem tarballs, assembled bit for bit (rootfs.py);
+  2. wheels of the Python locks (pip download --require-hashes);
+  3. the model artifact and the sources, from this Bazel build and the tree;
+  4. `buildah build --network none --timestamp <commit time>` for each stage,
+     with OCI labels (git SHA, commit time, model version, API version);
+  5. the production image written as an OCI archive; its digest, layers and
+     labels printed and written to dist/<name>.json.
+A missing or mismatching input stops the build with a message naming it.
+"""
+
+import argparse
+import gzip
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+
+from models.digits import paths
+
+IMAGE_NAME = "modelship-digits"
+SOURCE_DIRS = ("inference", "services", "models", "tools/image", "tests")
+SOURCE_FILES = ("setup.cfg",)
+LOCKS = ("runtime", "imagedev")
+LABEL_NS = "io.modelship"
+UNSTAMPED_SHA = "0" * 40
+
+
+class BuildError(Exception):
+    """A problem to show as it is, naming the input."""
+
+
+def log(message):
+    """Progress on stderr, so stdout stays the report."""
+    print(f"image: {message}", file=sys.stderr, flush=True)
+
+
+def run(argv, **kwargs):
+    """Runs a command; raises BuildError with its output tail on failure."""
+    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          check=False, **kwargs)
+    if proc.returncode != 0:
+        tail = "\n".join(proc.stdout.strip().splitlines()[-25:])
+        raise BuildError(f"{' '.join(argv[:3])} ... failed (exit {proc.returncode}):\n{tail}")
+    return proc.stdout
+
+
+def git(workspace, *args):
+    """Output of a git command in the workspace."""
+    return run(["git", "-C", workspace] + list(args)).strip()
+
+
+def stamp(workspace, stamped):
+    """(revision, commit epoch, dirty) of the tree, or constants when unstamped."""
+    if not stamped:
+        return UNSTAMPED_SHA, 0, False
+    try:
+        sha = git(workspace, "rev-parse", "HEAD")
+        epoch = int(git(workspace, "log", "-1", "--format=%ct"))
+        dirty = bool(git(workspace, "status", "--porcelain", "--untracked-files=no"))
+    except BuildError as err:
+        raise BuildError(f"cannot read the git revision ({err}); build with --unstamped") \
+            from err
+    return sha, epoch, dirty
+
+
+def cache_dir():
+    """The folder that keeps downloaded, verified inputs between builds."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "modelship")
+
+
+def prepare_rootfs(workspace, ctx, epoch):
+    """Fetches the pinned .debs and assembles base.tar and dev.tar."""
+    debs = os.path.join(cache_dir(), "debs")
+    debian = os.path.join(workspace, "third_party", "debian")
+    locks = [os.path.join(debian, name) for name in ("base.lock", "dev.lock")]
+    tools = os.path.join(workspace, "tools")
+    log("fetching and checking .deb files")
+    run([sys.executable, os.path.join(tools, "debian", "fetch.py"), "--cache", debs] + locks)
+    os.makedirs(os.path.join(ctx, "rootfs"))
+    env = dict(os.environ, SOURCE_DATE_EPOCH=str(epoch))
+    common = ["--debs", debs, "--prune", os.path.join(debian, "base.prune"),
+              "--link", "usr/bin/python3=python3.11"]
+    log("assembling root filesystems")
+    run([sys.executable, os.path.join(tools, "image", "rootfs.py"), "--lock", locks[0],
+         "--out", os.path.join(ctx, "rootfs", "base.tar")] + common, env=env)
+    run([sys.executable, os.path.join(tools, "image", "rootfs.py"), "--lock", locks[1],
+         "--skip-lock", locks[0], "--out", os.path.join(ctx, "rootfs", "dev.tar")] + common,
+        env=env)
+
+
+def prepare_wheels(workspace, ctx):
+    """Downloads (or reuses) every wheel of the locks, hash-checked by pip."""
+    wheels = os.path.join(cache_dir(), "wheels")
+    os.makedirs(wheels, exist_ok=True)
+    os.makedirs(os.path.join(ctx, "locks"))
+    os.makedirs(os.path.join(ctx, "wheels"))
+    for name in LOCKS:
+        lock = os.path.join(workspace, "third_party", "python", name + ".txt")
+        shutil.copy(lock, os.path.join(ctx, "locks", name + ".txt"))
+        log(f"checking wheels of {name}.txt")
+        run([sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
+             "--require-hashes", "--no-deps", "--only-binary=:all:", "--dest", wheels,
+             "-r", lock])
+    needed = set()
+    for name in LOCKS:
+        needed |= wheel_names(os.path.join(ctx, "locks", name + ".txt"), wheels)
+    for name in sorted(needed):
+        place(os.path.join(wheels, name), os.path.join(ctx, "wheels", name))
+    pip = [n for n in needed if n.startswith("pip-")]
+    if len(pip) != 1:
+        raise BuildError("the imagedev lock must pin exactly one pip wheel (third_party/python/"
+                         "imagedev.in lists pip); found " + (", ".join(pip) or "none"))
+    place(os.path.join(wheels, pip[0]), os.path.join(ctx, "wheels", "pip.whl"))
+
+
+def place(src, dest):
+    """Hard-links a cached input into the context (copies across file systems)."""
+    try:
+        os.link(src, dest)
+    except OSError:
+        shutil.copyfile(src, dest)
+
+
+def wheel_names(lock, folder):
+    """File names in `folder` of the wheels a lock pins (matched by hash)."""
+    with open(lock, encoding="utf-8") as text:
+        hashes = set(part.split(":", 1)[1] for part in text.read().split()
+                     if part.startswith("--hash=sha256:"))
+    found = set()
+    for name in os.listdir(folder):
+        if name.endswith(".whl") and sha256_file(os.path.join(folder, name)) in hashes:
+            found.add(name)
+    return found
+
+
+def sha256_file(path, _memo={}):  # pylint: disable=dangerous-default-value
+    """Hex sha256 of a file (memoized by path, size and mtime)."""
+    stat = os.stat(path)
+    key = (path, stat.st_size, stat.st_mtime_ns)
+    if key not in _memo:
+        digest = hashlib.sha256()
+        with open(path, "rb") as data:
+            for chunk in iter(lambda: data.read(1 << 20), b""):
+                digest.update(chunk)
+        _memo[key] = digest.hexdigest()
+    return _memo[key]
+
+
+def prepare_sources(workspace, ctx, model, dataset):
+    """Copies the model and the tracked sources the image needs.
+
+    The model and the data set also go where the tests find built files
+    (models/digits/, beside paths.py), for the image's test stage."""
+    os.makedirs(os.path.join(ctx, "model"))
+    shutil.copy(model, os.path.join(ctx, "model", "digits.model"))
+    tracked = git(workspace, "ls-files", "-z", "--cached", "--others", "--exclude-standard",
+                  "--", *SOURCE_DIRS, *SOURCE_FILES).split("\0")
+    for rel in sorted(filter(None, tracked)):
+        src = os.path.join(workspace, rel)
+        if not os.path.isfile(src):
+            continue
+        dest = os.path.join(ctx, "src", rel)
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        shutil.copyfile(src, dest)
+    for built in (model, dataset):
+        shutil.copy(built, os.path.join(ctx, "src", "models", "digits"))
+    shutil.copy(os.path.join(workspace, "Dockerfile"), os.path.join(ctx, "Dockerfile"))
+    normalize_modes(ctx)
+
+
+def normalize_modes(ctx):
+    """0755 for folders and executables, 0644 for the rest: the umask must not leak
+    into the image (COPY keeps the modes of the context)."""
+    for folder, dirs, files in os.walk(ctx):
+        os.chmod(folder, 0o755)
+        for name in dirs + files:
+            path = os.path.join(folder, name)
+            if os.path.islink(path) or os.path.isdir(path):
+                continue
+            executable = os.stat(path).st_mode & 0o100
+            os.chmod(path, 0o755 if executable else 0o644)
+
+
+def model_labels(workspace, model):
+    """Labels describing the model (read from the artifact) and the API contract."""
+    from inference import artifact  # pylint: disable=import-outside-toplevel
+    loaded = artifact.read(model)
+    header = loaded.header
+    release = os.path.join(workspace, "models", "digits", "release", "current.json")
+    with open(release, encoding="utf-8") as text:
+        headline = json.load(text)["headline_metric"]
+    labels = {
+        f"{LABEL_NS}.model.name": header["model"]["name"],
+        f"{LABEL_NS}.model.version": loaded.version,
+        f"{LABEL_NS}.model.metric": f"{headline}={header['metrics'][headline]}",
+        f"{LABEL_NS}.model.format-version": str(artifact.FORMAT_VERSION),
+        f"{LABEL_NS}.model.output-schema-version": str(header["output"]["schema_version"]),
+    }
+    contract = os.path.join(workspace, "services", "digits", "openapi.json")
+    if os.path.exists(contract):
+        with open(contract, encoding="utf-8") as text:
+            labels[f"{LABEL_NS}.api.version"] = json.load(text)["info"]["version"]
+    return labels
+
+
+def labels_for(workspace, sha, epoch, dirty, model, source_url):
+    """The OCI and project labels of every stage."""
+    labels = {
+        "org.opencontainers.image.title": IMAGE_NAME,
+        "org.opencontainers.image.revision": sha,
+        "org.opencontainers.image.created": _rfc3339(epoch),
+        "org.opencontainers.image.version": sha[:12] + ("-dirty" if dirty else ""),
+        "org.opencontainers.image.source": source_url,
+        "org.opencontainers.image.base.name": "debian:bookworm (from third_party/debian/"
+                                              "base.lock)",
+    }
+    labels.update(model_labels(workspace, model))
+    return labels
+
+
+def _rfc3339(epoch):
+    """RFC 3339 UTC time of an epoch, without the wall clock."""
+    import time  # pylint: disable=import-outside-toplevel
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+def buildah(storage):
+    """The buildah command, with its own storage folders when asked."""
+    if not storage:
+        return ["buildah"]
+    return ["buildah", "--root", os.path.join(storage, "root"),
+            "--runroot", os.path.join(storage, "run")]
+
+
+def buildah_build(ctx, target, epoch, labels, no_cache, tag, storage=None):
+    """One `buildah build` of a stage, with no network; returns the image id."""
+    argv = buildah(storage) + [
+        "build", "--network", "none", "--timestamp", str(epoch), "--target", target,
+        "--tag", tag, "--layers", "--format", "oci", "--file", os.path.join(ctx, "Dockerfile")]
+    if no_cache:
+        argv.append("--no-cache")
+    for key, value in sorted(labels.items()):
+        argv += ["--label", f"{key}={value}"]
+    log(f"buildah build --target {target}")
+    run(argv + [ctx])
+    return run(buildah(storage) + ["images", "--quiet", "--no-trunc", tag]).split()[0]
+
+
+def export(tag, out_dir, storage=None):
+    """Writes the image as an OCI archive; returns its report dict."""
+    os.makedirs(out_dir, exist_ok=True)
+    archive = os.path.join(out_dir, IMAGE_NAME + ".oci.tar")
+    if os.path.exists(archive):
+        os.remove(archive)
+    run(buildah(storage) + ["push", "--quiet", "--disable-compression", tag,
+                            f"oci-archive:{archive}:latest"])
+    inspect = json.loads(run(["skopeo", "inspect", f"oci-archive:{archive}"]))
+    raw = json.loads(run(["skopeo", "inspect", "--raw", f"oci-archive:{archive}"]))
+    config = json.loads(run(["skopeo", "inspect", "--config", f"oci-archive:{archive}"]))
+    manifest_bytes = run(["skopeo", "inspect", "--raw", f"oci-archive:{archive}"]).encode()
+    sizes = uncompressed_sizes(archive)
+    report = {
+        "archive": os.path.relpath(archive),
+        "digest": "sha256:" + hashlib.sha256(manifest_bytes.rstrip(b"\n")).hexdigest(),
+        "config_digest": raw["config"]["digest"],
+        "layers": [{"digest": layer["digest"], "size": layer["size"],
+                    "uncompressed_size": sizes[layer["digest"]]} for layer in raw["layers"]],
+        "history": [h.get("created_by", "") for h in config.get("history", [])
+                    if not h.get("empty_layer")],
+        "labels": inspect.get("Labels", {}),
+        "size": sum(layer["size"] for layer in raw["layers"]),
+        "uncompressed_size": sum(sizes[layer["digest"]] for layer in raw["layers"]),
+    }
+    report["digest"] = inspect.get("Digest", report["digest"])
+    return report
+
+
+def uncompressed_sizes(archive):
+    """{layer digest: bytes of the layer tar once decompressed} of an OCI archive."""
+    sizes = {}
+    with tarfile.open(archive) as outer:
+        for member in outer:
+            if not member.name.startswith("blobs/sha256/") or not member.isfile():
+                continue
+            digest = "sha256:" + member.name.rsplit("/", 1)[1]
+            with outer.extractfile(member) as blob:
+                head = blob.read(2)
+                blob.seek(0)
+                stream = gzip.GzipFile(fileobj=blob) if head == b"\x1f\x8b" else blob
+                total = 0
+                for chunk in iter(lambda s=stream: s.read(1 << 20), b""):
+                    total += len(chunk)
+            sizes[digest] = total
+    return sizes
+
+
+def print_report(report):
+    """Human-readable summary on stdout."""
+    print(f"image: {report['archive']}")
+    print(f"digest: {report['digest']}")
+    print(f"config: {report['config_digest']}")
+    print(f"size: {report['uncompressed_size'] / 1e6:.1f} MB uncompressed, "
+          f"{report['size'] / 1e6:.1f} MB compressed")
+    print("layers (uncompressed, compressed, digest, step):")
+    for layer, step in zip(report["layers"], report["history"]):
+        print(f"  {layer['uncompressed_size'] / 1e6:7.2f} MB {layer['size'] / 1e6:7.2f} MB  "
+              f"{layer['digest'][:19]}  {step[-60:]}")
+    for key, value in sorted(report["labels"].items()):
+        print(f"label {key}={value}")
+
+
+def main(argv=None):
+    """Entry point of `bazel run //:image`."""
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--target", action="append",
+                        choices=["base", "dev", "lint", "test", "production"],
+                        help="stages to build (default: lint, test, production)")
+    parser.add_argument("--out", default="dist", help="where the OCI archive goes")
+    parser.add_argument("--no-cache", action="store_true", help="rebuild every layer")
+    parser.add_argument("--unstamped", action="store_true",
+                        help="constant revision and time, for cache-friendly local builds")
+    parser.add_argument("--context", help="keep the build context in this folder")
+    parser.add_argument("--storage", help="buildah storage folder (default: the system's)")
+    parser.add_argument("--source-url", default=os.environ.get("CI_PROJECT_URL", ""),
+                        help="org.opencontainers.image.source (default: $CI_PROJECT_URL, "
+                             "else the git remote 'origin')")
+    args = parser.parse_args(argv)
+    workspace = os.environ.get("BUILD_WORKSPACE_DIRECTORY") or os.getcwd()
+    os.chdir(workspace)
+    targets = args.target or ["lint", "test", "production"]
+    try:
+        sha, epoch, dirty = stamp(workspace, not args.unstamped)
+        if not args.source_url and not args.unstamped:
+            proc = subprocess.run(["git", "-C", workspace, "remote", "get-url", "origin"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                                  check=False)
+            args.source_url = proc.stdout.strip()
+        model, dataset = paths.model_path(), paths.dataset_path()
+        ctx = args.context or tempfile.mkdtemp(prefix="modelship-ctx-")
+        if os.path.exists(ctx) and os.listdir(ctx):
+            shutil.rmtree(ctx)
+        os.makedirs(ctx, exist_ok=True)
+        prepare_rootfs(workspace, ctx, epoch)
+        prepare_wheels(workspace, ctx)
+        prepare_sources(workspace, ctx, model, dataset)
+        labels = labels_for(workspace, sha, epoch, dirty, model, args.source_url)
+        for target in targets:
+            buildah_build(ctx, target, epoch, labels, args.no_cache,
+                          f"localhost/{IMAGE_NAME}:{target}", args.storage)
+        if "production" in targets:
+            report = export(f"localhost/{IMAGE_NAME}:production", args.out, args.storage)
+            with open(os.path.join(args.out, IMAGE_NAME + ".json"), "w",
+                      encoding="utf-8") as out:
+                json.dump(report, out, indent=2, sort_keys=True)
+            print_report(report)
+        if not args.context:
+            shutil.rmtree(ctx)
+    except (OSError, BuildError) as err:  # FileNotFoundError: not run by Bazel
+        print(f"image: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""Runs inside the image: the lint and test stages.
+
+    python3 tools/image/check.py lint    pyflakes, pycodestyle, pylint
+    python3 tools/image/check.py test    the pytest suites of the shipped code
+
+The same tools and configuration (setup.cfg) as `bazel test //...`, run on
+the files as they are in the image, by the image's interpreter.
+"""
+
+import os
+import subprocess
+import sys
+
+LINTED = ("inference", "models", "services", "tools/image")
+TESTED = ("inference/tests", "models/digits/tests", "services/digits/tests")
+
+
+def python_files():
+    """Every .py file of the linted folders, sorted."""
+    found = []
+    for top in LINTED:
+        for folder, _, files in os.walk(top):
+            found += [os.path.join(folder, f) for f in files if f.endswith(".py")]
+    return sorted(found)
+
+
+def run(argv):
+    """Runs one command; returns its exit status."""
+    print("check:", " ".join(argv[:4]), "...", flush=True)
+    return subprocess.run(argv, check=False).returncode
+
+
+def lint():
+    """All three linters; non-zero if any complains."""
+    files = python_files()
+    statuses = [
+        run([sys.executable, "-m", "pyflakes"] + files),
+        run([sys.executable, "-m", "pycodestyle", "--config=setup.cfg"] + files),
+        run([sys.executable, "-m", "pylint", "--rcfile=setup.cfg", "--score=n",
+             "--persistent=n"] + files),
+    ]
+    return 1 if any(statuses) else 0
+
+
+def test():
+    """The pytest suites that run without host services (marked 'host' otherwise)."""
+    suites = [s for s in TESTED if os.path.isdir(s)]
+    return run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-W", "error",
+                "-q", "-m", "not host"] + suites)
+
+
+def main(argv):
+    """Entry point."""
+    if argv[1:] == ["lint"]:
+        return lint()
+    if argv[1:] == ["test"]:
+        return test()
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,99 @@
+"""Checks that the production image is reproducible, bit for bit.
+
+    bazel run //tools/image:repro          (also run by `bazel test //...`)
+
+Builds the production image twice from clean state: each build in its own
+new folder with its own empty buildah storage (no cache), the second with
+another umask, time zone, locale and home folder. The two manifest digests
+and config digests must be equal. On a mismatch, diffoscope (Debian's
+diffoscope-minimal) compares the two OCI archives and the differing files
+are printed.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+VARIANTS = [
+    {"umask": 0o022, "env": {"TZ": "UTC", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}},
+    {"umask": 0o077, "env": {"TZ": "Pacific/Chatham", "LANG": "fr_FR.UTF-8",
+                             "LC_ALL": "fr_FR.UTF-8", "USER": "someone-else"}},
+]
+
+
+def build_once(builder, workspace, variant, root, extra):
+    """Runs one clean production build; returns its report."""
+    os.makedirs(root)
+    env = dict(os.environ, **variant["env"], HOME=os.path.join(root, "home"),
+               BUILD_WORKSPACE_DIRECTORY=workspace,
+               XDG_CACHE_HOME=os.environ.get("XDG_CACHE_HOME")
+               or os.path.join(os.path.expanduser("~"), ".cache"))
+    os.makedirs(env["HOME"])
+    argv = [sys.executable, builder, "--target", "production", "--no-cache",
+            "--context", os.path.join(root, "context"), "--storage",
+            os.path.join(root, "storage"), "--out", os.path.join(root, "dist")] + extra
+    old = os.umask(variant["umask"])
+    try:
+        proc = subprocess.run(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, check=False)
+    finally:
+        os.umask(old)
+    if proc.returncode != 0:
+        raise SystemExit(f"repro: build in {root} failed:\n{proc.stderr[-3000:]}")
+    with open(os.path.join(root, "dist", "modelship-digits.json"), encoding="utf-8") as out:
+        return json.load(out)
+
+
+def explain(first, second):
+    """diffoscope on the two archives: which files differ."""
+    if not shutil.which("diffoscope"):
+        print("repro: diffoscope is not installed (tools/bootstrap installs it)")
+        return
+    proc = subprocess.run(["diffoscope", "--no-progress", "--text", "-",
+                           os.path.join(first, "dist", "modelship-digits.oci.tar"),
+                           os.path.join(second, "dist", "modelship-digits.oci.tar")],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          check=False)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith(("---", "+++", "│ "))]
+    print("\n".join(lines[:200]) or proc.stdout[-5000:])
+
+
+def main(argv=None):
+    """Entry point; exit 0 when both builds are identical."""
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--builder", help="path of build.py (default: beside this file)")
+    parser.add_argument("--keep", action="store_true", help="keep both build folders")
+    args, extra = parser.parse_known_args(argv)
+    builder = args.builder or os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                           "build.py")
+    workspace = os.environ.get("BUILD_WORKSPACE_DIRECTORY") or os.getcwd()
+    top = tempfile.mkdtemp(prefix="modelship-repro-")
+    roots = [os.path.join(top, "first"), os.path.join(top, "second", "elsewhere")]
+    try:
+        reports = [build_once(builder, workspace, variant, root, extra)
+                   for variant, root in zip(VARIANTS, roots)]
+        same = all(reports[0][key] == reports[1][key] for key in ("digest", "config_digest"))
+        for name, report in zip(("first", "second"), reports):
+            print(f"repro: {name}: manifest {report['digest']} config "
+                  f"{report['config_digest']}")
+        if not same:
+            print("repro: MISMATCH: the two clean builds differ")
+            for one, two in zip(reports[0]["layers"], reports[1]["layers"]):
+                mark = "same" if one["digest"] == two["digest"] else "DIFFERS"
+                print(f"repro:   layer {one['digest'][:19]} {two['digest'][:19]} {mark}")
+            explain(*roots)
+            return 1
+        print("repro: identical: two clean builds gave the same manifest and config digests")
+        return 0
+    finally:
+        if not args.keep:
+            shutil.rmtree(top, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
