@@ -26,6 +26,8 @@ at most 16 * 127 = 2032 in magnitude and 8 of them at most 16256, which fits in
 int16; the groups are then added into int32 accumulators.
 """
 
+from cpython.object cimport PyObject, PyTypeObject
+from cpython.sequence cimport PySequence_Fast_GET_SIZE, PySequence_Fast_ITEMS
 from libc.math cimport expf
 
 cdef enum:
@@ -46,6 +48,16 @@ cdef enum:
 # For the Python side, which pads the weights.
 HIDDEN_PADDING = HIDDEN_BLOCK
 CLASS_PADDING = CLASS_BLOCK
+
+cdef extern from "Python.h":
+    # Borrowed-pointer forms of the C API, for the inner loop of pack_rows.
+    PyTypeObject PyFloat_Type
+    PyTypeObject PyLong_Type
+    PyTypeObject* Py_TYPE(PyObject* obj) noexcept
+    double _float_value "PyFloat_AS_DOUBLE" (PyObject* obj) noexcept
+    double _int_value "PyLong_AsDouble" (PyObject* obj) noexcept
+    PyObject* PyErr_Occurred() noexcept
+    void PyErr_Clear() noexcept
 
 ctypedef fused pixel_t:
     float
@@ -126,6 +138,74 @@ cdef class Network:
                 return n * self.n_inputs - nnz - 1
             _row(self, levels, index, nnz, NULL, &out[n, 0])
         return -1
+
+
+def pack_rows(rows, Py_ssize_t n_inputs, Py_ssize_t height, double[::1] out):
+    """Copies a batch of Python rows into `out` (len(rows) * n_inputs float64), fast.
+
+    `rows` is a list or tuple; each row a list or tuple of `n_inputs` numbers,
+    or of `height` lists or tuples of n_inputs / height numbers (an image), the
+    same form for every row; a number is an exact `int` or `float` (so never a
+    bool). Values are copied as they are: `_forward` checks their range.
+    Returns -1 when every row was copied, else the index of the first row not
+    in that form (or with an int too large for a double); the caller then
+    explains the problem or converts the row itself.
+    """
+    cdef Py_ssize_t n, r, n_rows = len(rows), width = 0, form = -1
+    cdef double* dst
+    if out.shape[0] != n_rows * n_inputs:
+        raise ValueError("pack_rows: out must hold len(rows) * n_inputs values")
+    if n_rows == 0:
+        return -1
+    if 0 < height < n_inputs and n_inputs % height == 0:
+        width = n_inputs // height
+    dst = &out[0]
+    for n in range(n_rows):
+        row = rows[n]
+        if type(row) is not list and type(row) is not tuple:
+            return n
+        if form != 1 and PySequence_Fast_GET_SIZE(row) == n_inputs:
+            if _pack_numbers(row, n_inputs, dst) < 0:
+                return n
+            form = 0
+        elif form != 0 and width and PySequence_Fast_GET_SIZE(row) == height:
+            for r in range(height):
+                if _pack_numbers(<object>PySequence_Fast_ITEMS(row)[r], width,
+                                 dst + r * width) < 0:
+                    return n
+            form = 1
+        else:
+            return n
+        dst += n_inputs
+    return -1
+
+
+cdef int _pack_numbers(object seq, Py_ssize_t count, double* dst) except -2:
+    """Copies a list or tuple of exactly `count` exact ints or floats to dst; else -1.
+
+    Reads the items as borrowed pointers (no reference counting): nothing here
+    can run Python code, so `seq` cannot change meanwhile.
+    """
+    cdef Py_ssize_t i
+    cdef PyObject** items
+    cdef PyObject* item
+    if type(seq) is not list and type(seq) is not tuple:
+        return -1
+    if PySequence_Fast_GET_SIZE(seq) != count:
+        return -1
+    items = PySequence_Fast_ITEMS(seq)
+    for i in range(count):
+        item = items[i]
+        if Py_TYPE(item) is &PyFloat_Type:
+            dst[i] = _float_value(item)
+        elif Py_TYPE(item) is &PyLong_Type:
+            dst[i] = _int_value(item)
+            if dst[i] == -1.0 and PyErr_Occurred() != NULL:  # too large for a double
+                PyErr_Clear()
+                return -1
+        else:
+            return -1
+    return 0
 
 
 cdef Py_ssize_t _forward(Network net, const pixel_t[:, :] x, float[:, ::1] out) except -2:

@@ -21,6 +21,13 @@ The header's "tensors" list describes each blob: name, dtype, shape, offset,
 nbytes. The sha256 of the whole file is the model's version id. `encode` is a
 pure function of its arguments, so equal models give byte-identical files.
 
+No numpy here: this module is part of the inference runtime, which must run
+without it. `encode` takes any C-contiguous buffer (numpy arrays included) of
+one of the `DTYPES`; `decode` returns each tensor as a read-only `memoryview`
+of the file bytes, cast to its struct format and shape (a tensor with no
+elements is an empty 1-D view: memoryview cannot have zeros in its shape).
+numpy callers wrap them with `np.asarray(view)` (no copy).
+
 The second half of this module is the classifier schema (schema version 1):
 which header fields and tensors a model must have, checked by
 `classifier_spec` before any of it reaches the kernels.
@@ -31,10 +38,16 @@ import hashlib
 import json
 import math
 import struct
-
-import numpy as np
+import sys
 
 from inference import errors
+
+# Tensors are stored little-endian and decoded as views of the file bytes in
+# native order, so the runtime needs a little-endian host (x86-64, arm64).
+if sys.byteorder != "little":
+    raise ImportError(
+        f"inference.artifact reads little-endian tensors in place; this host is {sys.byteorder}-"
+        "endian, which this library does not support.")
 
 MAGIC = b"\x89MSART\r\n"
 FORMAT_VERSION = 1
@@ -43,13 +56,14 @@ _PREAMBLE = struct.Struct("<8sIIQ32s8s")
 PREAMBLE_NBYTES = _PREAMBLE.size  # 64
 _RESERVED = bytes(8)
 
-# dtype names used in headers -> exact little-endian numpy dtypes.
+# dtype names used in headers -> struct formats of their (little-endian) items.
 DTYPES = {
-    "float32": np.dtype("<f4"),
-    "int8": np.dtype("i1"),
-    "int32": np.dtype("<i4"),
-    "uint8": np.dtype("u1"),
+    "float32": "f",
+    "int8": "b",
+    "int32": "i",
+    "uint8": "B",
 }
+_NAMES = {fmt: name for name, fmt in DTYPES.items()}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,28 +85,51 @@ def _align(n):
     return -(-n // ALIGNMENT) * ALIGNMENT
 
 
-def _dtype_name(array):
-    for name, dtype in DTYPES.items():
-        if array.dtype.kind == dtype.kind and array.dtype.itemsize == dtype.itemsize:
-            return name
-    raise ValueError(f"tensor dtype {array.dtype} cannot be stored; use one of {sorted(DTYPES)}")
+def dtype_of(view):
+    """The header dtype name of a buffer's items, or None if the format cannot hold it.
+
+    Accepts struct formats in native or little-endian byte order ('f', '<f',
+    '=f', '@f', ...), as numpy arrays of the exact dtype export them.
+    """
+    fmt = view.format
+    if fmt[:1] in ("@", "=", "<"):
+        fmt = fmt[1:]
+    name = _NAMES.get(fmt)
+    if name is None or view.itemsize != struct.calcsize("<" + fmt):
+        return None
+    return name
 
 
 def encode(header, tensors):
-    """Serialises `header` (a JSON-able dict) and `tensors` ({name: array}) to bytes.
+    """Serialises `header` (a JSON-able dict) and `tensors` ({name: buffer}) to bytes.
 
-    Tensors are stored in name order. The header must not have a "tensors" key:
-    the encoder writes it.
+    A tensor is any C-contiguous buffer (a numpy array, array.array,
+    memoryview) whose items are float32, int8, int32 or uint8; pass arrays of
+    the exact dtype, nothing is converted. Tensors are stored in name order.
+    The header must not have a "tensors" key: the encoder writes it.
     """
     if "tensors" in header:
         raise ValueError("header must not contain 'tensors'; encode() describes them")
     entries, blobs, offset = [], [], 0
     for name in sorted(tensors):
-        array = np.asarray(tensors[name])
-        dtype_name = _dtype_name(array)
-        raw = np.ascontiguousarray(array, dtype=DTYPES[dtype_name]).tobytes()
+        try:
+            view = memoryview(tensors[name])
+        except TypeError as err:
+            raise ValueError(
+                f"tensor {name!r} is a {type(tensors[name]).__name__}, not a buffer; pass an "
+                f"array of one of {sorted(DTYPES)}") from err
+        stored = dtype_of(view)
+        if stored is None:
+            raise ValueError(
+                f"tensor {name!r} has items of format {view.format!r}, which cannot be stored; "
+                f"convert it to one of {sorted(DTYPES)} (e.g. numpy's .astype(np.float32)).")
+        if not view.c_contiguous:
+            raise ValueError(
+                f"tensor {name!r} is not C-contiguous; pass a contiguous copy "
+                "(e.g. np.ascontiguousarray).")
+        raw = view.tobytes()
         offset = _align(offset)
-        entries.append({"name": name, "dtype": dtype_name, "shape": list(array.shape),
+        entries.append({"name": name, "dtype": stored, "shape": list(view.shape),
                         "offset": offset, "nbytes": len(raw)})
         blobs.append((offset, raw))
         offset += len(raw)
@@ -204,18 +241,28 @@ def _tensors(header, data, source):
             raise errors.CorruptArtifactError(f"{where} has an invalid shape {shape!r}.")
         if not (_is_count(offset) and _is_count(nbytes)):
             raise errors.CorruptArtifactError(f"{where} has an invalid offset or size.")
-        if nbytes != math.prod(shape) * DTYPES[dtype_name].itemsize:
+        fmt = DTYPES[dtype_name]
+        if nbytes != math.prod(shape) * struct.calcsize(fmt):
             raise errors.CorruptArtifactError(
                 f"{where}: {nbytes} bytes do not hold a {dtype_name} array of shape {shape}.")
         if offset % ALIGNMENT or offset < end or offset + nbytes > len(data):
             raise errors.CorruptArtifactError(
                 f"{where} spans bytes {offset}..{offset + nbytes} of a {len(data)}-byte data "
                 f"section: out of bounds, misaligned or overlapping the previous tensor.")
-        array = np.frombuffer(data, dtype=DTYPES[dtype_name], count=math.prod(shape),
-                              offset=offset).reshape(shape)
-        tensors[name] = array
+        tensors[name] = _view(data[offset:offset + nbytes], fmt, shape, where)
         end = offset + nbytes
     return tensors
+
+
+def _view(raw, fmt, shape, where):
+    """`raw` (a read-only byte view) as items of struct format `fmt` in `shape`."""
+    try:
+        if 0 in shape:  # memoryview cannot have zeros in its shape
+            return raw.cast(fmt)
+        return raw.cast(fmt, shape)
+    except (TypeError, ValueError) as err:
+        raise errors.CorruptArtifactError(f"{where} cannot be viewed with shape {shape}: {err}.") \
+            from err
 
 
 def _is_count(value):
@@ -246,7 +293,7 @@ class ClassifierSpec:
     n_hidden: int
     image_shape: tuple
     max_level: int
-    weights: dict  # {"dense1.weight": int8 array, ...}, read-only
+    weights: dict  # {"dense1.weight": read-only memoryview of int8 [in, out], ...}
 
 
 def tensor_name(layer, part):
@@ -286,7 +333,7 @@ def classifier_spec(artifact, source="<artifact>"):
             name = tensor_name(layer, part)
             if name not in artifact.tensors:
                 raise errors.CorruptArtifactError(f"{source}: tensor {name!r} is missing.")
-            weights[name] = artifact.tensors[name]
+            weights[name] = memoryview(artifact.tensors[name])
     spec = ClassifierSpec(
         labels=tuple(labels),
         n_inputs=_dim(weights, "dense1", 0),
@@ -307,6 +354,11 @@ def _field(header, key, kind, source):
     return value
 
 
+def _flat(view):
+    """The items of a C-contiguous view of one of the DTYPES as a flat 1-D view (no copy)."""
+    return view.cast("B").cast(DTYPES[dtype_of(view)])
+
+
 def _dim(weights, layer, axis):
     shape = weights[tensor_name(layer, WEIGHT)].shape
     return shape[axis] if len(shape) == 2 else -1
@@ -323,19 +375,21 @@ def _check_weights(spec, spec_input, source):
             SCALE: ("float32", (n_out,)),
             BIAS: ("float32", (n_out,)),
         }
-        for part, (dtype_name, shape) in shapes.items():
+        for part, (expected_dtype, shape) in shapes.items():
             name = tensor_name(layer, part)
-            array = spec.weights[name]
-            if array.dtype != DTYPES[dtype_name] or array.shape != shape or min(shape) < 1:
+            view = spec.weights[name]
+            found = dtype_of(view) or view.format
+            if found != expected_dtype or view.shape != shape or min(shape) < 1:
                 raise errors.CorruptArtifactError(
-                    f"{source}: tensor {name!r} is {array.dtype} {list(array.shape)}, expected "
-                    f"{dtype_name} {list(shape)} for {len(spec.labels)} labels.")
-        if np.any(spec.weights[tensor_name(layer, WEIGHT)] < -INT8_LIMIT):
+                    f"{source}: tensor {name!r} is {found} {list(view.shape)}, expected "
+                    f"{expected_dtype} {list(shape)} for {len(spec.labels)} labels.")
+        if min(_flat(spec.weights[tensor_name(layer, WEIGHT)])) < -INT8_LIMIT:
             raise errors.CorruptArtifactError(
                 f"{source}: {layer} weights must lie in [-{INT8_LIMIT}, {INT8_LIMIT}].")
-        scale = spec.weights[tensor_name(layer, SCALE)]
-        bias = spec.weights[tensor_name(layer, BIAS)]
-        if not (np.all(np.isfinite(scale)) and np.all(scale > 0) and np.all(np.isfinite(bias))):
+        scale = _flat(spec.weights[tensor_name(layer, SCALE)])
+        bias = _flat(spec.weights[tensor_name(layer, BIAS)])
+        if not (all(math.isfinite(value) and value > 0 for value in scale)
+                and all(math.isfinite(value) for value in bias)):
             raise errors.CorruptArtifactError(
                 f"{source}: {layer} scales must be finite and positive, biases finite.")
     if list(spec_input.get("shape", ())) != [spec.n_inputs] or (

@@ -6,7 +6,10 @@ All three run the same model on the same test-split images in one process,
 single-threaded (BLAS pinned to one thread below; onnxruntime with one intra-
 and one inter-op thread), at batch sizes 1, 32 and 256:
 
-  * cython: `Model.predict_proba`, the public API (input checks included);
+  * cython: `Model.predict_proba`, the public API (input checks included), on
+    a float32 array;
+  * cython lists: the same on a list of rows of Python ints, answered with
+    lists of floats, as a caller without numpy does (packing and checks included);
   * numpy: `inference.reference` (the same maths with BLAS, no input checks);
   * onnxruntime: the dequantized weights (w = q * scale) exported to ONNX in
     memory for this benchmark only; it gets integer-valued inputs, so it needs
@@ -41,6 +44,7 @@ from models.digits import paths, records  # noqa: E402
 # pylint: enable=wrong-import-position
 
 BATCH_SIZES = (1, 32, 256)
+RUNNERS = ("cython", "cython lists", "numpy", "onnxruntime")
 TARGETS = (
     # (batch, faster one, slower one, minimum speed-up)
     (1, "cython", "numpy", 5.0),
@@ -104,13 +108,15 @@ def run(artifact_path, repeat):
     for batch in BATCH_SIZES:
         x = np.ascontiguousarray(np.resize(images, (batch, images.shape[1])))
         expected = numpy_model.predict_proba(x)
+        rows = x.astype(int).tolist()  # the images hold integer levels
         runners = {
             "cython": lambda x=x: model.predict_proba(x),
+            "cython lists": lambda rows=rows: model.predict_proba(rows),
             "numpy": lambda x=x: numpy_model.predict_proba(x),
             "onnxruntime": lambda x=x: session.run(None, {"x": x})[0],
         }
         for name, call in runners.items():
-            if not np.allclose(call(), expected, atol=1e-5):
+            if not np.allclose(np.asarray(call()), expected, atol=1e-5):
                 raise AssertionError(f"{name} disagrees with the reference at batch {batch}")
             results[(name, batch)] = measure(call, repeat)
     return results
@@ -122,7 +128,7 @@ def report(results):
              "| onnxruntime / this |",
              "| ---: | --- | ---: | ---: | ---: | ---: |"]
     for batch in BATCH_SIZES:
-        for name in ("cython", "numpy", "onnxruntime"):
+        for name in RUNNERS:
             median, p90 = results[(name, batch)]
             lines.append(
                 f"| {batch} | {name} | {median * 1e6:.2f} | {p90 * 1e6:.2f} | "

@@ -1,5 +1,6 @@
 """The artifact container: layout, round trip and byte determinism."""
 
+import array
 import hashlib
 import json
 import struct
@@ -23,9 +24,10 @@ def _tensors():
 def test_round_trip_preserves_header_and_tensor_bits():
     decoded = artifact.decode(artifact.encode(HEADER, _tensors()))
     assert {k: v for k, v in decoded.header.items() if k != "tensors"} == HEADER
-    for name, array in _tensors().items():
-        assert decoded.tensors[name].dtype == array.dtype
-        assert decoded.tensors[name].tobytes() == array.tobytes()
+    for name, tensor in _tensors().items():
+        assert np.asarray(decoded.tensors[name]).dtype == tensor.dtype
+        assert decoded.tensors[name].shape == tensor.shape
+        assert decoded.tensors[name].tobytes() == tensor.tobytes()
 
 
 def test_encoding_is_byte_identical_whatever_the_key_order():
@@ -62,16 +64,42 @@ def test_version_is_the_sha256_of_the_whole_file(tmp_path):
     assert artifact.read(path).version == version
 
 
-def test_decoded_tensors_are_read_only():
+def test_decoded_tensors_are_read_only_memoryviews_of_the_file_bytes():
     decoded = artifact.decode(artifact.encode(HEADER, _tensors()))
-    with pytest.raises(ValueError):
-        decoded.tensors["a.weight"][0, 0] = 1
+    weight = decoded.tensors["a.weight"]
+    assert isinstance(weight, memoryview) and weight.readonly
+    assert (weight.format, weight.shape, weight[1, 0]) == ("b", (2, 3), -127)
+    assert decoded.tensors["b.scale"].format == "f" and decoded.tensors["c.count"].format == "i"
+    with pytest.raises(TypeError, match="read-only"):
+        weight[0, 0] = 1
 
 
-@pytest.mark.parametrize("dtype", [np.float64, np.bool_, np.int64])
+def test_writer_takes_any_buffer_of_a_stored_dtype():
+    as_buffers = {
+        "b.scale": array.array("f", [0.5, 2.0, -1.25]),
+        "a.weight": memoryview(bytes([1, 254, 127, 129, 0, 3])).cast("b", (2, 3)),
+        "c.count": array.array("i", [7, -9]),
+    }
+    assert artifact.encode(HEADER, as_buffers) == artifact.encode(HEADER, _tensors())
+
+
+def test_tensors_without_elements_decode_as_empty_views():
+    decoded = artifact.decode(artifact.encode(HEADER, {"e": np.zeros((0, 3), np.float32)}))
+    assert decoded.header["tensors"][0]["shape"] == [0, 3]
+    assert len(decoded.tensors["e"]) == 0 and decoded.tensors["e"].format == "f"
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.bool_, np.int64, ">f4", ">i4", np.int16])
 def test_writer_refuses_dtypes_the_format_does_not_define(dtype):
     with pytest.raises(ValueError, match="cannot be stored"):
         artifact.encode(HEADER, {"t": np.zeros(2, dtype=dtype)})
+
+
+def test_writer_refuses_non_contiguous_arrays_and_non_buffers():
+    with pytest.raises(ValueError, match="C-contiguous"):
+        artifact.encode(HEADER, {"t": np.zeros((4, 4), np.float32)[:, ::2]})
+    with pytest.raises(ValueError, match="not a buffer"):
+        artifact.encode(HEADER, {"t": [1.0, 2.0]})
 
 
 def test_writer_refuses_a_header_that_already_describes_tensors():

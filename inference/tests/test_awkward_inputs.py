@@ -27,11 +27,17 @@ def _assert_distributions(proba, rows):
     np.testing.assert_allclose(proba.sum(axis=1), 1, atol=1e-5)
 
 
-@pytest.mark.parametrize("empty", [np.zeros((0, 64)), np.zeros((0, 8, 8)), [],
+@pytest.mark.parametrize("empty", [np.zeros((0, 64)), np.zeros((0, 8, 8)),
                                    np.zeros((0, 64), dtype=np.uint8)])
 def test_empty_batch_returns_zero_rows(model, empty):
     proba = model.predict_proba(empty)
     assert proba.shape == (0, 10) and proba.dtype == np.float32
+    assert model.topk(empty, k=3) == []
+
+
+@pytest.mark.parametrize("empty", [[], ()])
+def test_empty_list_returns_an_empty_list(model, empty):
+    assert model.predict_proba(empty) == []
     assert model.topk(empty, k=3) == []
 
 
@@ -64,9 +70,11 @@ def test_integer_and_float_dtypes_give_the_same_answer(model, dtype):
     assert np.array_equal(model.predict_proba(x.astype(dtype)), model.predict_proba(x))
 
 
-def test_nested_python_lists_are_accepted(model):
+def test_nested_python_lists_are_accepted_and_answered_with_lists(model):
     x = _digit()
-    assert np.array_equal(model.predict_proba(x.astype(int).tolist()), model.predict_proba(x))
+    proba = model.predict_proba(x.astype(int).tolist())
+    assert isinstance(proba, list) and {type(p) for p in proba[0]} == {float}
+    assert np.array_equal(np.array(proba, dtype=np.float32), model.predict_proba(x))
 
 
 @pytest.mark.parametrize("batch", [

@@ -48,7 +48,7 @@ def test_layer1_accumulators_are_exact(model, weights, name):
     got = np.zeros((len(x), network.h_pad), dtype=np.int32)
     assert network.layer1_f64(x, got) == -1
     levels = np.floor(x + 0.5).astype(np.int64)
-    exact = levels @ weights["dense1.weight"].astype(np.int64)
+    exact = levels @ np.asarray(weights["dense1.weight"]).astype(np.int64)
     n_hidden = exact.shape[1]
     assert np.array_equal(got[:, :n_hidden], exact)
     assert not got[:, n_hidden:].any()  # padding units stay zero
