@@ -335,6 +335,8 @@ def main(argv=None):
                         help="constant revision and time, for cache-friendly local builds")
     parser.add_argument("--context", help="keep the build context in this folder")
     parser.add_argument("--storage", help="buildah storage folder (default: the system's)")
+    parser.add_argument("--model", help="ship this model artifact instead of the one Bazel "
+                                        "built (a model-only release)")
     parser.add_argument("--source-url", default=os.environ.get("CI_PROJECT_URL", ""),
                         help="org.opencontainers.image.source (default: $CI_PROJECT_URL, "
                              "else the git remote 'origin')")
@@ -349,7 +351,7 @@ def main(argv=None):
                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                                   check=False)
             args.source_url = proc.stdout.strip()
-        model, dataset = paths.model_path(), paths.dataset_path()
+        model, dataset = args.model or paths.model_path(), paths.dataset_path()
         ctx = args.context or tempfile.mkdtemp(prefix="modelship-ctx-")
         if os.path.exists(ctx) and os.listdir(ctx):
             shutil.rmtree(ctx)

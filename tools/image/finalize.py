@@ -84,7 +84,8 @@ def release_copy(app):
         def ignore(folder, names):
             del folder
             return [n for n in names
-                    if n in NOT_SHIPPED or n == "BUILD" or n.endswith((".pyx", ".c", ".pxd"))]
+                    if n in NOT_SHIPPED or n == "BUILD"
+                    or n.endswith((".pyx", ".c", ".pxd", ".md"))]
         shutil.copytree(os.path.join(app, package), os.path.join(RELEASE, package),
                         ignore=ignore)
     compile_tree(RELEASE)

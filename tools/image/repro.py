@@ -5,17 +5,19 @@
 Builds the production image twice from clean state: each build in its own
 new folder with its own empty buildah storage (no cache), the second with
 another umask, time zone, locale and home folder. The two manifest digests
-and config digests must be equal. On a mismatch, diffoscope (Debian's
-diffoscope-minimal) compares the two OCI archives and the differing files
-are printed.
+and config digests must be equal. On a mismatch it prints, for each layer
+that differs, the files that differ (content, mode, owner or time), then
+diffoscope's (Debian's diffoscope-minimal) report on the first such layer.
 """
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 
 VARIANTS = [
@@ -48,18 +50,52 @@ def build_once(builder, workspace, variant, root, extra):
         return json.load(out)
 
 
-def explain(first, second):
-    """diffoscope on the two archives: which files differ."""
-    if not shutil.which("diffoscope"):
-        print("repro: diffoscope is not installed (tools/bootstrap installs it)")
-        return
-    proc = subprocess.run(["diffoscope", "--no-progress", "--text", "-",
-                           os.path.join(first, "dist", "modelship-digits.oci.tar"),
-                           os.path.join(second, "dist", "modelship-digits.oci.tar")],
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          check=False)
-    lines = [line for line in proc.stdout.splitlines() if line.startswith(("---", "+++", "│ "))]
-    print("\n".join(lines[:200]) or proc.stdout[-5000:])
+def layer_entries(archive, digest):
+    """{path: (type, mode, uid, gid, mtime, sha256 of content)} of one layer blob."""
+    entries = {}
+    with tarfile.open(archive) as outer:
+        blob = outer.extractfile("blobs/sha256/" + digest.split(":", 1)[1])
+        with tarfile.open(fileobj=blob, mode="r:*") as layer:
+            for member in layer:
+                content = layer.extractfile(member).read() if member.isfile() else b""
+                entries[member.name] = (member.type, oct(member.mode), member.uid,
+                                        member.gid, member.mtime,
+                                        member.linkname or hashlib.sha256(content).hexdigest())
+    return entries
+
+
+def explain(roots, reports):
+    """Which files differ in which layers; then diffoscope on the first differing pair."""
+    archives = [os.path.join(root, "dist", "modelship-digits.oci.tar") for root in roots]
+    pairs = [(one["digest"], two["digest"])
+             for one, two in zip(reports[0]["layers"], reports[1]["layers"])
+             if one["digest"] != two["digest"]]
+    if len(reports[0]["layers"]) != len(reports[1]["layers"]):
+        print("repro: the two images have different numbers of layers")
+    for one, two in pairs:
+        left, right = layer_entries(archives[0], one), layer_entries(archives[1], two)
+        print(f"repro: layer {one[:19]} vs {two[:19]}:")
+        for path in sorted(set(left) | set(right)):
+            if path not in right:
+                print(f"repro:   only in the first build: {path}")
+            elif path not in left:
+                print(f"repro:   only in the second build: {path}")
+            elif left[path] != right[path]:
+                print(f"repro:   differs: {path}: {left[path]} != {right[path]}")
+    if pairs and shutil.which("diffoscope"):
+        with tempfile.TemporaryDirectory() as scratch:
+            blobs = []
+            for archive, digest in zip(archives, pairs[0]):
+                with tarfile.open(archive) as outer:
+                    outer.extract("blobs/sha256/" + digest.split(":", 1)[1],
+                                  os.path.join(scratch, str(len(blobs))))
+                blobs.append(os.path.join(scratch, str(len(blobs)), "blobs", "sha256",
+                                          digest.split(":", 1)[1]))
+            proc = subprocess.run(["diffoscope", "--no-progress", "--text", "-",
+                                   "--max-report-size", "200000"] + blobs,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  text=True, check=False)
+            print(proc.stdout[:20000])
 
 
 def main(argv=None):
@@ -86,7 +122,7 @@ def main(argv=None):
             for one, two in zip(reports[0]["layers"], reports[1]["layers"]):
                 mark = "same" if one["digest"] == two["digest"] else "DIFFERS"
                 print(f"repro:   layer {one['digest'][:19]} {two['digest'][:19]} {mark}")
-            explain(*roots)
+            explain(roots, reports)
             return 1
         print("repro: identical: two clean builds gave the same manifest and config digests")
         return 0
