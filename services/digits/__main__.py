@@ -1,0 +1,85 @@
+"""Runs the digits inference service: `bazel run //services/digits:serve`.
+
+Configuration is by environment variables only (`--help` lists them). The
+configuration and the model artifact are checked here, before the server
+starts, so a bad setting or a broken artifact stops it at once with a message
+(exit status 2) instead of a worker that never becomes ready.
+
+Granian runs one worker process (the batcher and the cache live in it);
+SIGTERM or SIGINT stops accepting connections and drains in-flight requests
+for up to DIGITS_SHUTDOWN_TIMEOUT_S.
+"""
+
+import os
+import sys
+
+from inference import errors as inference_errors
+from inference.model import Model
+from services.digits import config as config_lib
+
+USAGE = """usage: python -m services.digits [--help]
+
+Serves the digits model over HTTP (Open Inference Protocol v2 under /v2, the
+task API under /v1, metrics at /metrics, the contract at /openapi.json).
+
+Environment variables:
+"""
+
+
+def main(argv=None):
+    """Checks configuration and model, then serves until SIGTERM; the exit status."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv:
+        if argv[0] in ("-h", "--help"):
+            print(USAGE + config_lib.describe())
+            return 0
+        print(f"digits: unexpected arguments {argv}; configure with environment variables "
+              "(--help lists them).", file=sys.stderr)
+        return 2
+    try:
+        config = config_lib.Config.from_environ()
+    except config_lib.ConfigError as err:
+        print(f"digits: {err}", file=sys.stderr)
+        return 2
+    try:
+        model = Model.load(config.model_path, expected_version=config.expected_version)
+    except inference_errors.ArtifactError as err:
+        print(f"digits: cannot serve the model: {err}\n"
+              f"  (DIGITS_MODEL_PATH={config.model_path}; the default is the artifact of "
+              "`bazel build //models/digits:model`, found through runfiles.)", file=sys.stderr)
+        return 2
+    # The worker loads the same file again; pinning the version makes sure it is the
+    # same model, and lets every response carry the version from the first request.
+    os.environ[config_lib.PREFIX + "EXPECTED_VERSION"] = model.version
+    os.environ[config_lib.PREFIX + "MODEL_PATH"] = os.path.abspath(config.model_path)
+    del model
+    serve(config)
+    return 0
+
+
+def serve(config):
+    """Runs Granian with one worker process running `app.create_app()`."""
+    # Imported here: `--help` and configuration errors need no server.
+    from granian import Granian  # pylint: disable=import-outside-toplevel
+    # pylint: disable-next=import-outside-toplevel
+    from granian.constants import HTTPModes, Interfaces, Loops
+    from granian.log import LogLevels  # pylint: disable=import-outside-toplevel
+
+    Granian(
+        "services.digits.app:create_app",
+        factory=True,
+        address=config.host,
+        port=config.port,
+        interface=Interfaces.RSGI,
+        workers=1,
+        runtime_threads=1,
+        loop=Loops.uvloop,
+        http=HTTPModes.http1,
+        websockets=False,
+        log_level=LogLevels(config.log_level),
+        workers_kill_timeout=int(config.shutdown_timeout_s) + 5,
+    ).serve()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

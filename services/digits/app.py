@@ -1,0 +1,459 @@
+"""The HTTP edge: routes, request bodies, responses, and the one place where
+typed errors become status codes (`_STATUS`).
+
+`Service.handle` is independent of the server: it takes a method, a path, a
+header getter and a body reader, and returns a `Response`. `App` adapts it to
+Granian's RSGI interface (`__rsgi_init__` starts loading the model,
+`__rsgi__` serves, `__rsgi_del__` drains).
+
+Lifecycle: live as soon as the server runs; ready (200 on /v2/health/ready)
+only once the model is loaded, verified and has answered a warm-up batch.
+"""
+
+import asyncio
+import logging
+import os
+import time
+
+import orjson
+from granian.rsgi import ProtocolClosed
+
+from inference import errors as inference_errors
+from inference.model import Model
+from services.digits import cache as cache_lib
+from services.digits import contract, errors, protocol
+from services.digits.batcher import Batcher
+from services.digits.config import Config
+from services.digits.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from services.digits.metrics import Metrics
+
+LOG = logging.getLogger("services.digits")
+
+# The only mapping from errors to HTTP statuses. First match wins.
+_STATUS = (
+    (errors.BadRequestError, 400),
+    (inference_errors.InputError, 400),
+    (errors.NotFoundError, 404),
+    (errors.MethodNotAllowedError, 405),
+    (errors.PayloadTooLargeError, 413),
+    (errors.UnsupportedMediaTypeError, 415),
+    (errors.NotReadyError, 503),
+    (errors.OverloadedError, 503),
+)
+_JSON = "application/json"
+_KNOWN_METHODS = frozenset(("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"))
+
+
+class Response:
+    """Status, headers [(name, value)] and body bytes."""
+
+    __slots__ = ("status", "headers", "body")
+
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+
+class Service:
+    """The service behind the HTTP server: state, routes and handlers."""
+
+    def __init__(self, config, model=None):
+        self.config = config
+        self._preloaded = model
+        self.metrics = Metrics()
+        self.state = "loading"
+        self.model = None
+        self.spec = None
+        self.batcher = None
+        self.cache = cache_lib.NoCache()
+        self._keys = None
+        self._documents = {}
+        self._inflight = 0
+        # Known before loading when __main__ pinned it; every response carries it.
+        self.version = config.expected_version
+        self._static = {
+            "/v2/health/live": ("live", {"GET": self._live}),
+            "/v2/health/ready": ("ready", {"GET": self._ready}),
+            "/v2": ("server", {"GET": self._server_metadata}),
+            "/v1/predict": ("predict", {"POST": self._predict}),
+            "/metrics": ("metrics", {"GET": self._metrics}),
+            "/openapi.json": ("openapi", {"GET": self._document}),
+            "/v1/results.schema.json": ("results_schema", {"GET": self._document}),
+        }
+
+    # --- lifecycle -----------------------------------------------------------
+
+    async def start(self):
+        """Loads and warms up the model off the event loop, then becomes ready."""
+        loop = asyncio.get_running_loop()
+        config = self.config
+        try:
+            model = self._preloaded or await loop.run_in_executor(
+                None, Model.load, config.model_path, config.expected_version)
+            spec = protocol.InputSpec.from_model(model, config.model_name)
+            warm = [[0.0] * spec.n_inputs for _ in range(config.max_batch_size)]
+            await loop.run_in_executor(None, model.predict_proba, warm)
+            await loop.run_in_executor(None, model.predict_proba, warm[:1])
+        except Exception as err:  # pylint: disable=broad-except
+            self.state = "failed"
+            LOG.error("model %s could not be loaded: %s", config.model_path, err)
+            raise
+        self.model, self.spec, self.version = model, spec, model.version
+        self._documents = {
+            "/openapi.json": contract.render(contract.openapi(spec)).encode(),
+            "/v1/results.schema.json": contract.render(contract.results_schema(spec)).encode(),
+        }
+        stats = cache_lib.Stats(*self.metrics.cache_stats(config.cache))
+        self.cache = cache_lib.from_config(config, model.version, stats)
+        self._keys = cache_lib.Keys(model.version) if config.cache != "off" else None
+        self.batcher = Batcher(
+            model.predict_proba, max_batch_size=config.max_batch_size,
+            max_queue_delay_s=config.max_queue_delay_ms / 1000.0,
+            max_queue_rows=config.max_queue_rows, retry_after_s=config.retry_after_s,
+            kernel=config.kernel, on_batch=self.metrics.batch_size.observe,
+            on_depth=self.metrics.queue_depth.set)
+        self.batcher.start()
+        self.metrics.set_model(config.model_name, model.version)
+        self.metrics.ready.set(1)
+        self.state = "ready"
+        LOG.info("ready: model %s version %s (cache %s, max batch %d, delay %.2f ms, kernel %s)",
+                 config.model_name, model.version, config.cache, config.max_batch_size,
+                 config.max_queue_delay_ms, config.kernel)
+
+    async def stop(self, timeout_s):
+        """Drains: waits for in-flight requests (up to `timeout_s`), then releases resources."""
+        self.state = "draining"
+        self.metrics.ready.set(0)
+        deadline = time.monotonic() + timeout_s
+        while self._inflight and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        if self.batcher is not None:
+            await self.batcher.drain(max(0.0, deadline - time.monotonic()))
+        await self.cache.close()
+        if self._inflight:
+            LOG.warning("stopped with %d requests still in flight", self._inflight)
+
+    # --- dispatch ------------------------------------------------------------
+
+    async def handle(self, method, path, header, read_body):
+        """Answers one request. `header(name)` gets a header; `read_body(limit)` the body."""
+        start = time.perf_counter()
+        self._inflight += 1
+        route = "unmatched"
+        try:
+            route, handler, args = self._route(method, path)
+            response = await handler(header, read_body, *args)
+        except Exception as err:  # pylint: disable=broad-except
+            response = self._error(err)
+        finally:
+            self._inflight -= 1
+        self.metrics.observe_request(route, method if method in _KNOWN_METHODS else "OTHER",
+                                     response.status, time.perf_counter() - start)
+        return response
+
+    def _route(self, method, path):
+        static = self._static.get(path)
+        if static is not None:
+            route, methods = static
+            args = (path,) if route in ("openapi", "results_schema") else ()
+        elif path.startswith("/v2/models/"):
+            route, methods, args = self._model_route(path)
+        else:
+            raise errors.NotFoundError(f"no route {path!r}; see /openapi.json for the API.")
+        handler = methods.get(method)
+        if handler is None:
+            raise errors.MethodNotAllowedError(
+                f"{method} is not allowed on {path}; use {', '.join(methods)}.", methods)
+        return route, handler, args
+
+    def _model_route(self, path):
+        parts = path[len("/v2/models/"):].split("/")
+        name, rest = parts[0], parts[1:]
+        template = "/v2/models/{model_name}"
+        version = None
+        if len(rest) >= 2 and rest[0] == "versions":
+            version, rest = rest[1], rest[2:]
+            template += "/versions/{model_version}"
+        if rest == []:
+            methods = {"GET": self._model_metadata}
+        elif rest == ["ready"]:
+            methods, template = {"GET": self._model_ready}, template + "/ready"
+        elif rest == ["infer"]:
+            methods, template = {"POST": self._infer}, template + "/infer"
+        else:
+            raise errors.NotFoundError(f"no route {path!r}; see /openapi.json for the API.")
+        return template, methods, (name, version)
+
+    def _check_model(self, name, version):
+        if name != self.config.model_name:
+            raise errors.NotFoundError(
+                f"unknown model {name!r}; this server serves {self.config.model_name!r}.")
+        if version is not None and version != self.version:
+            raise errors.NotFoundError(
+                f"model {name!r} has no version {version!r}; it serves version "
+                f"{self.version}.")
+
+    def _require_ready(self):
+        if self.state != "ready":
+            raise errors.NotReadyError(
+                {"loading": "the model is still loading; retry shortly.",
+                 "failed": "the model failed to load; see the server log.",
+                 "draining": "the server is shutting down; retry on another instance."}
+                [self.state])
+
+    # --- handlers ------------------------------------------------------------
+
+    async def _live(self, header, read_body):
+        del header, read_body
+        return self._json(200, {"live": True})
+
+    async def _ready(self, header, read_body):
+        del header, read_body
+        ready = self.state == "ready"
+        return self._json(200 if ready else 503, {"ready": ready})
+
+    async def _server_metadata(self, header, read_body):
+        del header, read_body
+        return self._json(200, {"name": contract.SERVER_NAME, "version": contract.API_VERSION,
+                                "extensions": []})
+
+    async def _model_metadata(self, header, read_body, name, version):
+        del header, read_body
+        self._check_model(name, version)
+        self._require_ready()
+        spec = self.spec
+        return self._json(200, {
+            "name": spec.model_name,
+            "versions": [self.version],
+            "platform": contract.PLATFORM,
+            "inputs": [{"name": spec.input_name, "datatype": "FP32",
+                        "shape": [-1, spec.n_inputs]}],
+            "outputs": [
+                {"name": contract.OUTPUT_PROBABILITIES, "datatype": "FP32",
+                 "shape": [-1, len(spec.labels)]},
+                {"name": contract.OUTPUT_LABEL, "datatype": "BYTES", "shape": [-1]},
+            ],
+            "labels": list(spec.labels),
+        })
+
+    async def _model_ready(self, header, read_body, name, version):
+        del header, read_body
+        self._check_model(name, version)
+        ready = self.state == "ready"
+        return self._json(200 if ready else 503, {"name": name, "ready": ready})
+
+    async def _predict(self, header, read_body):
+        doc = await self._json_body(header, read_body)
+        request = protocol.parse_predict(doc, self.spec)
+        proba = await self._probabilities(request.x)
+        # The results format carries its own versions (contract.results_schema).
+        return self._json(200, protocol.predict_body(self.spec, self.version, proba,
+                                                     request.top_k), versions=False)
+
+    async def _infer(self, header, read_body, name, version):
+        self._check_model(name, version)
+        doc = await self._json_body(header, read_body)
+        request = protocol.parse_infer(doc, self.spec)
+        proba = await self._probabilities(request.x)
+        return self._json(200, protocol.infer_body(self.spec, self.version, request, proba))
+
+    async def _metrics(self, header, read_body):
+        del header, read_body
+        return Response(200, self._headers(METRICS_CONTENT_TYPE), self.metrics.render())
+
+    async def _document(self, header, read_body, path):
+        del header, read_body
+        self._require_ready()
+        return Response(200, self._headers(_JSON), self._documents[path])
+
+    # --- helpers -------------------------------------------------------------
+
+    async def _json_body(self, header, read_body):
+        self._require_ready()
+        content_type = (header("content-type") or "").split(";", 1)[0].strip().lower()
+        if content_type != _JSON and not (content_type.startswith("application/")
+                                          and content_type.endswith("+json")):
+            raise errors.UnsupportedMediaTypeError(
+                f"Content-Type is {content_type or 'missing'!r}; send the body as "
+                "application/json.")
+        return protocol.parse_json(await read_body(self.config.max_body_bytes))
+
+    async def _probabilities(self, x):
+        if self._keys is None:
+            return await self.batcher.submit(x)
+        keys = self._keys.of(x)
+        cached = await self.cache.get_many(keys)
+        missing = [i for i, value in enumerate(cached) if value is None]
+        if not missing:
+            return [cache_lib.decode(value) for value in cached]
+        computed = await self.batcher.submit(
+            x if len(missing) == len(keys) else [x[i] for i in missing])
+        self.cache.put_many([keys[i] for i in missing], [cache_lib.encode(r) for r in computed])
+        if len(missing) == len(keys):
+            return computed
+        proba = [None if value is None else cache_lib.decode(value) for value in cached]
+        for i, row in zip(missing, computed):
+            proba[i] = row
+        return proba
+
+    def _headers(self, content_type):
+        headers = [("content-type", content_type),
+                   (contract.API_VERSION_HEADER, contract.API_VERSION)]
+        if self.version:
+            headers.append((contract.MODEL_VERSION_HEADER, self.version))
+        return headers
+
+    def _json(self, status, body, versions=True):
+        if versions:
+            body["api_version"] = contract.API_VERSION
+            if self.version:
+                body.setdefault("model_version", self.version)
+        return Response(status, self._headers(_JSON), orjson.dumps(body))
+
+    def _error(self, err):
+        for kind, status in _STATUS:
+            if isinstance(err, kind):
+                break
+        else:
+            LOG.exception("unexpected error", exc_info=err)
+            status, err = 500, "internal error; see the server log."
+        response = self._json(status, {"error": str(err)})
+        if isinstance(err, errors.OverloadedError):
+            response.headers.append(("retry-after", str(err.retry_after_s)))
+        elif isinstance(err, errors.MethodNotAllowedError):
+            response.headers.append(("allow", ", ".join(err.allowed)))
+        return response
+
+
+async def _read_body(proto, header, limit):
+    """The request body, refused as soon as it is known to exceed `limit` bytes."""
+    length = header("content-length")
+    if length is not None:
+        if not length.isdigit():
+            raise errors.BadRequestError(f"Content-Length {length!r} is not a byte count.")
+        if int(length) > limit:
+            raise errors.PayloadTooLargeError(
+                f"the body is {int(length)} bytes; the limit is {limit} bytes.")
+    try:
+        if length is not None:
+            return await proto()
+        size, chunks = 0, []
+        async for chunk in proto:
+            size += len(chunk)
+            if size > limit:
+                raise errors.PayloadTooLargeError(
+                    f"the body exceeds the limit of {limit} bytes.")
+            chunks.append(chunk)
+        return b"".join(chunks)
+    except ProtocolClosed:
+        raise errors.BadRequestError("the connection closed before the body was complete.") \
+            from None
+
+
+class App:
+    """The RSGI application Granian runs in its worker process."""
+
+    def __init__(self, config=None):
+        self._config = config
+        self.service = None
+        self._start = None
+
+    def __rsgi_init__(self, loop):
+        config = self._config or Config.from_environ()
+        logging.basicConfig(level=config.log_level.upper(),
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        self.service = Service(config)
+        self._start = loop.create_task(self.service.start())
+        self._start.add_done_callback(_exit_if_failed)
+
+    async def __rsgi__(self, scope, proto):
+        if scope.proto != "http":
+            return
+        header = scope.headers.get
+        response = await self.service.handle(
+            scope.method, scope.path, header, lambda limit: _read_body(proto, header, limit))
+        try:
+            proto.response_bytes(response.status, response.headers, response.body)
+        except ProtocolClosed:
+            pass  # the client went away; nothing to answer
+
+    def __rsgi_del__(self, loop):
+        loop.run_until_complete(self.service.stop(self.service.config.shutdown_timeout_s))
+
+
+def _exit_if_failed(task):
+    if not task.cancelled() and task.exception() is not None:
+        # A worker that cannot load its model must not linger unready: exiting makes
+        # Granian stop, so the orchestrator sees the failure.
+        LOG.critical("exiting: %s", task.exception())
+        logging.shutdown()
+        os._exit(3)  # pylint: disable=protected-access
+
+
+def create_app():
+    """Granian factory target: the app, configured from the environment."""
+    return App()
+
+
+class AsgiApp:
+    """The ASGI application uvicorn runs: lifespan starts loading, http serves."""
+
+    def __init__(self, config, model=None):
+        self.service = Service(config, model)
+        self._start = None
+
+    async def __call__(self, scope, receive, send):
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _http(self, scope, receive, send):
+        headers = {}
+        for name, value in scope["headers"]:
+            headers[name.decode("latin-1")] = value.decode("latin-1")
+        response = await self.service.handle(
+            scope["method"], scope["path"], headers.get,
+            lambda limit: _receive_body(receive, headers.get, limit))
+        await send({"type": "http.response.start", "status": response.status,
+                    "headers": [(k.encode("latin-1"), v.encode("latin-1"))
+                                for k, v in response.headers]})
+        await send({"type": "http.response.body", "body": response.body})
+
+    async def _lifespan(self, receive, send):
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                # Not awaited: the server answers (live, not ready) while the model loads.
+                self._start = asyncio.get_running_loop().create_task(self.service.start())
+                self._start.add_done_callback(_exit_if_failed)
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.service.stop(self.service.config.shutdown_timeout_s)
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+async def _receive_body(receive, header, limit):
+    """The request body from ASGI messages, refused once it exceeds `limit` bytes."""
+    length = header("content-length")
+    if length is not None:
+        if not length.isdigit():
+            raise errors.BadRequestError(f"Content-Length {length!r} is not a byte count.")
+        if int(length) > limit:
+            raise errors.PayloadTooLargeError(
+                f"the body is {int(length)} bytes; the limit is {limit} bytes.")
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise errors.BadRequestError("the connection closed before the body was complete.")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise errors.PayloadTooLargeError(f"the body exceeds the limit of {limit} bytes.")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)

@@ -1,0 +1,214 @@
+"""Result cache: one entry per image, keyed by model version + canonical pixel bytes.
+
+The key is a 128-bit BLAKE2b of the model version and the image's pixel
+values as little-endian float64 (`protocol` normalises them: ints as floats,
+no negative zeros), so a new model never sees an old model's results. The
+value is the image's probability row (float32 bytes: exact, 40 bytes).
+
+Two backends with the same semantics (bounded, least recently used evicted):
+- `MemoryCache`: an in-process LRU bounded by entries (about 250 bytes each).
+- `RedisCache`: a Redis server bounded by its own `maxmemory` with an LRU
+  policy, plus a TTL on every entry. A slow, failing or absent Redis is never
+  an error for the caller: a failed call is counted, answered as a miss, and
+  Redis is skipped for `BACKOFF_S` so requests do not queue behind it.
+"""
+
+import array
+import asyncio
+import collections
+import hashlib
+import logging
+import sys
+import time
+
+LOG = logging.getLogger(__name__)
+_BIG_ENDIAN = sys.byteorder == "big"  # keys use little-endian float64 everywhere
+
+
+class Stats:
+    """Callbacks counting hits, misses and backend errors (metrics.py supplies them)."""
+
+    def __init__(self, hit=None, miss=None, error=None):
+        self.hit = hit or _ignore
+        self.miss = miss or _ignore
+        self.error = error or _ignore
+
+
+class Keys:
+    """Cache keys of images under one model version."""
+
+    def __init__(self, model_version):
+        self._prefix = hashlib.blake2b(model_version.encode("ascii") + b"\0", digest_size=16)
+
+    def of(self, rows):
+        """One key (bytes) per row of `rows` (lists of floats, canonical: see protocol)."""
+        keys = []
+        for row in rows:
+            values = array.array("d", row)
+            if _BIG_ENDIAN:
+                values.byteswap()
+            h = self._prefix.copy()
+            h.update(values)
+            keys.append(h.digest())
+        return keys
+
+
+def encode(row):
+    """A probability row (floats holding float32 values) as cache bytes, exactly."""
+    return array.array("f", row).tobytes()
+
+
+def decode(value):
+    """Cache bytes back to the probability row."""
+    return array.array("f", value).tolist()
+
+
+def _ignore(n=1):
+    del n
+
+
+class NoCache:
+    """No caching: every image is a miss (and not counted)."""
+
+    name = "off"
+
+    def __init__(self, stats=None):
+        del stats
+
+    async def get_many(self, keys):
+        """All misses."""
+        return [None] * len(keys)
+
+    def put_many(self, keys, values):
+        """Forgets."""
+
+    async def close(self):
+        """Nothing to release."""
+
+
+class MemoryCache:
+    """In-process LRU of at most `max_entries` rows."""
+
+    name = "memory"
+
+    def __init__(self, max_entries, stats=None):
+        self._max = max_entries
+        self._entries = collections.OrderedDict()
+        self._stats = stats or Stats()
+
+    def __len__(self):
+        return len(self._entries)
+
+    async def get_many(self, keys):
+        """The cached value of each key, or None; hits become most recently used."""
+        entries = self._entries
+        out = []
+        hits = 0
+        for key in keys:
+            value = entries.get(key)
+            if value is not None:
+                entries.move_to_end(key)
+                hits += 1
+            out.append(value)
+        self._count(hits, len(keys) - hits)
+        return out
+
+    def put_many(self, keys, values):
+        """Stores values, evicting the least recently used beyond the bound."""
+        entries = self._entries
+        for key, value in zip(keys, values):
+            entries[key] = value
+            entries.move_to_end(key)
+        while len(entries) > self._max:
+            entries.popitem(last=False)
+
+    def _count(self, hits, misses):
+        if hits:
+            self._stats.hit(hits)
+        if misses:
+            self._stats.miss(misses)
+
+    async def close(self):
+        """Drops every entry."""
+        self._entries.clear()
+
+
+class RedisCache:
+    """Redis-backed cache; every failure degrades to a miss (see the module docstring)."""
+
+    name = "redis"
+    BACKOFF_S = 1.0
+
+    def __init__(self, url, timeout_s, ttl_s, namespace, stats=None):
+        import redis.asyncio  # pylint: disable=import-outside-toplevel
+        self._redis = redis.asyncio.Redis.from_url(
+            url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
+            retry_on_timeout=False, health_check_interval=0)
+        self._timeout = timeout_s
+        self._ttl = ttl_s
+        self._prefix = f"{namespace}:".encode()
+        self._stats = stats or Stats()
+        self._skip_until = 0.0
+        self._writes = set()  # strong references to background writes
+
+    async def get_many(self, keys):
+        """One MGET; on any failure, all misses."""
+        if time.monotonic() < self._skip_until:
+            self._stats.miss(len(keys))
+            return [None] * len(keys)
+        try:
+            values = await asyncio.wait_for(
+                self._redis.mget([self._prefix + k for k in keys]), self._timeout)
+        except Exception as err:  # pylint: disable=broad-except
+            self._failed("read", err)
+            self._stats.miss(len(keys))
+            return [None] * len(keys)
+        hits = sum(v is not None for v in values)
+        if hits:
+            self._stats.hit(hits)
+        if hits < len(keys):
+            self._stats.miss(len(keys) - hits)
+        return values
+
+    def put_many(self, keys, values):
+        """Stores in the background: the response never waits for Redis."""
+        if time.monotonic() < self._skip_until:
+            return
+        task = asyncio.get_running_loop().create_task(self._put(keys, values))
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+
+    async def _put(self, keys, values):
+        try:
+            pipe = self._redis.pipeline(transaction=False)
+            for key, value in zip(keys, values):
+                pipe.set(self._prefix + key, value, ex=self._ttl)
+            await asyncio.wait_for(pipe.execute(), self._timeout)
+        except Exception as err:  # pylint: disable=broad-except
+            self._failed("write", err)
+
+    def _failed(self, what, err):
+        self._stats.error()
+        if time.monotonic() >= self._skip_until:
+            LOG.warning("redis cache %s failed (%s: %s); skipping Redis for %.0f s",
+                        what, type(err).__name__, err, self.BACKOFF_S)
+        self._skip_until = time.monotonic() + self.BACKOFF_S
+
+    async def close(self):
+        """Waits briefly for background writes, then closes the connections."""
+        if self._writes:
+            await asyncio.wait(list(self._writes), timeout=self._timeout * 2)
+        try:
+            await self._redis.aclose()
+        except Exception:  # pylint: disable=broad-except
+            pass
+
+
+def from_config(config, model_version, stats):
+    """The cache the configuration asks for."""
+    if config.cache == "memory":
+        return MemoryCache(config.cache_max_entries, stats)
+    if config.cache == "redis":
+        return RedisCache(config.redis_url, config.redis_timeout_ms / 1000.0, config.cache_ttl_s,
+                          namespace=f"{config.model_name}:{model_version[:16]}", stats=stats)
+    return NoCache(stats)

@@ -1,0 +1,223 @@
+"""The service's configuration: environment variables, parsed and validated in one place.
+
+Every setting has a default, so the service runs with no configuration at all.
+`Config.from_environ` checks every variable and reports all the bad ones at
+once (`ConfigError`), each with its name, the value given and what is
+accepted. Variables are listed by `describe()` (and in README.md).
+"""
+
+import dataclasses
+import typing
+import math
+import os
+import re
+from urllib.parse import urlparse
+
+from models.digits import paths
+
+PREFIX = "DIGITS_"
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def default_model_path():
+    """The artifact `bazel build //models/digits:model` makes, from this program's runfiles."""
+    try:
+        return paths.model_path()
+    except FileNotFoundError:
+        pass
+    # `bazel run` may announce its runfiles by manifest only; this file is then at
+    # <runfiles>/<workspace>/services/digits/config.py. Not resolved: runfiles are
+    # symlinks into the source tree, where the artifact does not exist.
+    beside = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", paths.MODEL)
+    if os.path.exists(beside):
+        return os.path.normpath(beside)
+    # Not under Bazel: name where it would be, so the error says what is missing.
+    return os.path.join("bazel-bin", paths.MODEL)
+
+
+class ConfigError(Exception):
+    """One or more environment variables are invalid; `problems` lists every one."""
+
+    def __init__(self, problems):
+        self.problems = list(problems)
+        super().__init__("invalid configuration:\n" + "\n".join(
+            f"  {p}" for p in self.problems))
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Validated settings. Field names are the variable names without the prefix, lower case."""
+
+    model_path: str
+    model_name: str
+    expected_version: str | None
+    host: str
+    port: int
+    max_batch_size: int
+    max_queue_delay_ms: float
+    max_queue_rows: int
+    kernel: str
+    max_body_bytes: int
+    retry_after_s: int
+    cache: str
+    cache_max_entries: int
+    redis_url: str | None
+    redis_timeout_ms: float
+    cache_ttl_s: int
+    shutdown_timeout_s: float
+    log_level: str
+
+    @classmethod
+    def from_environ(cls, environ=None):
+        """Reads `DIGITS_*` from `environ` (default os.environ); raises ConfigError."""
+        environ = os.environ if environ is None else environ
+        values, problems = {}, []
+        for setting in SETTINGS:
+            raw = environ.get(PREFIX + setting.name.upper())
+            if raw is None or raw == "":
+                values[setting.name] = setting.default
+                continue
+            try:
+                values[setting.name] = setting.parse(raw.strip())
+            except ValueError:
+                problems.append(f"{PREFIX}{setting.name.upper()}={raw!r}: expected "
+                                f"{setting.accepts}.")
+        known = {PREFIX + s.name.upper() for s in SETTINGS}
+        for name in sorted(environ):
+            if name.startswith(PREFIX) and name not in known:
+                problems.append(f"{name}: unknown setting. Known: {', '.join(sorted(known))}.")
+        if not problems:
+            problems += _cross_checks(values)
+        if values.get("model_path") is None:
+            values["model_path"] = default_model_path()
+        if problems:
+            raise ConfigError(problems)
+        return cls(**values)
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    """One variable: name (lower case, no prefix), default, parser, accepted values, help."""
+
+    name: str
+    default: object
+    parse: typing.Callable[[str], object]
+    accepts: str
+    help: str
+
+
+def _integer(low, high):
+    def parse(raw):
+        if not re.fullmatch(r"[+-]?\d+", raw):
+            raise ValueError(raw)
+        value = int(raw)
+        if not low <= value <= high:
+            raise ValueError(raw)
+        return value
+    return parse
+
+
+def _number(low, high):
+    def parse(raw):
+        value = float(raw)
+        if not math.isfinite(value) or not low <= value <= high:
+            raise ValueError(raw)
+        return value
+    return parse
+
+
+def _choice(*options):
+    def parse(raw):
+        if raw.lower() not in options:
+            raise ValueError(raw)
+        return raw.lower()
+    return parse
+
+
+def _pattern(regex):
+    def parse(raw):
+        if not regex.fullmatch(raw):
+            raise ValueError(raw)
+        return raw
+    return parse
+
+
+def _path(raw):
+    return raw
+
+
+def _host(raw):
+    if not re.fullmatch(r"[A-Za-z0-9.:-]+", raw):
+        raise ValueError(raw)
+    return raw
+
+
+def _redis_url(raw):
+    url = urlparse(raw)
+    if url.scheme not in ("redis", "unix") or (url.scheme == "redis" and not url.hostname):
+        raise ValueError(raw)
+    try:
+        url.port  # pylint: disable=pointless-statement
+    except ValueError as err:
+        raise ValueError(raw) from err
+    return raw
+
+
+SETTINGS = (
+    Setting("model_path", None, _path, "a path to a model artifact",
+            "model artifact to serve (default: //models/digits:model from runfiles)"),
+    Setting("model_name", "digits", _pattern(_NAME),
+            "a name of 1-64 letters, digits, '_', '.' or '-'",
+            "name of the model in the API (/v2/models/<name>)"),
+    Setting("expected_version", None, _pattern(_SHA256), "a sha256 in lower-case hex (64 chars)",
+            "refuse to start unless the artifact has this version"),
+    Setting("host", "127.0.0.1", _host, "an IP address or host name", "address to listen on"),
+    Setting("port", 8080, _integer(1, 65535), "an integer from 1 to 65535", "TCP port"),
+    # Defaults measured on the project's 2-core machine (docs/benchmarks.md).
+    Setting("max_batch_size", 16, _integer(1, 4096), "an integer from 1 to 4096",
+            "most rows given to one kernel call (a larger request still goes whole)"),
+    Setting("max_queue_delay_ms", 0.0, _number(0, 10000),
+            "a number of milliseconds from 0 to 10000",
+            "longest a row waits for a batch to fill (0: take what is queued)"),
+    Setting("max_queue_rows", 4096, _integer(1, 1_000_000), "an integer from 1 to 1000000",
+            "rows allowed to wait; beyond that requests get 503 + Retry-After"),
+    Setting("kernel", "inline", _choice("thread", "inline"), "'thread' or 'inline'",
+            "run the kernel on the event loop or in a worker thread (it releases the GIL)"),
+    Setting("max_body_bytes", 1 << 20, _integer(64, 1 << 30), "an integer from 64 to 1073741824",
+            "largest request body accepted (413 beyond)"),
+    Setting("retry_after_s", 1, _integer(1, 3600), "an integer from 1 to 3600",
+            "Retry-After seconds sent with 503 when overloaded"),
+    Setting("cache", "memory", _choice("memory", "redis", "off"), "'memory', 'redis' or 'off'",
+            "result cache backend"),
+    Setting("cache_max_entries", 10000, _integer(1, 10_000_000), "an integer from 1 to 10000000",
+            "rows kept by the in-memory cache (LRU)"),
+    Setting("redis_url", None, _redis_url, "a redis://host:port/db URL",
+            "Redis server of the 'redis' cache"),
+    Setting("redis_timeout_ms", 50.0, _number(1, 10000),
+            "a number of milliseconds from 1 to 10000",
+            "Redis call timeout; a slower or failing Redis is skipped, never fatal"),
+    Setting("cache_ttl_s", 86400, _integer(1, 31_536_000), "an integer from 1 to 31536000",
+            "expiry of Redis cache entries"),
+    Setting("shutdown_timeout_s", 30.0, _number(0, 3600), "a number of seconds from 0 to 3600",
+            "how long SIGTERM waits for in-flight requests"),
+    Setting("log_level", "info", _choice("debug", "info", "warning", "error"),
+            "'debug', 'info', 'warning' or 'error'", "log level"),
+)
+
+
+def _cross_checks(values):
+    problems = []
+    if values["cache"] == "redis" and not values["redis_url"]:
+        problems.append(f"{PREFIX}REDIS_URL is required when {PREFIX}CACHE=redis.")
+    if values["max_queue_rows"] < values["max_batch_size"]:
+        problems.append(
+            f"{PREFIX}MAX_QUEUE_ROWS={values['max_queue_rows']} is smaller than "
+            f"{PREFIX}MAX_BATCH_SIZE={values['max_batch_size']}: the queue must hold one batch.")
+    return problems
+
+
+def describe():
+    """A table of every variable, its default and meaning (for --help)."""
+    return "\n".join(f"  {PREFIX}{s.name.upper():<22} {s.help} [default: {s.default}]"
+                     for s in SETTINGS)

@@ -1,0 +1,319 @@
+"""The service's public contract: versions, names, limits, the OpenAPI document
+and the JSON Schema of the /v1/predict results.
+
+The documents are built from the served model's metadata, so the checked-in
+copies (`openapi.json`, `results.schema.json` beside this file) change when
+the API or the model's interface does. Tests fail when the served documents
+and the checked-in ones differ; regenerate them with
+
+    bazel run //services/digits:update_contract
+"""
+
+import json
+
+# Version of the HTTP API (routes, fields, error shape). Sent as X-API-Version.
+API_VERSION = "1.0"
+# Version of the /v1/predict results format (`format` field, results.schema.json).
+RESULTS_FORMAT = "1.0"
+
+MODEL_VERSION_HEADER = "x-model-version"
+API_VERSION_HEADER = "x-api-version"
+
+INPUT_NAME = "pixels"
+OUTPUT_PROBABILITIES = "probabilities"
+OUTPUT_LABEL = "label"
+OUTPUT_NAMES = (OUTPUT_PROBABILITIES, OUTPUT_LABEL)
+PLATFORM = "modelship_cython"
+SERVER_NAME = "modelship-digits"
+
+MAX_INSTANCES = 1024
+DEFAULT_TOP_K = 3
+
+OPENAPI_FILE = "openapi.json"
+RESULTS_SCHEMA_FILE = "results.schema.json"
+
+_SHA256_PATTERN = "^[0-9a-f]{64}$"
+_OIP_DATATYPES = ("UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64",
+                  "FP16", "FP32", "FP64")
+
+
+def render(doc):
+    """The canonical text of a contract document (what is checked in and served)."""
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+def results_schema(spec):
+    """JSON Schema (2020-12) of a /v1/predict response body."""
+    body = _results_body_schema(spec)
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": f"urn:modelship:{spec.model_name}:results:{RESULTS_FORMAT}",
+        "title": f"{spec.model_name} prediction results, format {RESULTS_FORMAT}",
+        **body,
+    }
+
+
+def _results_body_schema(spec):
+    labels = list(spec.labels)
+    ranked = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["label", "probability"],
+        "properties": {
+            "label": {"type": "string", "enum": labels},
+            "probability": {"type": "number", "minimum": 0, "maximum": 1},
+        },
+    }
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["format", "api_version", "model", "predictions"],
+        "properties": {
+            "format": {"type": "string", "enum": [RESULTS_FORMAT],
+                       "description": "Version of this results format."},
+            "api_version": {"type": "string"},
+            "model": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["name", "version"],
+                "properties": {
+                    "name": {"type": "string"},
+                    "version": {"type": "string", "pattern": _SHA256_PATTERN,
+                                "description": "sha256 of the model artifact."},
+                },
+            },
+            "predictions": {
+                "type": "array",
+                "description": "One entry per instance, in request order.",
+                "items": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["label", "top_k"],
+                    "properties": {
+                        "label": {"type": "string", "enum": labels,
+                                  "description": "The most probable label."},
+                        "top_k": {"type": "array", "minItems": 1, "maxItems": len(labels),
+                                  "description": "Most probable labels, highest first.",
+                                  "items": ranked},
+                    },
+                },
+            },
+        },
+    }
+
+
+def openapi(spec):
+    """The OpenAPI 3.0 document of the service serving `spec` (protocol.InputSpec)."""
+    level = {"type": "number", "minimum": 0, "maximum": spec.max_level}
+    image_flat = {"type": "array", "minItems": spec.n_inputs, "maxItems": spec.n_inputs,
+                  "items": level}
+    image_forms = [image_flat]
+    if spec.image_shape:
+        nested = level
+        for dim in reversed(spec.image_shape):
+            nested = {"type": "array", "minItems": dim, "maxItems": dim, "items": nested}
+        image_forms.append(nested)
+    versioned = "/versions/{model_version}"
+    paths = {
+        "/v2/health/live": {"get": _get("Liveness (OIP)", "Live", not_ready=True)},
+        "/v2/health/ready": {"get": _get("Readiness (OIP)", "Ready", not_ready=True)},
+        "/v2": {"get": _get("Server metadata (OIP)", "ServerMetadata")},
+        "/v1/predict": {"post": _post(
+            "Top-k labels of each image (task API)", "PredictRequest", "PredictResults")},
+        "/openapi.json": {"get": _get("This document", "AnyObject")},
+        "/v1/results.schema.json": {"get": _get("JSON Schema of /v1/predict results",
+                                                "AnyObject")},
+        "/metrics": {"get": _metrics()},
+    }
+    for prefix, params in (("/v2/models/{model_name}", ["ModelName"]),
+                           ("/v2/models/{model_name}" + versioned, ["ModelName", "ModelVersion"])):
+        refs = [{"$ref": f"#/components/parameters/{p}"} for p in params]
+        paths[prefix] = {"get": _get("Model metadata (OIP)", "ModelMetadata", refs,
+                                     not_found=True, not_ready=True)}
+        paths[prefix + "/ready"] = {"get": _get("Model readiness (OIP)", "ModelReady", refs,
+                                                not_found=True, not_ready=True)}
+        paths[prefix + "/infer"] = {"post": _post("Inference (OIP)", "InferRequest",
+                                                  "InferResponse", refs, not_found=True)}
+    schemas = {
+        "Error": _object({"error": {"type": "string", "description": "What is wrong."},
+                          **_VERSIONS}, ["error"]),
+        "AnyObject": {"type": "object"},
+        "Live": _object({"live": {"type": "boolean"}, **_VERSIONS}, ["live"]),
+        "Ready": _object({"ready": {"type": "boolean"}, **_VERSIONS}, ["ready"]),
+        "ServerMetadata": _object({
+            "name": {"type": "string"}, "version": {"type": "string"},
+            "extensions": {"type": "array", "items": {"type": "string"}}, **_VERSIONS},
+            ["name", "version", "extensions"]),
+        "TensorMetadata": _object({
+            "name": {"type": "string"}, "datatype": {"type": "string"},
+            "shape": {"type": "array", "items": {"type": "integer"}}},
+            ["name", "datatype", "shape"]),
+        "ModelMetadata": _object({
+            "name": {"type": "string"},
+            "versions": {"type": "array", "items": {"type": "string"}},
+            "platform": {"type": "string"},
+            "inputs": {"type": "array", "items": {"$ref": "#/components/schemas/TensorMetadata"}},
+            "outputs": {"type": "array",
+                        "items": {"$ref": "#/components/schemas/TensorMetadata"}},
+            "labels": {"type": "array", "items": {"type": "string"}},
+            **_VERSIONS}, ["name", "versions", "platform", "inputs", "outputs"]),
+        "ModelReady": _object({"name": {"type": "string"}, "ready": {"type": "boolean"},
+                               **_VERSIONS}, ["name", "ready"]),
+        "PredictRequest": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["instances"],
+            "properties": {
+                "instances": {"type": "array", "minItems": 1, "maxItems": MAX_INSTANCES,
+                              "description": f"Images: {spec.n_inputs} pixel levels each "
+                                             f"(0..{spec.max_level}), flat or as rows.",
+                              "items": {"oneOf": image_forms}},
+                "top_k": {"type": "integer", "minimum": 1, "maximum": len(spec.labels),
+                          "default": DEFAULT_TOP_K},
+            },
+        },
+        "PredictResults": _results_body_schema(spec),
+        "InferRequest": _infer_request(spec),
+        "InferResponse": _object({
+            "model_name": {"type": "string"},
+            "model_version": {"type": "string"},
+            "id": {"type": "string"},
+            "parameters": {"type": "object"},
+            "outputs": {"type": "array", "items": _object({
+                "name": {"type": "string", "enum": list(OUTPUT_NAMES)},
+                "datatype": {"type": "string", "enum": ["FP32", "BYTES"]},
+                "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+                "data": {"type": "array"}}, ["name", "datatype", "shape", "data"])},
+        }, ["model_name", "id", "outputs"]),
+    }
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": f"{spec.model_name} inference service",
+            "version": API_VERSION,
+            "description": (
+                f"Classifies {'x'.join(map(str, spec.image_shape)) or spec.n_inputs} images "
+                f"of pixel levels 0..{spec.max_level}. Open Inference Protocol v2 REST under "
+                "/v2, a task API under /v1. Every response carries X-Model-Version (sha256 "
+                "of the model artifact) and X-API-Version; errors are {\"error\": \"...\"}."),
+        },
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "parameters": {
+                "ModelName": {"name": "model_name", "in": "path", "required": True,
+                              "schema": {"type": "string"},
+                              "example": spec.model_name},
+                "ModelVersion": {"name": "model_version", "in": "path", "required": True,
+                                 "schema": {"type": "string"},
+                                 "description": "sha256 of the model artifact."},
+            },
+            "headers": {
+                "ApiVersion": {"description": "Version of this API.", "required": True,
+                               "schema": {"type": "string"}},
+                "ModelVersion": {"description": "sha256 of the served model artifact.",
+                                 "required": True,
+                                 "schema": {"type": "string", "pattern": _SHA256_PATTERN}},
+                "RetryAfter": {"description": "Seconds to wait before retrying.",
+                               "schema": {"type": "integer"}},
+            },
+        },
+    }
+
+
+_VERSIONS = {"api_version": {"type": "string"},
+             "model_version": {"type": "string", "pattern": _SHA256_PATTERN}}
+
+
+def _object(properties, required):
+    return {"type": "object", "required": required, "properties": properties}
+
+
+def _infer_request(spec):
+    data_item = {"oneOf": [{"type": "number"}, {"type": "array"}]}
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["inputs"],
+        "properties": {
+            "id": {"type": "string"},
+            "parameters": {"type": "object"},
+            "inputs": {"type": "array", "minItems": 1, "maxItems": 1, "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["name", "shape", "datatype", "data"],
+                "properties": {
+                    "name": {"type": "string", "enum": [spec.input_name]},
+                    "shape": {"type": "array", "minItems": 1,
+                              "items": {"type": "integer", "minimum": 0}},
+                    "datatype": {"type": "string", "enum": list(_OIP_DATATYPES)},
+                    "parameters": {"type": "object"},
+                    "data": {"type": "array", "items": data_item,
+                             "description": "Row-major values, flat or nested as the shape."},
+                },
+            }},
+            "outputs": {"type": "array", "minItems": 1, "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["name"],
+                "properties": {"name": {"type": "string", "enum": list(OUTPUT_NAMES)},
+                               "parameters": {"type": "object"}},
+            }},
+        },
+    }
+
+
+def _headers(retry=False):
+    headers = {"X-API-Version": {"$ref": "#/components/headers/ApiVersion"},
+               "X-Model-Version": {"$ref": "#/components/headers/ModelVersion"}}
+    if retry:
+        headers["Retry-After"] = {"$ref": "#/components/headers/RetryAfter"}
+    return headers
+
+
+def _json(schema, description, retry=False):
+    return {"description": description, "headers": _headers(retry),
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}}
+
+
+def _get(summary, schema, parameters=None, not_found=False, not_ready=False):
+    responses = {"200": _json(schema, "OK")}
+    if not_found:
+        responses["404"] = _json("Error", "No such model or version")
+    if not_ready:
+        responses["503"] = _json(schema if schema in ("Live", "Ready", "ModelReady") else "Error",
+                                 "Not live or not ready")
+    responses["405"] = _json("Error", "Method not allowed")
+    operation = {"summary": summary, "responses": responses}
+    if parameters:
+        operation["parameters"] = parameters
+    return operation
+
+
+def _post(summary, request_schema, response_schema, parameters=None, not_found=False):
+    responses = {
+        "200": _json(response_schema, "OK"),
+        "400": _json("Error", "Invalid request: JSON, fields, shape, datatype or values"),
+        "405": _json("Error", "Method not allowed"),
+        "413": _json("Error", "Request body too large"),
+        "415": _json("Error", "Content-Type is not application/json"),
+        "503": _json("Error", "Not ready, or overloaded (then Retry-After is set)", retry=True),
+    }
+    if not_found:
+        responses["404"] = _json("Error", "No such model or version")
+    operation = {
+        "summary": summary,
+        "requestBody": {"required": True, "content": {"application/json": {
+            "schema": {"$ref": f"#/components/schemas/{request_schema}"}}}},
+        "responses": dict(sorted(responses.items())),
+    }
+    if parameters:
+        operation["parameters"] = parameters
+    return operation
+
+
+def _metrics():
+    return {"summary": "Prometheus metrics", "responses": {
+        "200": {"description": "OK", "headers": _headers(),
+                "content": {"text/plain": {"schema": {"type": "string"}}}},
+        "405": _json("Error", "Method not allowed")}}

@@ -1,0 +1,39 @@
+"""Fixtures: the real service and a real redis-server, each on a free loopback port."""
+
+import pytest
+
+from services.digits.tests import harness
+
+
+@pytest.fixture(name="start_server")
+def fixture_start_server():
+    """A factory: start_server(**env) -> a running, ready Server; all stopped afterwards."""
+    servers = []
+
+    def start(wait_ready=True, **env):
+        server = harness.Server(env)
+        servers.append(server)
+        server.start(wait_ready=wait_ready)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture(name="server", scope="module")
+def fixture_server():
+    """One server with the default configuration, shared by a module's tests."""
+    server = harness.Server({})
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(name="redis_server")
+def fixture_redis_server():
+    """A redis-server on a free loopback port (no persistence), stopped afterwards."""
+    redis = harness.RedisServer()
+    redis.start()
+    yield redis
+    redis.stop()

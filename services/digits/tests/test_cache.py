@@ -1,0 +1,105 @@
+"""Result cache backends: same semantics in memory and in a real Redis; failures are misses."""
+
+import array
+import asyncio
+import random
+
+from services.digits import cache as cache_lib
+
+
+class Counts:
+    """Cache statistics callbacks that count."""
+
+    def __init__(self):
+        self.hits = self.misses = self.errors = 0
+
+    def stats(self):
+        """A cache_lib.Stats feeding these counts."""
+        return cache_lib.Stats(hit=self._hit, miss=self._miss, error=self._error)
+
+    def _hit(self, n=1):
+        self.hits += n
+
+    def _miss(self, n=1):
+        self.misses += n
+
+    def _error(self, n=1):
+        self.errors += n
+
+
+def _rows(n, seed=0):
+    rng = random.Random(seed)
+    return [[float(rng.randint(0, 16)) for _ in range(64)] for _ in range(n)]
+
+
+def test_keys_depend_on_model_version_and_pixels_only():
+    x = _rows(2)
+    keys = cache_lib.Keys("a" * 64).of(x)
+    assert keys == cache_lib.Keys("a" * 64).of([list(row) for row in x])
+    assert keys[0] != keys[1]
+    assert keys != cache_lib.Keys("b" * 64).of(x)
+    assert cache_lib.Keys("a" * 64).of(x[1:]) == keys[1:]
+
+
+def test_probability_rows_survive_the_cache_bytes_exactly():
+    row = array.array("f", [0.99973851, 3.0778327e-07, 1.0, 0.0]).tolist()  # model output
+    assert cache_lib.decode(cache_lib.encode(row)) == row
+    assert len(cache_lib.encode([0.5] * 10)) == 40
+
+
+def test_memory_cache_is_bounded_and_evicts_the_least_recently_used():
+    counts = Counts()
+    cache = cache_lib.MemoryCache(max_entries=3, stats=counts.stats())
+    keys = [bytes([i]) * 16 for i in range(4)]
+
+    async def run():
+        cache.put_many(keys[:3], [b"v0", b"v1", b"v2"])
+        assert await cache.get_many([keys[0]]) == [b"v0"]  # 0 is now the most recent
+        cache.put_many(keys[3:], [b"v3"])
+        return await cache.get_many(keys)
+
+    assert asyncio.run(run()) == [b"v0", None, b"v2", b"v3"]
+    assert len(cache) == 3
+    assert (counts.hits, counts.misses) == (4, 1)
+
+
+def test_redis_cache_stores_and_finds_entries_with_a_ttl(redis_server):
+    counts = Counts()
+
+    async def run():
+        cache = cache_lib.RedisCache(redis_server.url, timeout_s=1.0, ttl_s=60,
+                                     namespace="t", stats=counts.stats())
+        keys = cache_lib.Keys("a" * 64).of(_rows(3))
+        assert await cache.get_many(keys) == [None, None, None]
+        cache.put_many(keys[:2], [b"p0", b"p1"])
+        await cache.close()  # waits for the background write
+        cache = cache_lib.RedisCache(redis_server.url, timeout_s=1.0, ttl_s=60,
+                                     namespace="t", stats=counts.stats())
+        found = await cache.get_many(keys)
+        await cache.close()
+        return found
+
+    assert asyncio.run(run()) == [b"p0", b"p1", None]
+    assert (counts.hits, counts.misses, counts.errors) == (2, 4, 0)
+    assert redis_server.dbsize() == 2
+    assert b"keys=2,expires=2" in redis_server.command("INFO", "keyspace")  # both have a TTL
+
+
+def test_redis_down_is_answered_as_misses_and_counted_never_raised(redis_server):
+    counts = Counts()
+    redis_server.stop()
+
+    async def run():
+        cache = cache_lib.RedisCache(redis_server.url, timeout_s=0.2, ttl_s=60,
+                                     namespace="t", stats=counts.stats())
+        keys = cache_lib.Keys("a" * 64).of(_rows(2))
+        first = await cache.get_many(keys)
+        cache.put_many(keys, [b"a", b"b"])  # skipped during the back-off
+        second = await cache.get_many(keys)
+        await cache.close()
+        return first, second
+
+    first, second = asyncio.run(run())
+    assert first == second == [None, None]
+    assert counts.errors == 1  # the second call skipped Redis instead of waiting on it
+    assert counts.misses == 4

@@ -1,0 +1,137 @@
+"""Readiness, overload, the Redis cache and graceful shutdown, on real processes."""
+
+import asyncio
+import concurrent.futures
+import json
+import time
+
+import pytest
+
+from services.digits.app import AsgiApp, Service
+from services.digits.config import Config
+from services.digits.tests import harness
+
+IMAGES, _ = harness.images(64)
+
+
+def _poll(condition, deadline_s=20.0, what="condition"):
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"{what} not reached within {deadline_s} s")
+
+
+def test_not_ready_until_the_model_is_loaded_and_warmed_up_then_ready():
+    config = Config.from_environ({"DIGITS_MODEL_PATH": harness.model_path()})
+
+    async def body():
+        return b""
+
+    async def run():
+        service = Service(config)
+
+        def get(path):
+            return service.handle("GET", path, lambda name: None, lambda limit: body())
+
+        before = [await get("/v2/health/live"), await get("/v2/health/ready"),
+                  await get("/v2/models/digits/ready"),
+                  await service.handle("POST", "/v1/predict",
+                                       {"content-type": "application/json"}.get,
+                                       lambda limit: body())]
+        await service.start()
+        after = [await get("/v2/health/ready"), await get("/v2/models/digits/ready")]
+        await service.stop(1)
+        return before, after
+
+    before, after = asyncio.run(run())
+    assert [r.status for r in before] == [200, 503, 503, 503]
+    assert b'"ready":false' in before[1].body
+    assert b"still loading" in before[3].body
+    assert [r.status for r in after] == [200, 200]
+
+
+def test_the_asgi_adapter_loads_on_startup_serves_and_drains_on_shutdown():
+    config = Config.from_environ({"DIGITS_MODEL_PATH": harness.model_path()})
+    body = json.dumps({"instances": IMAGES[:2], "top_k": 1}).encode()
+
+    async def run():
+        app = AsgiApp(config)
+        lifespan = asyncio.Queue()
+        sent = []
+
+        async def send(message):
+            sent.append(message)
+
+        await lifespan.put({"type": "lifespan.startup"})
+        task = asyncio.ensure_future(app({"type": "lifespan"}, lifespan.get, send))
+        while app.service.state != "ready":
+            await asyncio.sleep(0.01)
+        chunks = [{"type": "http.request", "body": body[:10], "more_body": True},
+                  {"type": "http.request", "body": body[10:]}]
+
+        async def receive():
+            return chunks.pop(0)
+
+        await app({"type": "http", "method": "POST", "path": "/v1/predict",
+                   "headers": [(b"content-type", b"application/json")]}, receive, send)
+        await lifespan.put({"type": "lifespan.shutdown"})
+        await asyncio.wait_for(task, 10)
+        return sent
+
+    sent = asyncio.run(run())
+    kinds = [m["type"] for m in sent]
+    assert kinds == ["lifespan.startup.complete", "http.response.start", "http.response.body",
+                     "lifespan.shutdown.complete"]
+    assert sent[1]["status"] == 200
+    assert len(json.loads(sent[2]["body"])["predictions"]) == 2
+
+
+def test_a_full_queue_answers_503_with_retry_after(start_server):
+    server = start_server(DIGITS_MAX_BATCH_SIZE="64", DIGITS_MAX_QUEUE_ROWS="64",
+                          DIGITS_MAX_QUEUE_DELAY_MS="3000", DIGITS_RETRY_AFTER_S="2",
+                          DIGITS_CACHE="off")
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(server.post, "/v1/predict", {"instances": IMAGES[:60]})
+        _poll(lambda: server.metric("digits_queue_depth_rows") == 60, what="60 rows queued")
+        refused = server.post("/v1/predict", {"instances": IMAGES[:10]})
+        assert refused.status == 503
+        assert refused.headers["retry-after"] == "2"
+        assert "at capacity" in refused.json()["error"]
+        assert waiting.result(timeout=30).status == 200
+
+
+def test_sigterm_drains_in_flight_requests_before_exiting(start_server):
+    server = start_server(DIGITS_MAX_QUEUE_DELAY_MS="1500", DIGITS_MAX_BATCH_SIZE="1024",
+                          DIGITS_CACHE="off")
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        in_flight = pool.submit(server.post, "/v1/predict", {"instances": IMAGES[:3]})
+        _poll(lambda: server.metric("digits_queue_depth_rows") == 3, what="request queued")
+        server.terminate()
+        response = in_flight.result(timeout=30)
+    assert response.status == 200, response
+    assert len(response.json()["predictions"]) == 3
+    assert server.process.wait(timeout=30) == 0
+    with pytest.raises(OSError):
+        server.get("/v2/health/live", timeout=2)
+
+
+def test_redis_cache_serves_repeats_and_a_dead_redis_never_fails_a_request(start_server,
+                                                                           redis_server):
+    server = start_server(DIGITS_CACHE="redis", DIGITS_REDIS_URL=redis_server.url,
+                          DIGITS_REDIS_TIMEOUT_MS="200")
+    request = {"instances": IMAGES[:4]}
+    first = server.post("/v1/predict", request)
+    assert first.status == 200
+    _poll(lambda: redis_server.dbsize() == 4, what="4 entries written to Redis")
+    second = server.post("/v1/predict", request)
+    assert second.json() == first.json()
+    assert server.metric("digits_cache_hits_total", backend="redis") == 4
+    assert server.metric("digits_cache_misses_total", backend="redis") == 4
+
+    redis_server.stop()
+    for _ in range(3):
+        response = server.post("/v1/predict", {"instances": IMAGES[4:6]})
+        assert response.status == 200, response
+    assert server.metric("digits_cache_errors_total", backend="redis") >= 1

@@ -1,0 +1,115 @@
+"""The production image, run as a user would run it, from the outside.
+
+Builds the production image exactly as `bazel run //:image` does, loads the
+OCI archive into a real container runtime (a dockerd the test starts), runs
+it with a read-only root filesystem, and checks readiness, a prediction over
+HTTP, the user, the labels, the size budget, and that it holds no shell,
+package manager or compiler.
+"""
+
+import os
+import subprocess
+
+import pytest
+
+from tests.image import support
+
+SIZE_BUDGET_BYTES = 60_000_000
+
+
+@pytest.fixture(name="built", scope="module")
+def fixture_built(tmp_path_factory):
+    """(report, OCI archive path) of a production build."""
+    out = str(tmp_path_factory.mktemp("dist"))
+    report = support.build_production(out)
+    return report, os.path.join(out, support.IMAGE + ".oci.tar")
+
+
+@pytest.fixture(name="docker", scope="module")
+def fixture_docker(built, tmp_path_factory):
+    """A private dockerd with the built image loaded as modelship-digits:smoke."""
+    _, archive = built
+    loadable = str(tmp_path_factory.mktemp("load") / "image.docker.tar")
+    subprocess.run(["skopeo", "copy", "--quiet", f"oci-archive:{archive}",
+                    f"docker-archive:{loadable}:{support.IMAGE}:smoke"], check=True)
+    with support.dockerd() as daemon:
+        daemon.docker("load", "--quiet", "--input", loadable)
+        yield daemon
+
+
+@pytest.fixture(name="container", scope="module")
+def fixture_container(docker):
+    """The service container, read-only root filesystem, ready; yields its port."""
+    port = support.free_port()
+    run = docker.docker("run", "--detach", "--network", "host", "--read-only",
+                        "--env", f"DIGITS_PORT={port}", "--env", "DIGITS_HOST=127.0.0.1",
+                        "--name", "smoke", f"{support.IMAGE}:smoke")
+    assert run.stdout.strip()
+    try:
+        support.wait_until(lambda: support.http(port, "GET", "/v2/health/ready")[0] == 200,
+                           60, "the container to report ready")
+    except AssertionError:
+        print(docker.docker("logs", "smoke", check=False).stdout)
+        raise
+    yield port
+
+
+def test_loaded_image_is_the_built_image(built, docker):
+    report, _ = built
+    image_id = docker.docker("image", "inspect", "--format", "{{.Id}}",
+                             f"{support.IMAGE}:smoke").stdout.strip()
+    assert image_id == report["config_digest"]
+
+
+def test_container_becomes_ready_and_predicts_over_http(container, built):
+    report, _ = built
+    image = [0, 0, 5, 13, 9, 1, 0, 0, 0, 0, 13, 15, 10, 15, 5, 0, 0, 3, 15, 2, 0, 11, 8, 0,
+             0, 4, 12, 0, 0, 8, 8, 0, 0, 5, 8, 0, 0, 9, 8, 0, 0, 4, 11, 0, 1, 12, 7, 0,
+             0, 2, 14, 5, 10, 12, 0, 0, 0, 0, 6, 13, 10, 0, 0, 0]  # a "0" of the data set
+    status, body = support.http(container, "POST", "/v1/predict",
+                                {"instances": [image], "top_k": 1})
+    assert status == 200, body
+    assert body["model_version"] == report["labels"]["io.modelship.model.version"]
+    assert body["predictions"][0]["top_k"][0]["label"] == "0"
+
+
+def test_container_runs_as_nonroot(docker, container):
+    del container
+    user = docker.docker("inspect", "--format", "{{.Config.User}}", "smoke").stdout.strip()
+    assert user == "65532:65532"
+    top = docker.docker("top", "smoke", "-o", "uid,cmd").stdout.splitlines()[1:]
+    assert top and all(line.split()[0] == "65532" for line in top), top
+
+
+@pytest.mark.parametrize("program", ["/bin/sh", "/bin/bash", "/usr/bin/apt-get",
+                                     "/usr/bin/dpkg", "/usr/bin/pip", "/usr/bin/gcc"])
+def test_image_has_no_shell_package_manager_or_compiler(docker, program):
+    proc = docker.docker("run", "--rm", "--network", "none", "--entrypoint", program,
+                         f"{support.IMAGE}:smoke", check=False)
+    assert proc.returncode != 0
+    assert "no such file or directory" in proc.stdout.lower() \
+        or "executable file not found" in proc.stdout.lower(), proc.stdout
+
+
+def test_image_labels_record_revision_and_model(built):
+    labels = built[0]["labels"]
+    for key in ("org.opencontainers.image.revision", "org.opencontainers.image.created",
+                "org.opencontainers.image.source", "org.opencontainers.image.version",
+                "org.opencontainers.image.title", "io.modelship.model.version",
+                "io.modelship.model.name", "io.modelship.model.metric",
+                "io.modelship.api.version"):
+        assert key in labels, key
+    assert len(labels["org.opencontainers.image.revision"]) == 40
+
+
+def test_model_is_the_last_layer_alone(built):
+    report = built[0]
+    assert "/opt/modelship/model/" in report["history"][-1]
+    assert report["layers"][-1]["uncompressed_size"] < 100_000
+
+
+def test_image_fits_the_size_budget(built):
+    report = built[0]
+    assert report["uncompressed_size"] <= SIZE_BUDGET_BYTES, (
+        f"production image is {report['uncompressed_size'] / 1e6:.1f} MB uncompressed, "
+        f"over the {SIZE_BUDGET_BYTES / 1e6:.0f} MB budget: {report['layers']}")
