@@ -91,13 +91,16 @@ def prepare_rootfs(workspace, ctx, epoch):
     run([sys.executable, os.path.join(tools, "debian", "fetch.py"), "--cache", debs] + locks)
     os.makedirs(os.path.join(ctx, "rootfs"))
     env = dict(os.environ, SOURCE_DATE_EPOCH=str(epoch))
-    common = ["--debs", debs, "--prune", os.path.join(debian, "base.prune"),
+    rootfs = [sys.executable, os.path.join(tools, "image", "rootfs.py"), "--debs", debs,
               "--link", "usr/bin/python3=python3.11"]
+    base_tar = os.path.join(ctx, "rootfs", "base.tar")
     log("assembling root filesystems")
-    run([sys.executable, os.path.join(tools, "image", "rootfs.py"), "--lock", locks[0],
-         "--out", os.path.join(ctx, "rootfs", "base.tar")] + common, env=env)
-    run([sys.executable, os.path.join(tools, "image", "rootfs.py"), "--lock", locks[1],
-         "--skip-lock", locks[0], "--out", os.path.join(ctx, "rootfs", "dev.tar")] + common,
+    run(rootfs + ["--lock", locks[0], "--prune", os.path.join(debian, "base.prune"),
+                  "--out", base_tar], env=env)
+    # dev: the whole dev closure with a lighter prune (the test tools need parts of
+    # the standard library that production leaves out, e.g. sqlite3), minus base.
+    run(rootfs + ["--lock", locks[1], "--prune", os.path.join(debian, "dev.prune"),
+                  "--skip-tar", base_tar, "--out", os.path.join(ctx, "rootfs", "dev.tar")],
         env=env)
 
 

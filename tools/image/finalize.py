@@ -24,6 +24,8 @@ import sys
 import sysconfig
 
 PRODUCTION_PACKAGES = ("inference", "services")
+# Single modules production imports from otherwise build-time packages.
+PRODUCTION_FILES = ("models/__init__.py", "models/digits/__init__.py", "models/digits/paths.py")
 RELEASE = "/opt/modelship/release/app"
 PIP_NOISE = ("RECORD", "INSTALLER", "REQUESTED", "direct_url.json")
 NOT_SHIPPED = ("tests", "__pycache__")
@@ -88,6 +90,9 @@ def release_copy(app):
                     or n.endswith((".pyx", ".c", ".pxd", ".md"))]
         shutil.copytree(os.path.join(app, package), os.path.join(RELEASE, package),
                         ignore=ignore)
+    for path in PRODUCTION_FILES:
+        os.makedirs(os.path.dirname(os.path.join(RELEASE, path)), exist_ok=True)
+        shutil.copyfile(os.path.join(app, path), os.path.join(RELEASE, path))
     compile_tree(RELEASE)
 
 

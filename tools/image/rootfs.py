@@ -172,6 +172,8 @@ def main(argv=None):
     parser.add_argument("--lock", required=True, action="append")
     parser.add_argument("--skip-lock", action="append", default=[],
                         help="leave out the packages of this lock (a layer below has them)")
+    parser.add_argument("--skip-tar",
+                        help="leave out the paths this tarball (the layer below) has")
     parser.add_argument("--debs", required=True, help="folder holding the .deb files")
     parser.add_argument("--prune", help="file of glob patterns to leave out")
     parser.add_argument("--link", action="append", default=[], metavar="PATH=TARGET",
@@ -200,7 +202,12 @@ def main(argv=None):
                                   f"{sha256}; delete it and fetch again")
             unpack(deb, patterns, entries)
         links = [tuple(spec.split("=", 1)) for spec in args.link]
-        if below:
+        if args.skip_tar:
+            with tarfile.open(args.skip_tar) as lower:
+                for member in lower:
+                    if not member.isdir():
+                        entries.pop(member.name, None)
+        if below or args.skip_tar:
             for name, target in links:
                 entries[name] = make_link(name, target)
         else:
