@@ -18,6 +18,8 @@ import urllib.error
 import urllib.request
 
 BUILDER = "tools/image/build.py"
+# Bazel gives tests PATH=/bin:/usr/bin:/usr/local/bin; dockerd lives in sbin.
+DAEMON_PATH = os.pathsep.join([os.environ.get("PATH", "/usr/bin:/bin"), "/usr/sbin", "/sbin"])
 IMAGE = "modelship-digits"
 
 
@@ -82,7 +84,7 @@ class Docker:
     def __init__(self, root):
         self.root = root
         self.socket = os.path.join(root, "docker.sock")
-        self.env = dict(os.environ, DOCKER_HOST=f"unix://{self.socket}")
+        self.env = dict(os.environ, DOCKER_HOST=f"unix://{self.socket}", PATH=DAEMON_PATH)
         self.process = None
         self.log = os.path.join(root, "dockerd.log")
 
@@ -90,12 +92,12 @@ class Docker:
         """Starts dockerd without bridge or iptables (containers use the host network)."""
         with open(self.log, "w", encoding="utf-8") as log:
             self.process = subprocess.Popen(  # pylint: disable=consider-using-with
-                ["dockerd", "--host", f"unix://{self.socket}",
+                [shutil.which("dockerd", path=DAEMON_PATH), "--host", f"unix://{self.socket}",
                  "--data-root", os.path.join(self.root, "data"),
                  "--exec-root", os.path.join(self.root, "exec"),
                  "--pidfile", os.path.join(self.root, "docker.pid"),
                  "--bridge", "none", "--iptables=false", "--ip-masq=false"],
-                stdout=log, stderr=subprocess.STDOUT)
+                stdout=log, stderr=subprocess.STDOUT, env=self.env)
         wait_until(lambda: self.docker("info", check=False).returncode == 0, 60, "dockerd")
 
     def docker(self, *args, check=True):
@@ -125,7 +127,7 @@ class Docker:
 @contextlib.contextmanager
 def dockerd():
     """A running private dockerd for the duration of the block."""
-    if not shutil.which("dockerd"):
+    if not shutil.which("dockerd", path=DAEMON_PATH):
         raise AssertionError("dockerd is not installed: run tools/bootstrap")
     root = tempfile.mkdtemp(prefix="modelship-dockerd-", dir="/tmp")
     daemon = Docker(root)

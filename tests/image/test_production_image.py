@@ -72,16 +72,16 @@ def test_container_becomes_ready_and_predicts_over_http(container, built):
     status, body = support.http(container, "POST", "/v1/predict",
                                 {"instances": [image], "top_k": 1})
     assert status == 200, body
-    assert body["model_version"] == report["labels"]["io.modelship.model.version"]
-    assert body["predictions"][0]["top_k"][0]["label"] == "0"
+    assert body["model"]["version"] == report["labels"]["io.modelship.model.version"]
+    assert body["predictions"][0]["label"] == "0"
 
 
 def test_container_runs_as_nonroot(docker, container):
     del container
     user = docker.docker("inspect", "--format", "{{.Config.User}}", "smoke").stdout.strip()
     assert user == "65532:65532"
-    top = docker.docker("top", "smoke", "-o", "uid,cmd").stdout.splitlines()[1:]
-    assert top and all(line.split()[0] == "65532" for line in top), top
+    top = docker.docker("top", "smoke", "-o", "pid,uid,cmd").stdout.splitlines()[1:]
+    assert top and all(line.split()[1] == "65532" for line in top), top
 
 
 @pytest.mark.parametrize("program", ["/bin/sh", "/bin/bash", "/usr/bin/apt-get",
