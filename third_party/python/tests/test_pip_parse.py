@@ -91,6 +91,17 @@ def test_tampered_hash_fails_naming_the_package(tmp_path, wheels):
     assert "Traceback" not in proc.stderr
 
 
+def test_tampered_lock_with_several_hashes_fails_naming_the_package(tmp_path, wheels):
+    # Real locks carry one hash per platform's wheel; pip lists each expected one.
+    wrong = ["1" * 64, "2" * 64]
+    proc = install(tmp_path, f"alpha==1.0 --hash=sha256:{wheels['alpha'][1]}\n"
+                             f"beta==2.0 --hash=sha256:{wrong[0]} --hash=sha256:{wrong[1]}\n")
+    assert proc.returncode == 1
+    assert "hash mismatch" in proc.stderr
+    assert "beta==2.0 (beta-2.0-py3-none-any.whl): the lock expects sha256" in proc.stderr
+    assert wheels["beta"][1] in proc.stderr
+
+
 def test_unhashed_entry_is_refused(tmp_path, wheels):
     proc = install(tmp_path, f"alpha==1.0 --hash=sha256:{wheels['alpha'][1]}\nbeta==2.0\n")
     assert proc.returncode == 1

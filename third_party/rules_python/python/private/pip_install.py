@@ -57,7 +57,7 @@ def explain_pip_failure(output, repo, lock_label):
     """Turns pip's output into one message that names the package and the fix."""
     mismatches = re.findall(
         r"^\s+(\S+==\S+) from (\S+)[^\n]*\n\s+Expected sha256 (\S+)"
-        r"(?:\s*\n\s+or \S+)*\s*\n\s+Got\s+(\S+)",
+        r"(?:\s*\n\s+(?:Expected\s+)?or \S+)*\s*\n\s+Got\s+(\S+)",
         output,
         re.MULTILINE,
     )
