@@ -45,8 +45,25 @@ def sha256_of(path):
     return digest.hexdigest()
 
 
+_UPDATED = []
+
+
 def fetch(entry, cache):
-    """Makes sure the cache holds the pinned file of one entry; returns its path."""
+    """Makes sure the cache holds the pinned file of one entry; returns (path, new)."""
+    try:
+        return fetch_once(entry, cache)
+    except FetchError:
+        if _UPDATED:
+            raise
+        # apt may not know the version yet (no or old package lists): update once.
+        _UPDATED.append(True)
+        subprocess.run(["apt-get", "update", "-qq"], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, check=False)
+        return fetch_once(entry, cache)
+
+
+def fetch_once(entry, cache):
+    """One attempt at `fetch`."""
     name, version, _arch, sha256, pool = entry
     path = os.path.join(cache, os.path.basename(pool))
     if os.path.exists(path) and sha256_of(path) == sha256:

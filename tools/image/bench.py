@@ -14,6 +14,7 @@ Prints a markdown report for docs/benchmarks.md.
 import json
 import os
 import shutil
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -71,6 +72,8 @@ def naive(workspace, scratch):
     shutil.copytree(os.path.join(workspace, "services"), os.path.join(ctx, "src", "services"))
     shutil.copytree(os.path.join(workspace, "models"), os.path.join(ctx, "src", "models"))
     shutil.copy(os.path.join(workspace, "tools", "image", "naive", "Dockerfile"), ctx)
+    bundle = ssl.get_default_verify_paths().cafile or "/etc/ssl/certs/ca-certificates.crt"
+    shutil.copy(bundle, os.path.join(ctx, "ca.crt"))
     timed(["mmdebstrap", "--variant=apt", "--include=ca-certificates", "bookworm",
            os.path.join(ctx, "rootfs.tar")])
     seconds, digests, size = [], [], 0
