@@ -326,8 +326,8 @@ class Service:
         return response
 
 
-async def _read_body(proto, header, limit):
-    """The request body, refused as soon as it is known to exceed `limit` bytes."""
+def _declared_length(header, limit):
+    """The Content-Length header (None if absent); refuses a bad or too large one."""
     length = header("content-length")
     if length is not None:
         if not length.isdigit():
@@ -335,6 +335,12 @@ async def _read_body(proto, header, limit):
         if int(length) > limit:
             raise errors.PayloadTooLargeError(
                 f"the body is {int(length)} bytes; the limit is {limit} bytes.")
+    return length
+
+
+async def _read_body(proto, header, limit):
+    """The request body, refused as soon as it is known to exceed `limit` bytes."""
+    length = _declared_length(header, limit)
     try:
         if length is not None:
             return await proto()
@@ -438,13 +444,7 @@ class AsgiApp:
 
 async def _receive_body(receive, header, limit):
     """The request body from ASGI messages, refused once it exceeds `limit` bytes."""
-    length = header("content-length")
-    if length is not None:
-        if not length.isdigit():
-            raise errors.BadRequestError(f"Content-Length {length!r} is not a byte count.")
-        if int(length) > limit:
-            raise errors.PayloadTooLargeError(
-                f"the body is {int(length)} bytes; the limit is {limit} bytes.")
+    _declared_length(header, limit)
     chunks, size = [], 0
     while True:
         message = await receive()
