@@ -6,14 +6,6 @@ import numpy as np
 import pytest
 
 from inference import errors
-from inference.model import Model
-from models.digits import paths
-
-
-@pytest.fixture(name="model", scope="module")
-def fixture_model():
-    """The built model, loaded once for the module."""
-    return Model.load(paths.model_path())
 
 
 def _digit():

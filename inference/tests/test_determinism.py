@@ -9,20 +9,7 @@ import numpy as np
 import pytest
 
 from inference.model import Model
-from models.digits import paths, records
-
-
-@pytest.fixture(name="model", scope="module")
-def fixture_model():
-    """The built model, loaded once for the module."""
-    return Model.load(paths.model_path())
-
-
-@pytest.fixture(name="images", scope="module")
-def fixture_images():
-    """Test-split images of the built dataset."""
-    x, _ = records.select(records.read(paths.dataset_path()), records.TEST)
-    return x
+from models.digits import paths
 
 
 def test_repeated_calls_and_reloads_give_identical_bits(model, images):

@@ -10,16 +10,9 @@ import numpy as np
 import pytest
 
 from inference import artifact, reference
-from inference.model import Model
 from models.digits import paths, records
 
 PROBABILITY_ATOL = 1e-6
-
-
-@pytest.fixture(name="model", scope="module")
-def fixture_model():
-    """The built model, loaded once for the module."""
-    return Model.load(paths.model_path())
 
 
 @pytest.fixture(name="weights", scope="module")

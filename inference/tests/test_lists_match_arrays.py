@@ -7,21 +7,6 @@ import numpy as np
 import pytest
 
 from inference import errors
-from inference.model import Model
-from models.digits import paths, records
-
-
-@pytest.fixture(name="model", scope="module")
-def fixture_model():
-    """The built model, loaded once for the module."""
-    return Model.load(paths.model_path())
-
-
-@pytest.fixture(name="images", scope="module")
-def fixture_images():
-    """Test-split images of the built dataset, float64 (N, 64)."""
-    x, _ = records.select(records.read(paths.dataset_path()), records.TEST)
-    return x
 
 
 def _bits(proba):

@@ -10,12 +10,6 @@ from inference.model import Model
 from models.digits import paths, records
 
 
-@pytest.fixture(name="model", scope="module")
-def fixture_model():
-    """The built model, loaded once for the module."""
-    return Model.load(paths.model_path())
-
-
 @pytest.fixture(name="images", scope="module")
 def fixture_images():
     """Test-split images of the built dataset."""
