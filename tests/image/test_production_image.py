@@ -8,7 +8,6 @@ package manager or compiler.
 """
 
 import os
-import subprocess
 
 import pytest
 
@@ -32,11 +31,9 @@ def fixture_built(tmp_path_factory):
 def fixture_docker(built, tmp_path_factory):
     """A private dockerd with the built image loaded as modelship-digits:smoke."""
     _, archive = built
-    loadable = str(tmp_path_factory.mktemp("load") / "image.docker.tar")
-    subprocess.run(["skopeo", "copy", "--quiet", f"oci-archive:{archive}",
-                    f"docker-archive:{loadable}:{support.IMAGE}:smoke"], check=True)
     with support.dockerd() as daemon:
-        daemon.docker("load", "--quiet", "--input", loadable)
+        daemon.load_oci_archive(archive, f"{support.IMAGE}:smoke",
+                                str(tmp_path_factory.mktemp("load")))
         yield daemon
 
 
