@@ -75,7 +75,9 @@ class Registry:
             json.dump(config, out, indent=2)
 
     def start(self, deadline_s=30, detach=False):
-        """Starts the registry and waits until /v2/ answers."""
+        """Starts the registry (unless it runs) and waits until /v2/ answers."""
+        if self.process and self.process.poll() is None:
+            return self
         binary = shutil.which(BINARY)
         if not binary:
             raise errors.ReleaseError("docker-registry is not installed: run tools/bootstrap")
