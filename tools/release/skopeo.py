@@ -13,6 +13,8 @@ import shutil
 import subprocess
 import tempfile
 import time
+import urllib.error
+import urllib.request
 
 from tools.release import errors
 
@@ -52,15 +54,32 @@ def _classify(settings, output):
                                 f"{settings.repository}")
     if "manifest unknown" in text or "not found" in text and "connection" not in text:
         return errors.NotFoundError(f"registry {settings.registry}: {_last_line(output)}")
-    if any(sign in text for sign in _TRANSIENT):
-        return None
-    return errors.RegistryError(f"skopeo copy failed: {_last_line(output)}")
+    return None
 
 
 # What skopeo says when the registry is down, restarting or overloaded: retried.
 _TRANSIENT = ("connection refused", "connection reset", "eof", "i/o timeout", "timeout",
               "broken pipe", "no route to host", "502", "503", "504", "500 internal",
-              "429", "too many requests", "server misbehaving", "temporarily unavailable")
+              "429", "too many requests", "server misbehaving", "temporarily unavailable",
+              "closed network connection", "readfrom tcp")
+
+
+def _reachable(settings):
+    """True when the registry answers HTTP at all (any status)."""
+    scheme = "https" if settings.tls else "http"
+    try:
+        with urllib.request.urlopen(f"{scheme}://{settings.registry}/v2/", timeout=5):
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _transient(settings, output):
+    """A failure worth retrying: the registry went away (or says it is busy)."""
+    text = output.lower()
+    return any(sign in text for sign in _TRANSIENT) or not _reachable(settings)
 
 
 def _last_line(output):
@@ -100,6 +119,9 @@ def copy(settings, source, destination, sleep=time.sleep):
             typed = _classify(settings, output)
             if typed is not None:
                 raise typed
+            if not _transient(settings, output):
+                raise errors.RegistryError(f"skopeo copy to {destination} failed: "
+                                           f"{_last_line(output)}")
         raise errors.RegistryUnavailableError(
             f"registry {settings.registry} is unavailable: copying to {destination} failed "
             f"{attempts} times, last: {_last_line(output)}")
