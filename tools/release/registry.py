@@ -218,6 +218,6 @@ class Client:
 
     def missing_blobs(self, manifest):
         """Digests of the config and layers of a parsed manifest that are not present."""
-        wanted = [manifest["config"]["digest"]] + [layer["digest"]
-                                                    for layer in manifest["layers"]]
+        wanted = [manifest["config"]["digest"]]
+        wanted += [layer["digest"] for layer in manifest["layers"]]
         return [digest for digest in wanted if not self.has_blob(digest)]

@@ -162,4 +162,3 @@ def _environ(env):
     finally:
         os.environ.clear()
         os.environ.update(saved)
-

@@ -20,11 +20,13 @@ REPOSITORY = "faults/digits"
 
 @pytest.fixture(name="env", scope="module")
 def fixture_env(registry):
+    """The release job environment of this module's repository."""
     return registry.env(REPOSITORY)
 
 
 @pytest.fixture(name="client", scope="module")
 def fixture_client(env):
+    """A registry client, to read references behind the CLI's back."""
     return registry_lib.Client(settings_lib.load(env))
 
 

@@ -7,7 +7,8 @@ A, B, C = ("sha256:" + c * 64 for c in "abc")
 
 
 def event(kind, digest, tag=None, **fields):
-    return dict(event=kind, digest=digest, tag=tag, **fields)
+    """A history record with what the rules read."""
+    return {"event": kind, "digest": digest, "tag": tag, **fields}
 
 
 def test_rollback_target_walks_back_one_release_per_rollback():

@@ -14,15 +14,18 @@ REPOSITORY = "flow/digits"
 
 @pytest.fixture(name="env", scope="module")
 def fixture_env(registry):
+    """The release job environment of this module's repository."""
     return registry.env(REPOSITORY)
 
 
 @pytest.fixture(name="client", scope="module")
 def fixture_client(env):
+    """A registry client, to read references behind the CLI's back."""
     return registry_lib.Client(settings_lib.load(env))
 
 
 def history(capsys, env):
+    """The records `history --json` prints."""
     status, out, err = support.run_cli(capsys, env, "history", "--json")
     assert status == 0, err
     return [json.loads(line) for line in out.splitlines()]
