@@ -20,7 +20,7 @@ import json
 import os
 import sys
 
-from tools.release import errors, server, settings as settings_lib
+from tools.release import errors, image, server, settings as settings_lib
 from tools.release.release import Releases
 
 EXIT_FAILED = 1
@@ -115,6 +115,8 @@ def run(args, environ):
         else:
             print(server.embedded())
         return 0
+    if getattr(args, "digest", None):
+        image.require_digest(args.digest)  # before any registry is started
     releases = Releases(_settings(args, environ), log=_log)
     if args.command == "publish":
         published = releases.publish(_user_path(args.archive))
