@@ -119,6 +119,30 @@ def test_promote_with_the_registry_down_fails_clearly_and_moves_nothing(
     assert client.resolve("stable") == before
 
 
+def test_registry_killed_between_the_blob_check_and_the_tag_write_moves_nothing(
+        capsys, registry, env, client, validated, monkeypatch):
+    from tools.release import skopeo  # pylint: disable=import-outside-toplevel
+    real_copy = skopeo.copy
+
+    def kill_then_copy(*args, **kwargs):
+        # The worst moment of a promote: blobs checked, the tag not yet written.
+        registry.process.kill()
+        return real_copy(*args, **kwargs)
+
+    before = client.resolve("stable")
+    monkeypatch.setattr(skopeo, "copy", kill_then_copy)
+    try:
+        status, _, err = support.run_cli(capsys, env, "promote", "--digest", validated,
+                                         "--tag", "worst-moment", "--tag", "stable")
+    finally:
+        registry.start()
+    assert status == 1
+    assert f"registry {registry.address} is unavailable" in err
+    no_traceback(err)
+    assert client.resolve("worst-moment") is None
+    assert client.resolve("stable") == before
+
+
 def test_promote_refuses_an_image_with_a_missing_blob_and_moves_nothing(
         capsys, registry, env, client, validated):
     manifest = json.loads(client.manifest(validated)[1])
