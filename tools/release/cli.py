@@ -76,6 +76,9 @@ def parser():
 def _settings(args, environ):
     settings = settings_lib.load(environ, registry=getattr(args, "registry", None),
                                  repository=getattr(args, "repository", None))
+    # Held in memory from here on; children (skopeo, dockerd) must not inherit it,
+    # since a process's environment is readable to others running as its user.
+    os.environ.pop("MODELSHIP_REGISTRY_PASSWORD", None)
     if settings.registry is None:
         address = server.embedded()
         _log(f"no MODELSHIP_REGISTRY: using the embedded registry at {address} "
