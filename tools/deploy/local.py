@@ -11,6 +11,7 @@ SIGTERM (the service drains in-flight requests) only after the reload.
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import tarfile
 import tempfile
@@ -40,6 +41,13 @@ def archive_digest(path):
     if len(manifests) != 1:
         raise InputError(f"--archive {path}: holds {len(manifests)} manifests, expected one")
     return manifests[0]["digest"]
+
+
+def _mounts_under(root):
+    prefix = os.path.abspath(root) + "/"
+    with open("/proc/mounts", encoding="utf-8") as mounts:
+        points = [line.split()[1] for line in mounts]
+    return [p for p in points if (p + "/").startswith(prefix)]
 
 
 class Daemon(runtime.Docker):
@@ -87,9 +95,12 @@ class Daemon(runtime.Docker):
                 time.sleep(0.1)
         except (OSError, ValueError):
             pass
-        subprocess.run(["umount", "-R", os.path.join(self.root, "data")], check=False,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        subprocess.run(["rm", "-rf", self.root], check=False)
+        # dockerd leaves its network namespace bind mount (exec/netns) and
+        # overlay mounts (data) behind when it stops: unmount before removing.
+        for mount in sorted(_mounts_under(self.root), reverse=True):
+            subprocess.run(["umount", mount], check=False, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+        shutil.rmtree(self.root, ignore_errors=True)
 
 
 class LocalTarget(tracks.Target):

@@ -129,7 +129,7 @@ def run(options, kubectl=None):
             setattr(options, key, _path(getattr(options, key)))
     if getattr(options, "port", None) is not None and not 1 <= options.port <= 65535:
         raise InputError(f"--port {options.port}: give a TCP port from 1 to 65535")
-    image = None
+    image, steps = None, None
     if getattr(options, "image", None) is not None:
         image = images.parse(options.image)
     if options.command == "run-canary":
