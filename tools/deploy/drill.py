@@ -28,6 +28,7 @@ import time
 
 from tools.containers import runtime
 from tools.deploy import loadgen
+from tools.deploy import local
 from tools.deploy import main as cli
 from tools.deploy import variants
 
@@ -140,7 +141,13 @@ class Drill:
         after = self.status()
         figures["stable_after"] = after["tracks"]["stable"]["digest"]
         figures["canary_after"] = after["tracks"]["canary"]
+        figures["containers_after"] = self.containers()
         return figures
+
+    def containers(self):
+        """Names of the containers running in the drill's dockerd."""
+        daemon = local.Daemon(self.status()["details"]["dockerd_root"])
+        return daemon.docker("ps", "--format", "{{.Names}}").stdout.split()
 
     def manual_rollback(self):
         """Scenario 3: `rollback --release-history` after a promotion restores the old digest."""

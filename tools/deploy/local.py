@@ -218,6 +218,11 @@ class LocalTarget(tracks.Target):
         canary.pop("weight", None)
         self._route(canary)
         self._stop(self.state.stable)
+        # The same container goes on serving; only its name says its new track.
+        name = canary["container"].replace("digits-canary-", "digits-stable-", 1)
+        if self._docker().docker("rename", canary["container"], name,
+                                 check=False).returncode == 0:
+            canary["container"] = name
         return canary
 
     def _drop_canary(self):

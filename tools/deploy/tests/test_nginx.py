@@ -72,8 +72,9 @@ def fixture_front(tmp_path):
     proxy.set(0, with_canary=False)
     yield proxy, port, stable, canary
     proxy.stop()
-    stable.shutdown()
-    canary.shutdown()
+    for backend in (stable, canary):
+        backend.shutdown()
+        backend.server_close()
 
 
 def read(path):
@@ -138,7 +139,7 @@ def test_dead_canary_costs_no_request(front):
     proxy, port, _, canary = front
     proxy.set(50)
     canary.shutdown()
-    canary.server_close()
+    canary.socket.close()
     assert all(answer == (200, "stable") for answer in send(port, 30))
 
 
