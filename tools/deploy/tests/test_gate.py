@@ -82,6 +82,11 @@ def test_slow_canary_is_aborted_against_stable():
     assert any("stable's" in r and "p99" in r for r in verdict.reasons)
 
 
+def test_a_few_tens_of_milliseconds_of_noise_do_not_fail_a_canary():
+    assert gate.judge(served(ok=30, seconds=0.045), served(ok=500, seconds=0.002),
+                      BOUNDS).decision == gate.PROMOTE
+
+
 def test_canary_over_the_absolute_p99_bound_is_aborted_without_stable_traffic():
     verdict = gate.judge(served(ok=50, seconds=0.8), served(), BOUNDS)
     assert verdict.decision == gate.ABORT
