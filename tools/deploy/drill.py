@@ -121,6 +121,8 @@ class Drill:
         if "traffic_back_at" in report:
             figures["fault_to_rollback_s"] = round(
                 report["traffic_back_at"] - report["canary_traffic_at"], 2)
+            figures["decision_to_traffic_back_s"] = round(
+                report["traffic_back_at"] - report["decided_at"], 2)
             figures["last_canary_request_after_rollback_s"] = round(
                 max(canary_times) - report["traffic_back_at"], 2) if canary_times else None
         return figures
