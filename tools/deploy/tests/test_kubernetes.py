@@ -1,11 +1,14 @@
 """The kubernetes target: rendered manifests and the kubectl calls, recorded."""
 
 import contextlib
+import http.server
 import io
 import json
+import threading
 
 import pytest
 
+from services.digits.metrics import Metrics
 from tools.deploy import main
 from tools.deploy.tests.recorder import RecordingKubectl
 
@@ -174,3 +177,95 @@ def test_status_reports_tracks_digests_and_weights(cluster):
     assert status["tracks"]["stable"] == {"image": f"{REPO}@{A}", "digest": A, "weight": 90}
     assert status["tracks"]["canary"] == {"image": f"{REPO}@{B}", "digest": B, "weight": 10}
     assert status["target"] == "kubernetes"
+
+
+class MetricsServer(http.server.ThreadingHTTPServer):
+    """Serves a track's /metrics as the service would: counts grow per scrape."""
+
+    daemon_threads = True
+
+    def __init__(self, status, seconds):
+        self.metrics = Metrics()
+        self.status, self.seconds = status, seconds
+        super().__init__(("127.0.0.1", 0), MetricsHandler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def url(self):
+        """Its /metrics URL."""
+        return f"http://127.0.0.1:{self.server_address[1]}/metrics"
+
+
+class MetricsHandler(http.server.BaseHTTPRequestHandler):
+    """Each scrape first records 30 more prediction requests."""
+
+    def do_GET(self):  # pylint: disable=invalid-name
+        """The exposition text."""
+        for _ in range(30):
+            self.server.metrics.observe_request("/v2/models/{model_name}/infer", "POST",
+                                                self.server.status, self.server.seconds)
+        body = self.server.metrics.render()
+        self.send_response(200)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):  # pylint: disable=arguments-differ
+        del args
+
+
+@pytest.fixture(name="tracks_metrics")
+def fixture_tracks_metrics():
+    """{"stable": server, "canary": server}; the test sets the canary's behaviour."""
+    servers = {"stable": MetricsServer(200, 0.003), "canary": MetricsServer(200, 0.003)}
+    yield servers
+    for server in servers.values():
+        server.shutdown()
+        server.server_close()
+
+
+def run_canary(cluster, servers, *extra):
+    """`run-canary` of B in three quick steps, gated on the two servers."""
+    return cluster("run-canary", "--image", f"{REPO}@{B}", "--steps", "10,50,100",
+                   "--interval", "0.2", "--stable-metrics", servers["stable"].url,
+                   "--canary-metrics", servers["canary"].url, *extra)
+
+
+def test_run_canary_steps_the_canary_ingress_weight_and_promotes(cluster, tracks_metrics):
+    cluster("deploy", "--image", f"{REPO}@{A}")
+    status, out = run_canary(cluster, tracks_metrics, "--auto")
+    assert status == 0, out
+    weights = [call[2][2]["metadata"]["annotations"][
+        "nginx.ingress.kubernetes.io/canary-weight"]
+        for call in cluster.kubectl.calls
+        if call[0] == "apply" and ("Ingress", "digits-canary") in call[1]]
+    assert weights == ["10", "50", "100"]
+    assert json.loads(out.splitlines()[-1])["report"]["result"] == "promoted"
+    stable = cluster.kubectl.applied()[("Deployment", "digits-stable")]
+    assert deployment_container(stable)["image"] == f"{REPO}@{B}"
+    assert cluster.kubectl.sequence()[-3:] == [("delete", "ingress", "digits-canary"),
+                                               ("delete", "service", "digits-canary"),
+                                               ("delete", "deployment", "digits-canary")]
+
+
+def test_run_canary_rolls_back_an_erroring_canary_at_the_first_step(cluster, tracks_metrics):
+    cluster("deploy", "--image", f"{REPO}@{A}")
+    tracks_metrics["canary"].status = 500
+    status, out = run_canary(cluster, tracks_metrics, "--auto")
+    assert status == 1
+    report = json.loads(out.splitlines()[-1])["report"]
+    assert report["result"] == "rolled back"
+    assert [s["weight"] for s in report["steps"]] == [10]
+    assert cluster.kubectl.sequence()[-3] == ("delete", "ingress", "digits-canary")
+    stable = cluster.kubectl.applied()[("Deployment", "digits-stable")]
+    assert deployment_container(stable)["image"] == f"{REPO}@{A}"
+    assert json.loads(cluster("status")[1])["tracks"]["canary"] is None
+
+
+def test_run_canary_rolls_back_when_canary_metrics_cannot_be_read(cluster, tracks_metrics):
+    cluster("deploy", "--image", f"{REPO}@{A}")
+    tracks_metrics["canary"].shutdown()
+    tracks_metrics["canary"].socket.close()
+    status, out = run_canary(cluster, tracks_metrics)
+    assert status == 1
+    assert "metrics unreadable" in json.loads(out.splitlines()[-1])["report"]["reasons"][0]
