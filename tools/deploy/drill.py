@@ -40,6 +40,7 @@ class Drill:
 
     def __init__(self, archive, work, interval_s=4.0, rate=60.0, min_requests=10):
         self.work = work
+        self.errors = []
         self.interval_s = interval_s
         self.rate = rate
         self.min_requests = min_requests
@@ -60,10 +61,12 @@ class Drill:
 
     def cli(self, *args):
         """(exit status, JSON documents printed) of one deploy command."""
-        out = io.StringIO()
-        with contextlib.redirect_stdout(out):
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             status = cli.main(["--target", "local", "--state-dir", self.state_dir,
                                "--port", str(self.port)] + list(args))
+        sys.stderr.write(err.getvalue())
+        self.errors.append(err.getvalue())
         docs = [json.loads(line) for line in out.getvalue().splitlines() if line.strip()]
         return status, docs
 
@@ -76,7 +79,8 @@ class Drill:
         status, docs = self.cli("deploy", "--image", self.image("production"),
                                 "--archive", self.archives["production"])
         if status != 0:
-            raise RuntimeError(f"deploy of the production image failed: {docs}")
+            raise RuntimeError(f"deploy of the production image failed: {docs} "
+                               f"{self.errors[-1].strip()}")
 
     def close(self):
         """Stops nginx, the containers and the dockerd."""

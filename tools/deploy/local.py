@@ -57,7 +57,7 @@ class Daemon(runtime.Docker):
         """True if the daemon answers."""
         return os.path.exists(self.socket) and self.docker("info", check=False).returncode == 0
 
-    def start_detached(self, deadline_s=60):
+    def start_detached(self, deadline_s=120):
         """Starts dockerd in its own session (setsid --fork), then waits for it."""
         daemon = "/usr/sbin/dockerd"
         if not os.path.exists(daemon):
@@ -77,7 +77,13 @@ class Daemon(runtime.Docker):
             if self.running():
                 return
             time.sleep(0.2)
-        raise DeployError(f"the private dockerd did not start; see {self.log}")
+        try:
+            with open(self.log, encoding="utf-8", errors="replace") as log:
+                tail = "\n".join(log.read().strip().splitlines()[-8:])
+        except OSError:
+            tail = "(no log)"
+        raise DeployError(f"the private dockerd did not start within {deadline_s} s "
+                          f"(log {self.log}):\n{tail}")
 
     def stop_detached(self):
         """Removes every container, stops the daemon, unmounts and removes its root."""
@@ -119,13 +125,16 @@ class LocalTarget(tracks.Target):
             details["dockerd_root"] = f"/tmp/modelship-deploy-{tag}"
         details.setdefault("containers", {})
         self.daemon = Daemon(details["dockerd_root"])
+        self._daemon_up = False
         self.proxy = nginx.Nginx(os.path.join(state.directory, "nginx"))
 
     # --- runtime ------------------------------------------------------------------
 
     def _docker(self):
-        if not self.daemon.running():
-            self.daemon.start_detached()
+        if not self._daemon_up:
+            if not self.daemon.running():
+                self.daemon.start_detached()
+            self._daemon_up = True
         return self.daemon
 
     def _local_tag(self, image):
