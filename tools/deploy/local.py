@@ -43,6 +43,15 @@ def archive_digest(path):
     return manifests[0]["digest"]
 
 
+def _alive(pid):
+    """True while `pid` runs (a zombie nobody has reaped yet counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 def _mounts_under(root):
     prefix = os.path.abspath(root) + "/"
     with open("/proc/mounts", encoding="utf-8") as mounts:
@@ -97,16 +106,19 @@ class Daemon(runtime.Docker):
                 pid = int(text.read().strip())
             os.kill(pid, 15)
             end = time.monotonic() + 30
-            while time.monotonic() < end and os.path.exists(f"/proc/{pid}"):
+            while time.monotonic() < end and _alive(pid):
                 time.sleep(0.1)
         except (OSError, ValueError):
             pass
         # dockerd leaves its network namespace bind mount (exec/netns) and
         # overlay mounts (data) behind when it stops: unmount before removing.
-        for mount in sorted(_mounts_under(self.root), reverse=True):
-            subprocess.run(["umount", mount], check=False, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
-        shutil.rmtree(self.root, ignore_errors=True)
+        for lazy in ([], ["--lazy"]):  # a mount still busy goes on the second pass
+            for mount in sorted(_mounts_under(self.root), reverse=True):
+                subprocess.run(["umount"] + lazy + [mount], check=False,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            shutil.rmtree(self.root, ignore_errors=True)
+            if not os.path.exists(self.root):
+                return
 
 
 class LocalTarget(tracks.Target):
