@@ -5,15 +5,22 @@
 A file already in the cache with the pinned hash is not downloaded again; a
 download whose hash differs is deleted and reported, naming the package.
 Downloads go through apt (`apt-get download pkg=version`), so the mirror is
-the machine's own apt configuration.
+the machine's own apt configuration. When apt no longer lists the pinned
+version (Debian's security archive drops a version from its index as soon as
+an update replaces it, but keeps the file in its pool for a while), the file
+is taken from the lock's pool path on each mirror apt is configured with;
+the sha256 check is the same either way.
 """
 
 import argparse
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
+import urllib.error
+import urllib.request
 
 
 class FetchError(Exception):
@@ -77,17 +84,50 @@ def fetch_once(entry, cache):
         if proc.returncode == 0 and len(downloaded) == 1:
             os.replace(os.path.join(scratch, downloaded[0]), path)
     if proc.returncode != 0 or not os.path.exists(path):
+        if from_pool(pool, path):
+            return check(entry, path)
         tail = [line for line in proc.stdout.strip().splitlines()
                 if not line.startswith("W:")][-1:] or ["(no output)"]
         raise FetchError(f"{name}={version}: apt-get download failed: {tail[0]}. If Debian "
                          "no longer serves this version (a security update replaced it), "
                          "re-lock with `bazel run //tools/debian:lock -- <manifest>`.")
+    return check(entry, path)
+
+
+def check(entry, path):
+    """(path, True) when the downloaded file has the pinned hash; else deletes it."""
+    name, version, _arch, sha256, _pool = entry
     got = sha256_of(path)
     if got != sha256:
         os.remove(path)
         raise FetchError(f"{name}={version}: sha256 mismatch: the lock pins {sha256}, the "
                          f"download has {got}. The file was deleted; do not use it.")
     return path, True
+
+
+def mirrors():
+    """The repository URIs of the machine's apt configuration."""
+    proc = subprocess.run(["apt-get", "indextargets", "--format", "$(REPO_URI)"],
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                          check=False)
+    return sorted({line.strip() for line in proc.stdout.splitlines() if line.strip()})
+
+
+def from_pool(pool, path):
+    """Downloads `pool` (a path relative to a mirror) into `path`; True when one had it."""
+    for mirror in mirrors():
+        url = mirror.rstrip("/") + "/" + pool
+        try:
+            with urllib.request.urlopen(url, timeout=60) as response, \
+                    open(path + ".part", "wb") as out:
+                shutil.copyfileobj(response, out, 1 << 20)
+        except (urllib.error.URLError, OSError):
+            if os.path.exists(path + ".part"):
+                os.remove(path + ".part")
+            continue
+        os.replace(path + ".part", path)
+        return True
+    return False
 
 
 def main(argv=None):
