@@ -29,6 +29,9 @@ SERVER_NAME = "modelship-digits"
 MAX_INSTANCES = 1024
 DEFAULT_TOP_K = 3
 
+# The HTML reference generated from openapi.json (services/digits/api:docs).
+DOCS_PATH = "/docs"
+
 OPENAPI_FILE = "openapi.json"
 RESULTS_SCHEMA_FILE = "results.schema.json"
 
@@ -124,6 +127,7 @@ def openapi(spec):
         "/v1/results.schema.json": {"get": _get("JSON Schema of /v1/predict results",
                                                 "AnyObject")},
         "/metrics": {"get": _metrics()},
+        DOCS_PATH: {"get": _docs()},
     }
     for prefix, params in (("/v2/models/{model_name}", ["ModelName"]),
                            ("/v2/models/{model_name}" + versioned, ["ModelName", "ModelVersion"])):
@@ -183,7 +187,9 @@ def openapi(spec):
                 "name": {"type": "string", "enum": list(OUTPUT_NAMES)},
                 "datatype": {"type": "string", "enum": ["FP32", "BYTES"]},
                 "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
-                "data": {"type": "array"}}, ["name", "datatype", "shape", "data"])},
+                "data": {"type": "array", "description": "FP32: probabilities; BYTES: labels.",
+                         "items": {"oneOf": [{"type": "number"}, {"type": "string"}]}}},
+                ["name", "datatype", "shape", "data"])},
         }, ["model_name", "id", "outputs"]),
     }
     return {
@@ -230,7 +236,8 @@ def _object(properties, required):
 
 
 def _infer_request(spec):
-    data_item = {"oneOf": [{"type": "number"}, {"type": "array"}]}
+    # Every array says what it holds: client generators refuse a bare {"type": "array"}.
+    data_item = {"oneOf": [{"type": "number"}, {"type": "array", "items": {}}]}
     return {
         "type": "object",
         "additionalProperties": False,
@@ -310,6 +317,14 @@ def _post(summary, request_schema, response_schema, parameters=None, not_found=F
     if parameters:
         operation["parameters"] = parameters
     return operation
+
+
+def _docs():
+    return {"summary": "API reference: this document as HTML, for people", "responses": {
+        "200": {"description": "OK", "headers": _headers(),
+                "content": {"text/html": {"schema": {"type": "string"}}}},
+        "404": _json("Error", "This server was built without its docs"),
+        "405": _json("Error", "Method not allowed")}}
 
 
 def _metrics():
