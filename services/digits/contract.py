@@ -350,17 +350,19 @@ def _post(summary, request_schema, response_schema, parameters=None, not_found=F
 
 
 def _docs():
-    return {"summary": "API reference: this document as HTML, for people",
-            **_operation_fields(("docs", TAG_SERVICE)), "responses": {
+    responses = {
         "200": {"description": "OK", "headers": _headers(),
                 "content": {"text/html": {"schema": {"type": "string"}}}},
         "404": _json("Error", "This server was built without its docs"),
-        "405": _json("Error", "Method not allowed")}}
+        "405": _json("Error", "Method not allowed")}
+    return {"summary": "API reference: this document as HTML, for people",
+            **_operation_fields(("docs", TAG_SERVICE)), "responses": responses}
 
 
 def _metrics():
-    return {"summary": "Prometheus metrics", **_operation_fields(("metrics", TAG_SERVICE)),
-            "responses": {
+    responses = {
         "200": {"description": "OK", "headers": _headers(),
                 "content": {"text/plain": {"schema": {"type": "string"}}}},
-        "405": _json("Error", "Method not allowed")}}
+        "405": _json("Error", "Method not allowed")}
+    return {"summary": "Prometheus metrics", **_operation_fields(("metrics", TAG_SERVICE)),
+            "responses": responses}
