@@ -14,18 +14,16 @@ keeps the list current.
 """
 
 import argparse
-import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import sysconfig
 import tempfile
 import time
-import urllib.error
-import urllib.request
+
+from tools.containers import runtime
 
 LIST = "tools/image/stdlib-modules.txt"
 HEADER = """\
@@ -65,26 +63,9 @@ def module_file(name, root):
     return None
 
 
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _request(port, method, path, body):
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method,
-                                 headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as response:
-            return response.status
-    except urllib.error.HTTPError as err:
-        return err.code
-
-
 def trace(model_path):
     """Runs the service, exercises it, stops it; the sorted stdlib modules it imported."""
-    port = _free_port()
+    port = runtime.free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DIGITS_", "PYTHON"))}
     env.update(PYTHONPROFILEIMPORTTIME="1", PYTHONPATH=os.pathsep.join(sys.path),
                DIGITS_MODEL_PATH=model_path, DIGITS_HOST="127.0.0.1", DIGITS_PORT=str(port))
@@ -99,7 +80,7 @@ def trace(model_path):
                     raise SystemExit(f"stdlib_modules: the service exited with "
                                      f"{proc.returncode}:\n{log.read()[-3000:]}")
                 try:
-                    if _request(port, "GET", "/v2/health/ready", None) == 200:
+                    if runtime.http(port, "GET", "/v2/health/ready")[0] == 200:
                         break
                 except OSError:
                     pass
@@ -107,7 +88,7 @@ def trace(model_path):
                     raise SystemExit("stdlib_modules: the service did not become ready")
                 time.sleep(0.05)
             for method, path, body in REQUESTS:
-                _request(port, method, path, body)
+                runtime.http(port, method, path, body)
             proc.send_signal(signal.SIGTERM)
             proc.wait(DEADLINE_S)
         finally:
