@@ -3,13 +3,14 @@
 Builds the production image exactly as `bazel run //:image` does, loads the
 OCI archive into a real container runtime (a dockerd the test starts), runs
 it with a read-only root filesystem, and checks readiness, a prediction over
-HTTP, the user, the labels, the size budget, and that it holds no shell,
-package manager or compiler.
+HTTP, the API docs and version, the user, the labels, the size budget, and
+that it holds no shell, package manager or compiler.
 """
 
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import tarfile
 
@@ -29,7 +30,12 @@ LIBRARY_DIRS = ("lib/x86_64-linux-gnu", "usr/lib/x86_64-linux-gnu", "lib64", "li
 def fixture_built(tmp_path_factory):
     """(report, OCI archive path) of a production build."""
     out = str(tmp_path_factory.mktemp("dist"))
-    report = support.build_production(out)
+    # A private buildah storage: never touch the images of whoever else builds here.
+    storage = str(tmp_path_factory.mktemp("storage"))
+    try:
+        report = support.build_production(out, ["--storage", storage])
+    finally:
+        shutil.rmtree(storage, ignore_errors=True)  # half a GB; the archive is in `out`
     return report, os.path.join(out, support.IMAGE + ".oci.tar")
 
 
@@ -77,6 +83,18 @@ def test_container_becomes_ready_and_predicts_over_http(container, built):
     assert status == 200, body
     assert body["model"]["version"] == report["labels"]["io.modelship.model.version"]
     assert body["predictions"][0]["label"] == "0"
+
+
+def test_container_serves_the_api_docs_and_reports_the_api_version(container, built):
+    report, _ = built
+    with open("services/digits/openapi.json", encoding="utf-8") as text:
+        api_version = json.load(text)["info"]["version"]
+    assert report["labels"]["io.modelship.api.version"] == api_version
+    status, server = support.http(container, "GET", "/v2")
+    assert status == 200 and server["version"] == api_version, server
+    status, page = support.http(container, "GET", "/docs")
+    assert status == 200, page
+    assert f"digits inference service {api_version} reference</title>" in page
 
 
 def test_container_runs_as_nonroot(docker, container):
