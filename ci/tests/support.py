@@ -33,7 +33,13 @@ SITUATION_VARIABLES = ["CI_COMMIT_TAG", "CI_COMMIT_REF_NAME", "CI_COMMIT_BRANCH"
 
 def runfiles_root():
     """The runfiles folder of this test (holds modelship/ and external repositories)."""
-    return os.environ.get("TEST_SRCDIR") or os.environ["RUNFILES_DIR"]
+    for variable in ("TEST_SRCDIR", "RUNFILES_DIR"):
+        if os.environ.get(variable):
+            return os.environ[variable]
+    # Bazel 4's Python launcher sets neither for `bazel run`; this file then
+    # sits in the runfiles tree itself, at <root>/modelship/ci/tests/.
+    here = os.path.dirname(os.path.abspath(__file__))
+    return os.path.normpath(os.path.join(here, "..", "..", ".."))
 
 
 def workspace_file(path):
@@ -68,8 +74,9 @@ def copy_templates(dest):
 class Offline:
     """A place with the component project served from a bare repository."""
 
-    def __init__(self, root):
+    def __init__(self, root, self_hosted=False):
         self.root = root
+        self.self_hosted = self_hosted
         self.server = os.path.join(root, "server")
         self.home = os.path.join(root, "home")
         os.makedirs(self.home, exist_ok=True)
@@ -89,10 +96,14 @@ class Offline:
         prefix = os.path.join(self.server, COMPONENT_GROUP) + "/"
         rewrites = [
             (f"url.{prefix}.insteadOf", f"ssh://git@{HOST}:22/{COMPONENT_GROUP}/"),
-            (f"url.{prefix}.insteadOf", f"git@{HOST}:{COMPONENT_GROUP}/"),
             # A component pinned by commit SHA is fetched with `git archive` of that SHA.
             ("uploadarchive.allowUnreachable", "true"),
         ]
+        if not self.self_hosted:
+            # `git ls-remote` (to resolve a tag) uses the scp-like form. Not
+            # rewritten when the consumer is the component project itself:
+            # gitlab-ci-local reads the project path from its own (rewritten) remote.
+            rewrites.append((f"url.{prefix}.insteadOf", f"git@{HOST}:{COMPONENT_GROUP}/"))
         env = dict(os.environ, HOME=self.home, GIT_CONFIG_COUNT=str(len(rewrites)))
         for index, (key, value) in enumerate(rewrites):
             env[f"GIT_CONFIG_KEY_{index}"] = key
@@ -135,14 +146,14 @@ class Offline:
         return {job["name"]: job["when"] for job in listed if job["when"] != "never"}
 
 
-def init_repo(path, branch="main"):
+def init_repo(path, branch="main", remote=CONSUMER_REMOTE):
     """Commits everything in path on `branch`, with a GitLab-like origin remote."""
     git(path, "init", "-q", "-b", branch)
     git(path, "config", "user.name", "ci-tests")
     git(path, "config", "user.email", "ci-tests@modelship.invalid")
     git(path, "add", "-A")
     git(path, "commit", "-q", "-m", "consumer pipeline")
-    git(path, "remote", "add", "origin", CONSUMER_REMOTE)
+    git(path, "remote", "add", "origin", remote)
     git(path, "update-ref", f"refs/remotes/origin/{branch}", "HEAD")
     git(path, "update-ref", "refs/remotes/origin/main", "HEAD")
     git(path, "symbolic-ref", "refs/remotes/origin/HEAD", "refs/remotes/origin/main")
