@@ -60,8 +60,8 @@ def test_own_pipeline_runs_the_components_of_its_commit(own):
         "$CI_PROJECT_PATH/digits"
 
 
-def test_a_template_change_is_in_the_pipeline_of_its_own_commit(tmp_path):
-    offline, path = make_own(str(tmp_path))
+def test_a_template_change_is_in_the_pipeline_of_its_own_commit(tmp_path_factory):
+    offline, path = make_own(str(tmp_path_factory.mktemp("changed")))
     gate = os.path.join(path, "templates", "release-gate.yml")
     with open(gate, encoding="utf-8") as text:
         changed = text.read().replace("default: models/digits/release/current.json",
