@@ -1,0 +1,304 @@
+"""The release gates, run on the pushed image (never a rebuild).
+
+1. labels present and consistent with the image's content;
+2. the model release gate (//models/digits:release_gate) on the model file
+   taken out of the image, against models/digits/release/current.json;
+3. API contract checks against a container started from that exact digest;
+4. the operating point: latency and memory of that container within the
+   bounds of models/digits/release/operating_point.json.
+"""
+
+import dataclasses
+import hashlib
+import json
+import os
+import re
+import statistics
+import tempfile
+import time
+
+from models.digits import paths
+from tools.release import errors, labels as labels_lib, skopeo
+
+OPERATING_POINT = "models/digits/release/operating_point.json"
+OPENAPI = "services/digits/openapi.json"
+RESULTS_SCHEMA = "services/digits/results.schema.json"
+START_DEADLINE_S = 90
+# The name the image serves the model under (DIGITS_MODEL_NAME's default, which
+# the image does not override); the contract is checked as clients call it.
+SERVED_MODEL_NAME = "digits"
+
+
+@dataclasses.dataclass(frozen=True)
+class Check:
+    """The outcome of one gate check; `figures` go into the history record."""
+
+    gate: str
+    name: str
+    ok: bool
+    detail: str
+    figures: dict = dataclasses.field(default_factory=dict)
+
+
+def load_operating_point(path=None):
+    """Validated bounds of the operating point (collects every problem)."""
+    path = path or paths.runfile(OPERATING_POINT)
+    try:
+        with open(path, encoding="utf-8") as text:
+            bounds = json.load(text)
+    except (OSError, ValueError) as err:
+        raise errors.GateError(f"cannot read the operating point {path}: {err}") from err
+    problems = []
+    for key, low, high in (("latency_p95_ms", 0, 10_000), ("memory_mib", 0, 65_536),
+                           ("tolerance", 0, 5), ("requests", 10, 100_000),
+                           ("warmup_requests", 0, 10_000)):
+        value = bounds.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or not low <= value <= high:
+            problems.append(f"'{key}' must be a number from {low} to {high}, got {value!r}")
+    if problems:
+        raise errors.GateError(f"{path} is invalid: " + "; ".join(problems))
+    return bounds
+
+
+# --- gate 1: labels -------------------------------------------------------------
+
+def label_checks(pushed, model_bytes):
+    """Labels present, stamped, clean, and the model version is the shipped model's."""
+    found = labels_lib.problems(pushed.labels)
+    checks = [Check("labels", "present, stamped, from a clean tree", not found,
+                    "; ".join(found) or
+                    f"revision {pushed.labels[labels_lib.REVISION][:12]}, model "
+                    f"{pushed.labels[labels_lib.MODEL_VERSION][:12]}, API "
+                    f"{pushed.labels[labels_lib.API_VERSION]}")]
+    shipped = hashlib.sha256(model_bytes).hexdigest()
+    claimed = pushed.labels.get(labels_lib.MODEL_VERSION)
+    checks.append(Check("labels", "model version label is the shipped model's sha256",
+                        claimed == shipped, f"label {claimed}, shipped {shipped}"))
+    return checks
+
+
+# --- gate 2: the model release gate ------------------------------------------------
+
+def model_checks(model_path):
+    """The model release gate's checks on the artifact shipped in the image."""
+    # numpy and the gate load only here: the other commands do not need them.
+    from models.digits import config as config_lib  # pylint: disable=import-outside-toplevel
+    from models.digits import records  # pylint: disable=import-outside-toplevel
+    from models.digits import release_gate  # pylint: disable=import-outside-toplevel
+    try:
+        release = release_gate.load_release(paths.runfile(paths.RELEASE))
+        gate = config_lib.load(paths.runfile(paths.CONFIG))["gate"]
+        dataset = records.read(paths.dataset_path())
+    except (release_gate.ReleaseRecordError, config_lib.ConfigError, records.DatasetError,
+            FileNotFoundError) as err:
+        raise errors.GateError(f"the model release gate cannot run: {err}") from err
+    checks = []
+    for check in release_gate.evaluate(model_path, release, gate, dataset):
+        figures = {}
+        measured = re.search(r"measured ([0-9.]+)", check.detail)
+        if check.name.startswith("test accuracy") and measured:
+            figures["test_accuracy"] = float(measured.group(1))
+        checks.append(Check("model", check.name, check.ok, check.detail, figures))
+    return checks
+
+
+# --- gate 3 and 4: a container from the digest ---------------------------------------
+
+class Container:
+    """The image, pulled by digest into a private dockerd and running on a free port."""
+
+    def __init__(self, settings, pushed, daemon, scratch):
+        self.settings, self.pushed, self.daemon, self.scratch = settings, pushed, daemon, scratch
+        self.port = None
+        self.name = "release-validate"
+        self.image_id = None
+
+    def start(self, runtime):
+        """Pulls by digest, checks the loaded image is that digest's, runs it until ready."""
+        archive = os.path.join(self.scratch, "image.docker.tar")
+        ref = "modelship-release/validate:candidate"
+        skopeo.copy(self.settings, f"docker://{self.pushed.reference}",
+                    f"docker-archive:{archive}:{ref}")
+        self.daemon.docker("load", "--quiet", "--input", archive)
+        os.unlink(archive)
+        self.image_id = self.daemon.docker("image", "inspect", "--format", "{{.Id}}",
+                                           ref).stdout.strip()
+        self.port = runtime.free_port()
+        self.daemon.docker("run", "--detach", "--network", "host", "--read-only",
+                           "--name", self.name, "--env", "DIGITS_HOST=127.0.0.1",
+                           "--env", f"DIGITS_PORT={self.port}", "--env", "DIGITS_CACHE=off",
+                           ref)
+        try:
+            runtime.wait_until(
+                lambda: runtime.http(self.port, "GET", "/v2/health/ready")[0] == 200,
+                START_DEADLINE_S, "the container to report ready")
+        except AssertionError as err:
+            logs = self.daemon.docker("logs", self.name, check=False).stdout[-1500:]
+            raise errors.GateError(f"the container from {self.pushed.digest} never became "
+                                   f"ready: {err}\n{logs}") from err
+
+
+def _request(port, method, path, body=None):
+    """(status, headers, parsed or raw body) over one connection."""
+    import http.client  # pylint: disable=import-outside-toplevel
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        data = None if body is None else (body if isinstance(body, bytes)
+                                          else json.dumps(body).encode())
+        conn.request(method, path, body=data,
+                     headers={"Content-Type": "application/json"} if data else {})
+        response = conn.getresponse()
+        raw = response.read()
+        headers = {k.lower(): v for k, v in response.getheaders()}
+    finally:
+        conn.close()
+    try:
+        return response.status, headers, json.loads(raw), raw
+    except ValueError:
+        return response.status, headers, None, raw
+
+
+def _sample_images(count, seed=0):
+    from models.digits import records  # pylint: disable=import-outside-toplevel
+    import numpy as np  # pylint: disable=import-outside-toplevel
+    data = records.read(paths.dataset_path())
+    rows = np.random.default_rng(seed).choice(len(data), size=count, replace=count > len(data))
+    return data["pixels"][rows].astype(int).tolist(), [str(v) for v in data["label"][rows]]
+
+
+def contract_checks(container):
+    """The service's public contract, checked against the running container."""
+    import jsonschema  # pylint: disable=import-outside-toplevel
+    from services.digits import contract  # pylint: disable=import-outside-toplevel
+    port, labels = container.port, container.pushed.labels
+    model = SERVED_MODEL_NAME
+    checks = []
+
+    def check(name, ok, detail):
+        checks.append(Check("contract", name, bool(ok), detail))
+
+    check("the running image is the validated digest",
+          container.image_id == container.pushed.config_digest,
+          f"loaded image id {container.image_id}, manifest config "
+          f"{container.pushed.config_digest}")
+    status, headers, body, raw = _request(port, "GET", "/v2/health/live")
+    check("GET /v2/health/live is live",
+          status == 200 and isinstance(body, dict) and body.get("live") is True,
+          f"{status} {raw[:80]}")
+    status, headers, body, raw = _request(port, "GET", "/v2/health/ready")
+    check("GET /v2/health/ready is ready",
+          status == 200 and isinstance(body, dict) and body.get("ready") is True,
+          f"{status} {raw[:80]}")
+    status, headers, body, raw = _request(port, "GET", "/v2")
+    check("GET /v2 names the server",
+          status == 200 and isinstance(body, dict) and body.get("name") == contract.SERVER_NAME,
+          f"{status} {raw[:120]}")
+    status, headers, body, raw = _request(port, "GET", f"/v2/models/{model}")
+    ok = status == 200 and isinstance(body, dict) and body.get("name") == model \
+        and [i.get("name") for i in body.get("inputs", [])] == [contract.INPUT_NAME]
+    check(f"GET /v2/models/{model} metadata", ok, f"{status} {raw[:160]}")
+    images, _ = _sample_images(2, seed=1)
+    infer = {"inputs": [{"name": contract.INPUT_NAME, "shape": [2, 64], "datatype": "INT32",
+                         "data": images}]}
+    status, headers, body, raw = _request(port, "POST", f"/v2/models/{model}/infer", infer)
+    outputs = {o.get("name"): o for o in (body or {}).get("outputs", [])} \
+        if isinstance(body, dict) else {}
+    probs = outputs.get(contract.OUTPUT_PROBABILITIES, {})
+    check("POST infer returns probabilities [2, n]",
+          status == 200 and probs.get("datatype") == "FP32" and probs.get("shape", [0])[0] == 2,
+          f"{status} {raw[:160]}")
+    with open(paths.runfile(RESULTS_SCHEMA), encoding="utf-8") as text:
+        schema = json.load(text)
+    status, headers, body, raw = _request(port, "POST", "/v1/predict", {"instances": images})
+    problems = [e.message for e in jsonschema.Draft202012Validator(schema).iter_errors(body)] \
+        if status == 200 else [f"HTTP {status}"]
+    check("POST /v1/predict matches results.schema.json", not problems,
+          "; ".join(problems)[:300] or "valid")
+    served_model = headers.get(contract.MODEL_VERSION_HEADER)
+    check("X-Model-Version is the label's model version",
+          served_model == labels.get(labels_lib.MODEL_VERSION),
+          f"served {served_model}, label {labels.get(labels_lib.MODEL_VERSION)}")
+    served_api = headers.get(contract.API_VERSION_HEADER)
+    check("X-API-Version is the label's API version",
+          served_api == labels.get(labels_lib.API_VERSION),
+          f"served {served_api}, label {labels.get(labels_lib.API_VERSION)}")
+    with open(paths.runfile(OPENAPI), "rb") as text:
+        checked_in = text.read()
+    status, headers, body, raw = _request(port, "GET", "/openapi.json")
+    check("served /openapi.json equals services/digits/openapi.json",
+          status == 200 and raw == checked_in,
+          "identical" if raw == checked_in else f"{status}, {len(raw)} bytes differ from the "
+          f"checked-in {len(checked_in)}")
+    status, headers, body, raw = _request(port, "POST", "/v1/predict", b"{not json")
+    check("a bad request gets 400 {\"error\": ...}",
+          status == 400 and isinstance(body, dict) and isinstance(body.get("error"), str),
+          f"{status} {raw[:120]}")
+    return checks
+
+
+def _memory_mib(daemon, name):
+    usage = daemon.docker("stats", "--no-stream", "--format", "{{.MemUsage}}",
+                          name).stdout.strip().split("/")[0].strip()
+    match = re.match(r"^([0-9.]+)\s*([KMG]i?B|B)$", usage)
+    if not match:
+        raise errors.GateError(f"cannot read the container's memory from {usage!r}")
+    scale = {"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "kB": 1e3, "KB": 1e3,
+             "MB": 1e6, "GB": 1e9}[match.group(2)]
+    return float(match.group(1)) * scale / (1 << 20)
+
+
+def operating_point_checks(container, bounds):
+    """p95 latency of single-image /v1/predict calls, and memory after that load."""
+    total = int(bounds["requests"]) + int(bounds["warmup_requests"])
+    images, _ = _sample_images(total, seed=2)
+    timings = []
+    for index, image in enumerate(images):
+        start = time.perf_counter()
+        status, _, _, raw = _request(container.port, "POST", "/v1/predict",
+                                     {"instances": [image], "top_k": 1})
+        elapsed = (time.perf_counter() - start) * 1000
+        if status != 200:
+            raise errors.GateError(f"/v1/predict answered {status} under load: {raw[:200]}")
+        if index >= bounds["warmup_requests"]:
+            timings.append(elapsed)
+    p95 = statistics.quantiles(timings, n=20)[-1]
+    p50 = statistics.median(timings)
+    memory = _memory_mib(container.daemon, container.name)
+    tolerance = bounds["tolerance"]
+    latency_limit = bounds["latency_p95_ms"] * (1 + tolerance)
+    memory_limit = bounds["memory_mib"] * (1 + tolerance)
+    return [
+        Check("operating point", f"p95 latency <= {bounds['latency_p95_ms']} ms "
+              f"(+{tolerance:.0%})", p95 <= latency_limit,
+              f"p95 {p95:.2f} ms, p50 {p50:.2f} ms over {len(timings)} requests, limit "
+              f"{latency_limit:.2f} ms", {"latency_p95_ms": round(p95, 3),
+                                          "latency_p50_ms": round(p50, 3)}),
+        Check("operating point", f"memory <= {bounds['memory_mib']} MiB (+{tolerance:.0%})",
+              memory <= memory_limit,
+              f"{memory:.1f} MiB after the load, limit {memory_limit:.1f} MiB",
+              {"memory_mib": round(memory, 1)}),
+    ]
+
+
+def run_all(settings, pushed, bounds=None):
+    """Every gate, in order; returns the list of Checks. All gates run even when an
+    earlier one failed, so one report shows every problem."""
+    from tools.containers import runtime  # pylint: disable=import-outside-toplevel
+    bounds = bounds or load_operating_point()
+    model_bytes = pushed.file()
+    checks = label_checks(pushed, model_bytes)
+    with tempfile.TemporaryDirectory(prefix="modelship-validate-") as scratch:
+        model_path = os.path.join(scratch, "digits.model")
+        with open(model_path, "wb") as out:
+            out.write(model_bytes)
+        checks += model_checks(model_path)
+        try:
+            with runtime.dockerd(prefix="modelship-release-dockerd-") as daemon:
+                container = Container(settings, pushed, daemon, scratch)
+                container.start(runtime)
+                checks += contract_checks(container)
+                checks += operating_point_checks(container, bounds)
+        except runtime.ContainerError as err:
+            raise errors.GateError(f"the container runtime failed: {err}") from err
+    return checks

@@ -1,0 +1,55 @@
+"""The labels a releasable image must carry, and what they must agree with."""
+
+import re
+
+from tools.release import errors
+
+REVISION = "org.opencontainers.image.revision"
+VERSION = "org.opencontainers.image.version"
+CREATED = "org.opencontainers.image.created"
+MODEL_NAME = "io.modelship.model.name"
+MODEL_VERSION = "io.modelship.model.version"
+MODEL_METRIC = "io.modelship.model.metric"
+API_VERSION = "io.modelship.api.version"
+REQUIRED = (REVISION, VERSION, CREATED, MODEL_NAME, MODEL_VERSION, MODEL_METRIC, API_VERSION)
+UNSTAMPED = "0" * 40
+_SHA1 = re.compile(r"^[0-9a-f]{40}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def problems(labels):
+    """Every way these labels fall short of a releasable image (empty when fine)."""
+    found = [f"label {key} is missing" for key in REQUIRED if not labels.get(key)]
+    revision = labels.get(REVISION, "")
+    if revision and not _SHA1.match(revision):
+        found.append(f"label {REVISION}={revision!r} is not a 40-hex git SHA")
+    elif revision == UNSTAMPED:
+        found.append(f"label {REVISION} is the unstamped placeholder: build without "
+                     "--unstamped")
+    version = labels.get(VERSION, "")
+    if version.endswith("-dirty"):
+        found.append(f"label {VERSION}={version!r}: the image was built from a dirty tree; "
+                     "commit the changes and rebuild")
+    elif revision and version and version != revision[:12]:
+        found.append(f"label {VERSION}={version!r} does not match {REVISION} "
+                     f"({revision[:12]}...)")
+    model_version = labels.get(MODEL_VERSION, "")
+    if model_version and not _SHA256.match(model_version):
+        found.append(f"label {MODEL_VERSION}={model_version!r} is not a sha256 hex digest")
+    return found
+
+
+def require_releasable(labels, what):
+    """Raises RefusedError listing every problem of the labels of `what`."""
+    found = problems(labels)
+    if found:
+        raise errors.RefusedError(f"{what} is not releasable: " + "; ".join(found))
+
+
+def metrics(labels):
+    """{name: value} of the headline metric label (`test_accuracy=0.97`)."""
+    name, _, value = labels.get(MODEL_METRIC, "").partition("=")
+    try:
+        return {name: float(value)} if name else {}
+    except ValueError:
+        return {name: value}

@@ -1,0 +1,179 @@
+"""The release commands: publish, validate, promote, rollback, history.
+
+Each takes validated Settings and returns what the CLI prints; problems are
+raised as typed errors (errors.py). Nothing here rebuilds an image: after
+publish, everything works on the digest.
+"""
+
+import dataclasses
+import os
+import re
+
+from tools.release import errors, history, image, labels as labels_lib
+from tools.release import registry as registry_lib
+from tools.release import skopeo
+
+CANDIDATE_PREFIX = "candidate-"
+
+
+@dataclasses.dataclass(frozen=True)
+class Published:
+    """What publish did."""
+
+    digest: str
+    image: str
+    candidate_tag: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Moved:
+    """One tag pointed at a digest."""
+
+    reference: str
+    digest: str
+    previous: str
+
+
+class Releases:
+    """The release operations on one repository."""
+
+    def __init__(self, settings, client=None, log=None):
+        self.settings = settings
+        self.client = client or registry_lib.Client(settings)
+        self.history = history.Store(self.client, settings.history_file)
+        self.log = log or (lambda message: None)
+
+    def _tag_ref(self, tag):
+        return f"{self.settings.base}:{tag}"
+
+    # --- publish ------------------------------------------------------------
+
+    def publish(self, archive):
+        """Pushes the archive under candidate-<short sha>; returns Published."""
+        if not os.path.isfile(archive):
+            raise errors.UsageError(f"--archive {archive}: no such file (build it with "
+                                    "`bazel run //:image`)")
+        labels = image.archive_labels(archive)
+        labels_lib.require_releasable(labels, archive)
+        self.client.ping()
+        tag = CANDIDATE_PREFIX + labels[labels_lib.REVISION][:12]
+        self.log(f"pushing {archive} to {self._tag_ref(tag)}")
+        reported = skopeo.copy(self.settings, f"oci-archive:{archive}",
+                               f"docker://{self._tag_ref(tag)}")
+        digest = self.client.resolve(tag)
+        if digest is None or digest != reported:
+            raise errors.RegistryError(f"registry {self.client.name}: after the push "
+                                       f"{self._tag_ref(tag)} resolves to {digest}, not the "
+                                       f"pushed {reported}")
+        self.history.append(history.record("publish", digest, self._tag_ref(tag), labels,
+                                           tag=tag, metrics=labels_lib.metrics(labels)))
+        return Published(digest, f"{self.settings.base}@{digest}", tag)
+
+    # --- validate -------------------------------------------------------------
+
+    def validate(self, digest, run_gates=None):
+        """Runs the gates on the pushed image; returns (passed, checks)."""
+        from tools.release import gates  # pylint: disable=import-outside-toplevel
+        run_gates = run_gates or gates.run_all
+        pushed = image.Pushed(self.client, digest)
+        checks = run_gates(self.settings, pushed)
+        passed = all(check.ok for check in checks)
+        figures = {}
+        for check in checks:
+            figures.update(check.figures)
+        failed = [f"{c.gate}: {c.name}" for c in checks if not c.ok]
+        self.history.append(history.record(
+            "validate", digest, pushed.reference, pushed.labels,
+            result="passed" if passed else "failed", metrics=figures, failed=failed))
+        return passed, checks
+
+    # --- promote ----------------------------------------------------------------
+
+    def _move(self, pushed, tag):
+        """Points `tag` at the pushed digest (by digest, every blob checked first) and
+        reads it back; returns Moved."""
+        missing = self.client.missing_blobs(pushed.manifest)
+        if missing:
+            raise errors.RefusedError(
+                f"{pushed.reference} is incomplete in {self.client.name}: blobs "
+                f"{', '.join(m[:19] for m in missing)} are missing; {tag} was not moved. "
+                f"Publish the image again")
+        previous = self.client.resolve(tag)
+        skopeo.copy(self.settings, f"docker://{pushed.reference}",
+                    f"docker://{self._tag_ref(tag)}")
+        now = self.client.resolve(tag)
+        if now != pushed.digest:
+            raise errors.RegistryError(f"registry {self.client.name}: {self._tag_ref(tag)} "
+                                       f"resolves to {now} after the copy, not "
+                                       f"{pushed.digest}")
+        return Moved(self._tag_ref(tag), pushed.digest, previous)
+
+    def promote(self, digest, tags=("stable",), version_tag=False):
+        """Moves each tag to a validated digest; returns the list of Moved."""
+        pushed = image.Pushed(self.client, digest)
+        labels_lib.require_releasable(pushed.labels, pushed.reference)
+        records = self.history.read()
+        passed = history.validated(records, digest)
+        if passed is None:
+            raise errors.RefusedError(
+                f"{pushed.reference} has not passed validation (no passed validate record in "
+                f"the release history); run `bazel run //tools/release -- validate --digest "
+                f"{digest}` first")
+        tags = list(tags or ("stable",))
+        if version_tag:
+            tags.insert(0, version_tag_of(pushed.labels))
+        for tag in tags:
+            _require_tag(tag)
+        moved = []
+        for tag in tags:
+            move = self._move(pushed, tag)
+            moved.append(move)
+            self.history.append(history.record(
+                "promote", digest, move.reference, pushed.labels, tag=tag,
+                previous_digest=move.previous, metrics=passed.get("metrics", {})))
+        return moved
+
+    # --- rollback ---------------------------------------------------------------
+
+    def rollback(self, tag="stable"):
+        """Points `tag` back at the release before its current one; returns Moved."""
+        _require_tag(tag)
+        records = self.history.read()
+        stack, before = history.released(records, tag)
+        if len(stack) >= 2:
+            target = stack[-2]
+        elif stack and before:
+            target = before
+        else:
+            raise errors.RefusedError(f"nothing to roll back to: the release history of "
+                                      f"{self._tag_ref(tag)} holds "
+                                      f"{len(stack)} release(s) and no earlier digest")
+        current = self.client.resolve(tag)
+        if stack and current != stack[-1]:
+            self.log(f"note: {self._tag_ref(tag)} is at {current}, not the last recorded "
+                     f"release {stack[-1]}; rolling back to {target} anyway")
+        pushed = image.Pushed(self.client, target)
+        move = self._move(pushed, tag)
+        self.history.append(history.record(
+            "rollback", target, move.reference, pushed.labels, tag=tag,
+            previous_digest=move.previous,
+            metrics=(history.validated(records, target) or {}).get("metrics", {})))
+        return move
+
+    # --- history ------------------------------------------------------------------
+
+    def records(self):
+        """The release history, oldest first."""
+        return self.history.read()
+
+
+def version_tag_of(labels):
+    """`<model version 12>-<git sha 12>`: names what is inside, unique per release."""
+    return f"{labels[labels_lib.MODEL_VERSION][:12]}-{labels[labels_lib.REVISION][:12]}"
+
+
+def _require_tag(tag):
+    if not re.match(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", tag) or tag == history.TAG \
+            or tag.startswith(CANDIDATE_PREFIX):
+        raise errors.UsageError(f"--tag {tag!r} is not a release tag (letters, digits, '_', "
+                                f"'.', '-'; not {history.TAG!r} or candidate-*)")

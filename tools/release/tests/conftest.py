@@ -1,0 +1,43 @@
+"""Fixtures: one real registry and one image build per test session."""
+
+import os
+
+import pytest
+
+from tools.release.tests import support
+
+
+@pytest.fixture(name="registry", scope="session")
+def fixture_registry(tmp_path_factory):
+    """A docker-registry on a free loopback port, htpasswd auth on; stopped afterwards."""
+    registry = support.TestRegistry(str(tmp_path_factory.mktemp("registry")))
+    registry.start()
+    yield registry
+    registry.process.stop()
+
+
+@pytest.fixture(name="images", scope="session")
+def fixture_images(tmp_path_factory):
+    """The production image built once from a clean clone, and images derived from it:
+    {"first", "second", "dirty"} archive paths, their "digests", the first's "report"."""
+    scratch = str(tmp_path_factory.mktemp("build"))
+    tree = support.clean_clone(os.path.join(scratch, "tree"))
+    out = os.path.join(scratch, "dist")
+    try:
+        first, report = support.build_production(tree, out, os.path.join(scratch, "buildah"))
+    finally:
+        support.remove_storage(os.path.join(scratch, "buildah"))
+    support.git(tree, "commit", "--quiet", "--allow-empty", "-m", "second release")
+    sha = support.git(tree, "rev-parse", "HEAD")
+    second = support.restamp(first, os.path.join(out, "second.oci.tar"), scratch, {
+        "org.opencontainers.image.revision": sha,
+        "org.opencontainers.image.version": sha[:12],
+        "org.opencontainers.image.created": support.git(tree, "log", "-1", "--format=%cI"),
+    })
+    dirty = support.restamp(first, os.path.join(out, "dirty.oci.tar"), scratch, {
+        "org.opencontainers.image.version":
+            report["labels"]["org.opencontainers.image.revision"][:12] + "-dirty",
+    })
+    archives = {"first": first, "second": second, "dirty": dirty}
+    return dict(archives, report=report, second_sha=sha,
+                digests={k: support.manifest_digest(v) for k, v in archives.items()})

@@ -1,0 +1,164 @@
+"""What the release tests share: a real registry with htpasswd, one image build,
+images derived from it, and the CLI run as a user runs it.
+
+The image is built once per test session from a clean clone of the source tree
+at HEAD (so its labels say "clean" whatever the state of the working copy),
+with a private buildah storage. The second release is that image restamped as
+if built from the next commit (an empty commit on top: same content, a new
+git SHA and commit time in its labels, so a new config and a new digest);
+the dirty image is it restamped as build.py stamps a dirty tree.
+"""
+
+import contextlib
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tarfile
+
+from tools.release import cli, server
+
+BUILDER = "tools/image/build.py"
+IMAGE = "modelship-digits"
+USER = "releaser"
+
+
+def workspace():
+    """The source tree this test was built from (WORKSPACE in runfiles links back)."""
+    return os.path.dirname(os.path.realpath("WORKSPACE"))
+
+
+def git(cwd, *args):
+    """Output of a git command."""
+    return subprocess.run(["git", "-C", cwd] + list(args), check=True, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT).stdout.strip()
+
+
+def clean_clone(dest):
+    """A clone of the source tree at HEAD, with a committer for later commits."""
+    subprocess.run(["git", "clone", "--quiet", "--shared", workspace(), dest], check=True)
+    git(dest, "config", "user.email", "release-tests@example.invalid")
+    git(dest, "config", "user.name", "release tests")
+    return dest
+
+
+def build_production(tree, out, scratch):
+    """Builds the production image of `tree` as `bazel run //:image` does, with a private
+    storage; returns (archive path, report)."""
+    env = dict(os.environ, BUILD_WORKSPACE_DIRECTORY=tree)
+    proc = subprocess.run(
+        [sys.executable, BUILDER, "--target", "production", "--out", out,
+         "--storage", os.path.join(scratch, "storage"),
+         "--context", os.path.join(scratch, "context")],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
+    assert proc.returncode == 0, f"image build failed:\n{proc.stdout[-4000:]}"
+    with open(os.path.join(out, IMAGE + ".json"), encoding="utf-8") as report:
+        return os.path.join(out, IMAGE + ".oci.tar"), json.load(report)
+
+
+def remove_storage(scratch):
+    """Drops a private buildah storage (unmounting what buildah left mounted)."""
+    storage = os.path.join(scratch, "storage")
+    subprocess.run(["buildah", "--root", os.path.join(storage, "root"), "--runroot",
+                    os.path.join(storage, "run"), "rmi", "--all", "--force"],
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    subprocess.run(["umount", "-R", os.path.join(storage, "root", "overlay")],
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _blob(layout, data):
+    digest = hashlib.sha256(data).hexdigest()
+    with open(os.path.join(layout, "blobs", "sha256", digest), "wb") as out:
+        out.write(data)
+    return "sha256:" + digest, len(data)
+
+
+def _read_blob(layout, digest):
+    with open(os.path.join(layout, "blobs", "sha256", digest.split(":", 1)[1]), "rb") as blob:
+        return blob.read()
+
+
+def restamp(archive, dest, scratch, labels):
+    """An OCI archive of `archive`'s image with some config labels changed (same layers):
+    a new config, a new manifest, a new digest. Returns dest."""
+    layout = os.path.join(scratch, "layout")
+    with tarfile.open(archive) as tar:
+        tar.extractall(layout)  # our own build's archive
+    with open(os.path.join(layout, "index.json"), encoding="utf-8") as text:
+        index = json.load(text)
+    manifest = json.loads(_read_blob(layout, index["manifests"][0]["digest"]))
+    config = json.loads(_read_blob(layout, manifest["config"]["digest"]))
+    config["config"]["Labels"].update(labels)
+    digest, size = _blob(layout, json.dumps(config, separators=(",", ":")).encode())
+    manifest["config"].update(digest=digest, size=size)
+    digest, size = _blob(layout, json.dumps(manifest, separators=(",", ":")).encode())
+    index["manifests"][0].update(digest=digest, size=size)
+    with open(os.path.join(layout, "index.json"), "w", encoding="utf-8") as out:
+        json.dump(index, out)
+    with tarfile.open(dest, "w") as tar:
+        for name in sorted(os.listdir(layout)):
+            tar.add(os.path.join(layout, name), arcname=name)
+    shutil.rmtree(layout)
+    return dest
+
+
+def manifest_digest(archive):
+    """The digest of an archive's image, as the registry will name it."""
+    with tarfile.open(archive) as tar:
+        index = json.load(tar.extractfile("index.json"))
+    return index["manifests"][0]["digest"]
+
+
+class TestRegistry:
+    """A real docker-registry on loopback with htpasswd auth, and its credentials."""
+
+    def __init__(self, root):
+        self.root = root
+        self.password = secrets.token_urlsafe(18)
+        htpasswd = os.path.join(root, "htpasswd")
+        server.add_user(htpasswd, USER, self.password)
+        self.process = server.Registry(root, htpasswd=htpasswd)
+
+    @property
+    def address(self):
+        """host:port."""
+        return self.process.address
+
+    def start(self):
+        """Starts (or restarts, on the same port and storage) the registry."""
+        self.process.start()
+
+    def env(self, repository, **extra):
+        """The environment a release job would have: registry, repository, credentials,
+        and short retries (tests must not wait 30 s for a registry that is gone)."""
+        env = {"MODELSHIP_REGISTRY": self.address, "MODELSHIP_REPOSITORY": repository,
+               "MODELSHIP_REGISTRY_USER": USER, "MODELSHIP_REGISTRY_PASSWORD": self.password,
+               "MODELSHIP_REGISTRY_RETRIES": "3", "MODELSHIP_REGISTRY_BACKOFF_S": "0.2",
+               "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+        env.update(extra)
+        return env
+
+
+def run_cli(capsys, env, *argv):
+    """(exit status, stdout, stderr) of the release CLI, run as `bazel run` runs it."""
+    capsys.readouterr()
+    with _environ(env):
+        status = cli.main(list(argv), environ=env)
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+@contextlib.contextmanager
+def _environ(env):
+    # skopeo and dockerd children inherit os.environ; give them the job's.
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)

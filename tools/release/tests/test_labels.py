@@ -1,0 +1,28 @@
+"""Which labels make an image releasable."""
+
+from tools.release import labels
+
+SHA = "1234567890abcdef1234567890abcdef12345678"
+GOOD = {labels.REVISION: SHA, labels.VERSION: SHA[:12], labels.CREATED: "2026-12-01T00:00:00Z",
+        labels.MODEL_NAME: "digits-mlp", labels.MODEL_VERSION: "ab" * 32,
+        labels.MODEL_METRIC: "test_accuracy=0.98", labels.API_VERSION: "1.0"}
+
+
+def test_complete_clean_labels_pass():
+    assert not labels.problems(GOOD)
+    assert labels.metrics(GOOD) == {"test_accuracy": 0.98}
+
+
+def test_every_missing_label_is_named():
+    found = labels.problems({})
+    assert len(found) == len(labels.REQUIRED)
+    assert all(any(key in problem for problem in found) for key in labels.REQUIRED)
+
+
+def test_a_dirty_tree_unstamped_build_or_mismatched_version_is_refused():
+    assert "dirty tree" in " ".join(labels.problems(dict(GOOD, **{
+        labels.VERSION: SHA[:12] + "-dirty"})))
+    assert "unstamped" in " ".join(labels.problems(dict(GOOD, **{
+        labels.REVISION: "0" * 40, labels.VERSION: "0" * 12})))
+    assert "does not match" in " ".join(labels.problems(dict(GOOD, **{
+        labels.VERSION: "ffffffffffff"})))
