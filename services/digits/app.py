@@ -11,6 +11,7 @@ only once the model is loaded, verified and has answered a warm-up batch.
 """
 
 import asyncio
+import gzip
 import logging
 import os
 import time
@@ -41,6 +42,10 @@ _STATUS = (
     (errors.OverloadedError, 503),
 )
 _JSON = "application/json"
+_HTML = "text/html; charset=utf-8"
+# The HTML reference, built by //services/digits/api:docs into the server's data
+# (runfiles under Bazel, the same place beside this package in the image).
+DOCS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "api", "docs.html.gz")
 _KNOWN_METHODS = frozenset(("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"))
 
 
@@ -58,7 +63,7 @@ class Response:
 class Service:
     """The service behind the HTTP server: state, routes and handlers."""
 
-    def __init__(self, config, model=None):
+    def __init__(self, config, model=None, docs_file=DOCS_FILE):
         self.config = config
         self._preloaded = model
         self.metrics = Metrics()
@@ -80,7 +85,10 @@ class Service:
             "/metrics": ("metrics", {"GET": self._metrics}),
             "/openapi.json": ("openapi", {"GET": self._document}),
             "/v1/results.schema.json": ("results_schema", {"GET": self._document}),
+            contract.DOCS_PATH: ("docs", {"GET": self._docs}),
         }
+        self._docs_gzip = _read_docs(docs_file)
+        self._docs_plain = None
 
     # --- lifecycle -----------------------------------------------------------
 
@@ -267,6 +275,20 @@ class Service:
         self._require_ready()
         return Response(200, self._headers(_JSON), self._documents[path])
 
+    async def _docs(self, header, read_body):
+        """The HTML reference; gzip as built when the client takes it (all browsers do)."""
+        del read_body
+        if self._docs_gzip is None:
+            raise errors.NotFoundError(
+                "this server was built without its API docs (//services/digits/api:docs); "
+                "the machine-readable contract is at /openapi.json.")
+        headers = self._headers(_HTML) + [("vary", "accept-encoding")]
+        if "gzip" in (header("accept-encoding") or "").lower():
+            return Response(200, headers + [("content-encoding", "gzip")], self._docs_gzip)
+        if self._docs_plain is None:
+            self._docs_plain = gzip.decompress(self._docs_gzip)
+        return Response(200, headers, self._docs_plain)
+
     # --- helpers -------------------------------------------------------------
 
     async def _json_body(self, header, read_body):
@@ -324,6 +346,16 @@ class Service:
         elif isinstance(err, errors.MethodNotAllowedError):
             response.headers.append(("allow", ", ".join(err.allowed)))
         return response
+
+
+def _read_docs(path):
+    """The gzip-compressed HTML reference, or None (logged) when it is not there."""
+    try:
+        with open(path, "rb") as data:
+            return data.read()
+    except OSError as err:
+        LOG.warning("no API docs at %s (%s): /docs answers 404", path, err.strerror)
+        return None
 
 
 def _declared_length(header, limit):

@@ -29,6 +29,14 @@ SERVER_NAME = "modelship-digits"
 MAX_INSTANCES = 1024
 DEFAULT_TOP_K = 3
 
+# The HTML reference generated from openapi.json (services/digits/api:docs).
+DOCS_PATH = "/docs"
+
+# Groups of operations (OpenAPI tags): sections of the docs, modules of the SDK.
+TAG_OIP = "oip"
+TAG_TASK = "task"
+TAG_SERVICE = "service"
+
 OPENAPI_FILE = "openapi.json"
 RESULTS_SCHEMA_FILE = "results.schema.json"
 
@@ -114,26 +122,39 @@ def openapi(spec):
             nested = {"type": "array", "minItems": dim, "maxItems": dim, "items": nested}
         image_forms.append(nested)
     versioned = "/versions/{model_version}"
+    # operationId names the function of the generated client, tags its module.
     paths = {
-        "/v2/health/live": {"get": _get("Liveness (OIP)", "Live", not_ready=True)},
-        "/v2/health/ready": {"get": _get("Readiness (OIP)", "Ready", not_ready=True)},
-        "/v2": {"get": _get("Server metadata (OIP)", "ServerMetadata")},
+        "/v2/health/live": {"get": _get("Liveness (OIP)", "Live", not_ready=True,
+                                        operation=("server_live", TAG_OIP))},
+        "/v2/health/ready": {"get": _get("Readiness (OIP)", "Ready", not_ready=True,
+                                         operation=("server_ready", TAG_OIP))},
+        "/v2": {"get": _get("Server metadata (OIP)", "ServerMetadata",
+                            operation=("server_metadata", TAG_OIP))},
         "/v1/predict": {"post": _post(
-            "Top-k labels of each image (task API)", "PredictRequest", "PredictResults")},
-        "/openapi.json": {"get": _get("This document", "AnyObject")},
+            "Top-k labels of each image (task API)", "PredictRequest", "PredictResults",
+            operation=("predict", TAG_TASK))},
+        "/openapi.json": {"get": _get("This document", "AnyObject",
+                                      operation=("openapi", TAG_SERVICE))},
         "/v1/results.schema.json": {"get": _get("JSON Schema of /v1/predict results",
-                                                "AnyObject")},
+                                                "AnyObject",
+                                                operation=("results_schema", TAG_TASK))},
         "/metrics": {"get": _metrics()},
+        DOCS_PATH: {"get": _docs()},
     }
-    for prefix, params in (("/v2/models/{model_name}", ["ModelName"]),
-                           ("/v2/models/{model_name}" + versioned, ["ModelName", "ModelVersion"])):
+    for prefix, params, infix in (
+            ("/v2/models/{model_name}", ["ModelName"], "model"),
+            ("/v2/models/{model_name}" + versioned, ["ModelName", "ModelVersion"],
+             "model_version")):
         refs = [{"$ref": f"#/components/parameters/{p}"} for p in params]
         paths[prefix] = {"get": _get("Model metadata (OIP)", "ModelMetadata", refs,
-                                     not_found=True, not_ready=True)}
+                                     not_found=True, not_ready=True,
+                                     operation=(f"{infix}_metadata", TAG_OIP))}
         paths[prefix + "/ready"] = {"get": _get("Model readiness (OIP)", "ModelReady", refs,
-                                                not_found=True, not_ready=True)}
+                                                not_found=True, not_ready=True,
+                                                operation=(f"{infix}_ready", TAG_OIP))}
         paths[prefix + "/infer"] = {"post": _post("Inference (OIP)", "InferRequest",
-                                                  "InferResponse", refs, not_found=True)}
+                                                  "InferResponse", refs, not_found=True,
+                                                  operation=(f"{infix}_infer", TAG_OIP))}
     schemas = {
         "Error": _object({"error": {"type": "string", "description": "What is wrong."},
                           **_VERSIONS}, ["error"]),
@@ -183,7 +204,9 @@ def openapi(spec):
                 "name": {"type": "string", "enum": list(OUTPUT_NAMES)},
                 "datatype": {"type": "string", "enum": ["FP32", "BYTES"]},
                 "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
-                "data": {"type": "array"}}, ["name", "datatype", "shape", "data"])},
+                "data": {"type": "array", "description": "FP32: probabilities; BYTES: labels.",
+                         "items": {"oneOf": [{"type": "number"}, {"type": "string"}]}}},
+                ["name", "datatype", "shape", "data"])},
         }, ["model_name", "id", "outputs"]),
     }
     return {
@@ -197,6 +220,12 @@ def openapi(spec):
                 "/v2, a task API under /v1. Every response carries X-Model-Version (sha256 "
                 "of the model artifact) and X-API-Version; errors are {\"error\": \"...\"}."),
         },
+        "tags": [
+            {"name": TAG_OIP, "description": "Open Inference Protocol v2 (KServe/Triton REST): "
+                                             "health, metadata, inference."},
+            {"name": TAG_TASK, "description": "The task API: top-k labels per image."},
+            {"name": TAG_SERVICE, "description": "The contract, its docs and metrics."},
+        ],
         "paths": paths,
         "components": {
             "schemas": schemas,
@@ -230,7 +259,8 @@ def _object(properties, required):
 
 
 def _infer_request(spec):
-    data_item = {"oneOf": [{"type": "number"}, {"type": "array"}]}
+    # Every array says what it holds: client generators refuse a bare {"type": "array"}.
+    data_item = {"oneOf": [{"type": "number"}, {"type": "array", "items": {}}]}
     return {
         "type": "object",
         "additionalProperties": False,
@@ -276,7 +306,12 @@ def _json(schema, description, retry=False):
             "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}}
 
 
-def _get(summary, schema, parameters=None, not_found=False, not_ready=False):
+def _operation_fields(operation):
+    operation_id, tag = operation
+    return {"operationId": operation_id, "tags": [tag]}
+
+
+def _get(summary, schema, parameters=None, not_found=False, not_ready=False, operation=None):
     responses = {"200": _json(schema, "OK")}
     if not_found:
         responses["404"] = _json("Error", "No such model or version")
@@ -284,13 +319,14 @@ def _get(summary, schema, parameters=None, not_found=False, not_ready=False):
         responses["503"] = _json(schema if schema in ("Live", "Ready", "ModelReady") else "Error",
                                  "Not live or not ready")
     responses["405"] = _json("Error", "Method not allowed")
-    operation = {"summary": summary, "responses": responses}
+    result = {"summary": summary, **_operation_fields(operation), "responses": responses}
     if parameters:
-        operation["parameters"] = parameters
-    return operation
+        result["parameters"] = parameters
+    return result
 
 
-def _post(summary, request_schema, response_schema, parameters=None, not_found=False):
+def _post(summary, request_schema, response_schema, parameters=None, not_found=False,
+          operation=None):
     responses = {
         "200": _json(response_schema, "OK"),
         "400": _json("Error", "Invalid request: JSON, fields, shape, datatype or values"),
@@ -301,19 +337,32 @@ def _post(summary, request_schema, response_schema, parameters=None, not_found=F
     }
     if not_found:
         responses["404"] = _json("Error", "No such model or version")
-    operation = {
+    result = {
         "summary": summary,
+        **_operation_fields(operation),
         "requestBody": {"required": True, "content": {"application/json": {
             "schema": {"$ref": f"#/components/schemas/{request_schema}"}}}},
         "responses": dict(sorted(responses.items())),
     }
     if parameters:
-        operation["parameters"] = parameters
-    return operation
+        result["parameters"] = parameters
+    return result
+
+
+def _docs():
+    responses = {
+        "200": {"description": "OK", "headers": _headers(),
+                "content": {"text/html": {"schema": {"type": "string"}}}},
+        "404": _json("Error", "This server was built without its docs"),
+        "405": _json("Error", "Method not allowed")}
+    return {"summary": "API reference: this document as HTML, for people",
+            **_operation_fields(("docs", TAG_SERVICE)), "responses": responses}
 
 
 def _metrics():
-    return {"summary": "Prometheus metrics", "responses": {
+    responses = {
         "200": {"description": "OK", "headers": _headers(),
                 "content": {"text/plain": {"schema": {"type": "string"}}}},
-        "405": _json("Error", "Method not allowed")}}
+        "405": _json("Error", "Method not allowed")}
+    return {"summary": "Prometheus metrics", **_operation_fields(("metrics", TAG_SERVICE)),
+            "responses": responses}

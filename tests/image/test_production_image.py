@@ -3,10 +3,11 @@
 Builds the production image exactly as `bazel run //:image` does, loads the
 OCI archive into a real container runtime (a dockerd the test starts), runs
 it with a read-only root filesystem, and checks readiness, a prediction over
-HTTP, the user, the labels, the size budget, and that it holds no shell,
-package manager or compiler.
+HTTP, the API docs and version, the user, the labels, the size budget, and
+that it holds no shell, package manager or compiler.
 """
 
+import json
 import os
 
 import pytest
@@ -71,6 +72,18 @@ def test_container_becomes_ready_and_predicts_over_http(container, built):
     assert status == 200, body
     assert body["model"]["version"] == report["labels"]["io.modelship.model.version"]
     assert body["predictions"][0]["label"] == "0"
+
+
+def test_container_serves_the_api_docs_and_reports_the_api_version(container, built):
+    report, _ = built
+    with open("services/digits/openapi.json", encoding="utf-8") as text:
+        api_version = json.load(text)["info"]["version"]
+    assert report["labels"]["io.modelship.api.version"] == api_version
+    status, server = support.http(container, "GET", "/v2")
+    assert status == 200 and server["version"] == api_version, server
+    status, page = support.http(container, "GET", "/docs")
+    assert status == 200, page
+    assert f"digits inference service {api_version} reference</title>" in page
 
 
 def test_container_runs_as_nonroot(docker, container):

@@ -34,6 +34,9 @@ SOURCE_DIRS = ("inference", "services", "models", "tools/image", "tests")
 SOURCE_FILES = ("setup.cfg",)
 LOCKS = ("runtime", "imagedev")
 LABEL_NS = "io.modelship"
+# Built by Bazel, not tracked, and served by the service: the API reference
+# (//services/digits/api:docs), in the server's runfiles at this path.
+BUILT_SOURCES = ("services/digits/api/docs.html.gz",)
 UNSTAMPED_SHA = "0" * 40
 
 
@@ -194,7 +197,8 @@ def sha256_file(path, _memo={}):  # pylint: disable=dangerous-default-value
 
 
 def prepare_sources(workspace, ctx, model, dataset):
-    """Copies the model and the tracked sources the image needs.
+    """Copies the model, the tracked sources the image needs and the built ones
+    (BUILT_SOURCES).
 
     The model and the data set also go where the tests find built files
     (models/digits/, beside paths.py), for the image's test stage."""
@@ -211,6 +215,10 @@ def prepare_sources(workspace, ctx, model, dataset):
         shutil.copyfile(src, dest)
     for built in (model, dataset):
         shutil.copy(built, os.path.join(ctx, "src", "models", "digits"))
+    for rel in BUILT_SOURCES:
+        dest = os.path.join(ctx, "src", rel)
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        shutil.copyfile(paths.runfile(rel), dest)
     shutil.copy(os.path.join(workspace, "Dockerfile"), os.path.join(ctx, "Dockerfile"))
     normalize_modes(ctx)
 

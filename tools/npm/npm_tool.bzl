@@ -49,7 +49,11 @@ def _npm_tool_impl(rctx):
     rctx.extract(tarball, output = "unpacked")
     rctx.execute(["rm", "-f", tarball, "verify.py"])
     rctx.symlink("unpacked/" + rctx.attr.executable, rctx.name)
-    rctx.file("BUILD.bazel", _BUILD.format(name = rctx.name))
+    build = _BUILD.format(name = rctx.name)
+    for label_name, path in sorted(rctx.attr.files.items()):
+        rctx.symlink("unpacked/" + path, label_name)
+        build += "\nexports_files([\"%s\"])\n" % label_name
+    rctx.file("BUILD.bazel", build)
     rctx.file("WORKSPACE", "workspace(name = \"%s\")\n" % rctx.name)
 
 npm_tool = repository_rule(
@@ -58,6 +62,9 @@ npm_tool = repository_rule(
         "executable": attr.string(
             mandatory = True,
             doc = "Path of the binary inside the tarball (npm tarballs start with package/).",
+        ),
+        "files": attr.string_dict(
+            doc = "More files of the package to expose: {name in @<name>//: path in the tarball}.",
         ),
         "integrity": attr.string(
             mandatory = True,

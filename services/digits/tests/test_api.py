@@ -6,6 +6,8 @@ checked-in OpenAPI document and results schema, and bad requests get a 4xx
 with a JSON error that says what is wrong.
 """
 
+import asyncio
+import gzip
 import json
 import math
 import pathlib
@@ -13,6 +15,8 @@ import pathlib
 import jsonschema
 import pytest
 
+from services.digits import app
+from services.digits.config import Config
 from services.digits.tests import harness
 
 HERE = pathlib.Path(__file__).resolve().parent.parent
@@ -324,3 +328,40 @@ def test_a_repeated_image_is_answered_from_the_cache(api):
     second = api.post("/v1/predict", {"instances": image}).json()
     assert first == second
     assert api.metric("digits_cache_hits_total", backend="memory") == hits + 1
+
+
+def test_server_and_model_metadata_carry_the_api_version_of_the_contract(api):
+    version = OPENAPI["info"]["version"]
+    server = api.get("/v2")
+    assert server.json()["version"] == version
+    assert server.json()["api_version"] == version
+    assert server.headers["x-api-version"] == version
+    for path in ("/v2/models/digits", f"/v2/models/digits/versions/{api.version}",
+                 "/v2/models/digits/ready"):
+        response = api.get(path)
+        assert response.json()["api_version"] == version, path
+        assert response.headers["x-api-version"] == version, path
+
+
+def test_docs_are_the_html_reference_of_this_api_sent_compressed(api):
+    packed = api.get("/docs", headers={"Accept-Encoding": "gzip, deflate"})
+    assert packed.status == 200
+    assert packed.headers["content-encoding"] == "gzip"
+    assert packed.headers["content-type"] == "text/html; charset=utf-8"
+    assert packed.headers["vary"] == "accept-encoding"
+    _assert_versions(api, packed)
+    page = gzip.decompress(packed.body).decode()
+    assert f"<title>{OPENAPI['info']['title']} {OPENAPI['info']['version']} reference" in page
+    for path in OPENAPI["paths"]:
+        assert json.dumps(path) in page, f"{path} missing from the docs"
+    plain = api.get("/docs", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    assert plain.body.decode() == page
+    assert len(packed.body) < 512 * 1024  # what the image ships for docs
+
+
+def test_docs_of_a_server_built_without_them_are_404_with_an_error(tmp_path):
+    service = app.Service(Config.from_environ({}), docs_file=str(tmp_path / "docs.html.gz"))
+    response = asyncio.run(service.handle("GET", "/docs", lambda name: None, None))
+    assert response.status == 404
+    assert "built without its API docs" in json.loads(response.body)["error"]
