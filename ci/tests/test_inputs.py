@@ -35,8 +35,8 @@ BAD = {
 }
 
 
-@pytest.fixture(scope="module")
-def offline(tmp_path_factory):
+@pytest.fixture(scope="module", name="offline")
+def fixture_offline(tmp_path_factory):
     """The component project, served offline."""
     return support.Offline(str(tmp_path_factory.mktemp("offline")))
 
@@ -69,7 +69,7 @@ def test_check_inputs_refuses_bad_input(tmp_path, case):
     assert f"'{name}'" in proc.stderr, proc.stderr
 
 
-def test_unknown_input_passes_gitlab_ci_local_but_not_check_inputs(offline, tmp_path):
+def test_unknown_input_passes_gitlab_ci_local_but_not_check_inputs(offline):
     text = CONSUMER.format(inputs=REQUIRED + "      deploy_tagret: kubernetes\n")
     project = offline.consumer("unknown", text)
     assert offline.gcl(project, "--list", check=False).returncode == 0

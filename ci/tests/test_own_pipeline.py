@@ -18,8 +18,8 @@ SELF_REMOTE = f"git@{support.HOST}:{support.COMPONENT_PROJECT}.git"
 RELEASE_IMAGE = "registry.example/release-cli@sha256:" + "ab" * 32
 
 
-@pytest.fixture(scope="module")
-def own(tmp_path_factory):
+@pytest.fixture(scope="module", name="own")
+def fixture_own(tmp_path_factory):
     """(offline, path) of a copy of this project pushed to the component server."""
     return make_own(str(tmp_path_factory.mktemp("own")))
 

@@ -159,8 +159,8 @@ def job_passed(log, job):
                for line in log.splitlines())
 
 
-@pytest.fixture(scope="module")
-def consumer(tmp_path_factory):
+@pytest.fixture(scope="module", name="consumer")
+def fixture_consumer(tmp_path_factory):
     """A consumer project next to a real registry; everything stopped afterwards."""
     registry = server.Registry(str(tmp_path_factory.mktemp("registry")))
     registry.start()
@@ -172,8 +172,8 @@ def consumer(tmp_path_factory):
         registry.stop()
 
 
-@pytest.fixture(scope="module")
-def first_release(consumer):
+@pytest.fixture(scope="module", name="first_release")
+def fixture_first_release(consumer):
     """The whole pipeline of the first release, promote included; returns its log."""
     status, log = consumer.run("--manual", "modelship-promote-stable")
     assert status == 0, log[-8000:]

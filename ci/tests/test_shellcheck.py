@@ -48,8 +48,8 @@ def job_scripts(pipeline):
     return scripts
 
 
-@pytest.fixture(scope="module")
-def offline(tmp_path_factory):
+@pytest.fixture(scope="module", name="offline")
+def fixture_offline(tmp_path_factory):
     """The component project, served offline."""
     return support.Offline(str(tmp_path_factory.mktemp("offline")))
 
