@@ -219,7 +219,9 @@ def test_second_release_goes_through_a_gated_canary_then_rolls_back(consumer, fi
                                    "modelship-rollout-production",
                                    "--manual", "modelship-promote-stable")
     assert status == 0, log[-8000:]
-    assert '"decision": "promote"' in log or "promote" in log
+    # The step was judged on live metrics and passed; the rollout then promoted.
+    assert '"decision": "promote"' in log, log[-6000:]
+    assert '"result": "passed"' in log
     after = consumer.deploy_status()["tracks"]["stable"]["digest"]
     assert after != before
     assert traffic.statuses and all(code == 200 for code in traffic.statuses[-20:])
