@@ -22,12 +22,14 @@ ENV LANG=C.UTF-8 \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PYTHONHASHSEED=0
-# Hash-based .pyc (no embedded mtimes) for the standard library.
-RUN ["/usr/bin/python3", "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash", "/usr/lib/python3.11"]
 
 # --- dev: compiler, all Python deps from the locks, model, then code ---------
 FROM base AS dev
 ADD rootfs/dev.tar /
+# Hash-based .pyc (no embedded mtimes) for the whole standard library here;
+# production takes only those of the modules the service imports.
+RUN ["/usr/bin/python3", "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash", "/usr/lib/python3.11"]
+
 COPY locks/ /opt/modelship/locks/
 COPY wheels/ /opt/modelship/wheels/
 RUN ["/usr/bin/python3", "/opt/modelship/wheels/pip.whl/pip", "install", "--quiet", "--no-index", "--find-links=/opt/modelship/wheels", "--require-hashes", "--no-deps", "--only-binary=:all:", "--no-compile", "--disable-pip-version-check", "--root-user-action=ignore", "--target=/opt/modelship/site", "-r", "/opt/modelship/locks/runtime.txt"]
@@ -38,7 +40,7 @@ ENV PYTHONPATH=/opt/modelship/app:/opt/modelship/site:/opt/modelship/devsite \
 COPY model/ /opt/modelship/model/
 COPY src/ /opt/modelship/app/
 WORKDIR /opt/modelship/app
-RUN ["/usr/bin/python3", "tools/image/finalize.py", "--build-ext", "--app", "/opt/modelship/app", "--site", "/opt/modelship/site"]
+RUN ["/usr/bin/python3", "tools/image/finalize.py", "--build-ext", "--app", "/opt/modelship/app", "--site", "/opt/modelship/site", "--stdlib-modules", "tools/image/stdlib-modules.txt"]
 
 # --- lint: the linters, inside the image, with the repository's config -------
 FROM dev AS lint
@@ -50,6 +52,8 @@ RUN ["/usr/bin/python3", "tools/image/check.py", "test"]
 
 # --- production: interpreter, runtime deps, code, model; nothing else ---------
 FROM base AS production
+# .pyc of the standard-library modules the service imports (tools/image/stdlib-modules.txt).
+COPY --from=dev /opt/modelship/release/stdlib/ /usr/lib/python3.11/
 COPY --from=dev /opt/modelship/site/ /opt/modelship/site/
 COPY --from=dev /opt/modelship/release/app/ /opt/modelship/app/
 # Last layer: a model-only change rebuilds and pushes this layer alone.

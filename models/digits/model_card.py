@@ -1,9 +1,11 @@
-"""Writes MODEL_CARD.md from a model artifact (everything in it comes from the artifact).
+"""Writes MODEL_CARD.md from a model artifact (everything in it comes from the artifact,
+and the operating point from release/operating_point.json).
 
-    model_card.py --artifact digits.model --out MODEL_CARD.md
+    model_card.py --artifact digits.model [--operating-point FILE] --out MODEL_CARD.md
 """
 
 import argparse
+import json
 import sys
 
 from inference import artifact
@@ -28,8 +30,28 @@ LIMITS = """\
 """
 
 
-def render(loaded):
-    """The model card of a decoded artifact, as markdown text."""
+def operating_point_lines(bounds):
+    """The card's section on the bounds release validation holds the service to."""
+    return [
+        "## Operating point",
+        "",
+        "Release validation (`bazel run //tools/release -- validate`) measures a container of "
+        "the image and refuses it beyond these bounds times "
+        f"{1 + bounds['tolerance']:g} (tolerance {bounds['tolerance']:.0%}):",
+        "",
+        "| measure | bound |",
+        "| --- | ---: |",
+        f"| p95 latency, one image per /v1/predict call, cache off | {bounds['latency_p95_ms']:g} "
+        "ms |",
+        f"| container memory after {bounds['requests']} such calls | {bounds['memory_mib']:g} "
+        "MiB |",
+        "",
+    ]
+
+
+def render(loaded, operating_point=None):
+    """The model card of a decoded artifact (and the release's operating point bounds,
+    when given), as markdown text."""
     header, m = loaded.header, loaded.header["metrics"]
     sizes = m["split_sizes"]
     training = header["training"]
@@ -93,6 +115,10 @@ def render(loaded):
         f"`{header['preprocessing']['formula']}` is folded into its weights and bias.",
         f"- Agreement with the float model on the test split: {m['quantized_agreement']:.4f}.",
         "",
+    ]
+    if operating_point:
+        lines += operating_point_lines(operating_point)
+    lines += [
         "## Limits",
         "",
         LIMITS.rstrip(),
@@ -105,9 +131,14 @@ def main(argv=None):
     """Command line entry point; returns the exit status."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--artifact", required=True)
+    parser.add_argument("--operating-point", help="release/operating_point.json")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
-    text = render(artifact.read(args.artifact))
+    bounds = None
+    if args.operating_point:
+        with open(args.operating_point, encoding="utf-8") as text:
+            bounds = json.load(text)
+    text = render(artifact.read(args.artifact), bounds)
     with open(args.out, "w", encoding="utf-8") as out:
         out.write(text)
     return 0

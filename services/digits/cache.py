@@ -7,10 +7,11 @@ value is the image's probability row (float32 bytes: exact, 40 bytes).
 
 Two backends with the same semantics (bounded, least recently used evicted):
 - `MemoryCache`: an in-process LRU bounded by entries (about 250 bytes each).
-- `RedisCache`: a Redis server bounded by its own `maxmemory` with an LRU
-  policy, plus a TTL on every entry. A slow, failing or absent Redis is never
-  an error for the caller: a failed call is counted, answered as a miss, and
-  Redis is skipped for `BACKOFF_S` so requests do not queue behind it.
+- `RedisCache`: a Redis server (spoken to by `redis_client`), bounded
+  by its own `maxmemory` with an LRU policy, plus a TTL on every entry. A
+  slow, failing or absent Redis is never an error for the caller: a failed
+  call is counted, answered as a miss, and Redis is skipped for `BACKOFF_S`
+  so requests do not queue behind it.
 """
 
 import array
@@ -20,6 +21,8 @@ import hashlib
 import logging
 import sys
 import time
+
+from services.digits import redis_client
 
 LOG = logging.getLogger(__name__)
 _BIG_ENDIAN = sys.byteorder == "big"  # keys use little-endian float64 everywhere
@@ -140,10 +143,7 @@ class RedisCache:
     BACKOFF_S = 1.0
 
     def __init__(self, url, timeout_s, ttl_s, namespace, stats=None):
-        import redis.asyncio  # pylint: disable=import-outside-toplevel
-        self._redis = redis.asyncio.Redis.from_url(
-            url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
-            retry_on_timeout=False, health_check_interval=0)
+        self._redis = redis_client.Client(url, connect_timeout_s=timeout_s)
         self._timeout = timeout_s
         self._ttl = ttl_s
         self._prefix = f"{namespace}:".encode()
@@ -180,10 +180,9 @@ class RedisCache:
 
     async def _put(self, keys, values):
         try:
-            pipe = self._redis.pipeline(transaction=False)
-            for key, value in zip(keys, values):
-                pipe.set(self._prefix + key, value, ex=self._ttl)
-            await asyncio.wait_for(pipe.execute(), self._timeout)
+            await asyncio.wait_for(
+                self._redis.set_many([(self._prefix + k, v) for k, v in zip(keys, values)],
+                                     self._ttl), self._timeout)
         except Exception as err:  # pylint: disable=broad-except
             self._failed("write", err)
 

@@ -50,9 +50,9 @@ class Kubectl:
         return self._run(["apply", "-f", "-"],
                          json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}))
 
-    def rollout_status(self, deployment, timeout_s):
+    def rollout_status(self, name, timeout_s):
         """Waits until the Deployment's new pods are ready (or fails after timeout_s)."""
-        return self._run(["rollout", "status", f"deployment/{deployment}",
+        return self._run(["rollout", "status", f"deployment/{name}",
                           f"--timeout={timeout_s}s"])
 
     def delete(self, kind, name):

@@ -11,6 +11,7 @@ SIGTERM (the service drains in-flight requests) only after the reload.
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import tarfile
 import tempfile
@@ -42,6 +43,22 @@ def archive_digest(path):
     return manifests[0]["digest"]
 
 
+def _alive(pid):
+    """True while `pid` runs (a zombie nobody has reaped yet counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _mounts_under(root):
+    prefix = os.path.abspath(root) + "/"
+    with open("/proc/mounts", encoding="utf-8") as mounts:
+        points = [line.split()[1] for line in mounts]
+    return [p for p in points if (p + "/").startswith(prefix)]
+
+
 class Daemon(runtime.Docker):
     """A private dockerd that outlives the command that started it."""
 
@@ -49,7 +66,7 @@ class Daemon(runtime.Docker):
         """True if the daemon answers."""
         return os.path.exists(self.socket) and self.docker("info", check=False).returncode == 0
 
-    def start_detached(self, deadline_s=60):
+    def start_detached(self, deadline_s=120):
         """Starts dockerd in its own session (setsid --fork), then waits for it."""
         daemon = "/usr/sbin/dockerd"
         if not os.path.exists(daemon):
@@ -69,7 +86,13 @@ class Daemon(runtime.Docker):
             if self.running():
                 return
             time.sleep(0.2)
-        raise DeployError(f"the private dockerd did not start; see {self.log}")
+        try:
+            with open(self.log, encoding="utf-8", errors="replace") as log:
+                tail = "\n".join(log.read().strip().splitlines()[-8:])
+        except OSError:
+            tail = "(no log)"
+        raise DeployError(f"the private dockerd did not start within {deadline_s} s "
+                          f"(log {self.log}):\n{tail}")
 
     def stop_detached(self):
         """Removes every container, stops the daemon, unmounts and removes its root."""
@@ -83,13 +106,19 @@ class Daemon(runtime.Docker):
                 pid = int(text.read().strip())
             os.kill(pid, 15)
             end = time.monotonic() + 30
-            while time.monotonic() < end and os.path.exists(f"/proc/{pid}"):
+            while time.monotonic() < end and _alive(pid):
                 time.sleep(0.1)
         except (OSError, ValueError):
             pass
-        subprocess.run(["umount", "-R", os.path.join(self.root, "data")], check=False,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        subprocess.run(["rm", "-rf", self.root], check=False)
+        # dockerd leaves its network namespace bind mount (exec/netns) and
+        # overlay mounts (data) behind when it stops: unmount before removing.
+        for lazy in ([], ["--lazy"]):  # a mount still busy goes on the second pass
+            for mount in sorted(_mounts_under(self.root), reverse=True):
+                subprocess.run(["umount"] + lazy + [mount], check=False,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            shutil.rmtree(self.root, ignore_errors=True)
+            if not os.path.exists(self.root):
+                return
 
 
 class LocalTarget(tracks.Target):
@@ -108,13 +137,16 @@ class LocalTarget(tracks.Target):
             details["dockerd_root"] = f"/tmp/modelship-deploy-{tag}"
         details.setdefault("containers", {})
         self.daemon = Daemon(details["dockerd_root"])
+        self._daemon_up = False
         self.proxy = nginx.Nginx(os.path.join(state.directory, "nginx"))
 
     # --- runtime ------------------------------------------------------------------
 
     def _docker(self):
-        if not self.daemon.running():
-            self.daemon.start_detached()
+        if not self._daemon_up:
+            if not self.daemon.running():
+                self.daemon.start_detached()
+            self._daemon_up = True
         return self.daemon
 
     def _local_tag(self, image):
@@ -207,6 +239,11 @@ class LocalTarget(tracks.Target):
         canary.pop("weight", None)
         self._route(canary)
         self._stop(self.state.stable)
+        # The same container goes on serving; only its name says its new track.
+        name = canary["container"].replace("digits-canary-", "digits-stable-", 1)
+        if self._docker().docker("rename", canary["container"], name,
+                                 check=False).returncode == 0:
+            canary["container"] = name
         return canary
 
     def _drop_canary(self):

@@ -94,6 +94,8 @@ def _parser():
                      default=defaults.max_error_ratio_increase)
     sub.add_argument("--max-p99", type=float, default=defaults.max_p99_s, help="seconds")
     sub.add_argument("--max-p99-ratio", type=float, default=defaults.max_p99_ratio)
+    sub.add_argument("--p99-slack", type=float, default=defaults.p99_slack_s,
+                     help="seconds the canary p99 may exceed ratio x stable's (noise)")
     sub.add_argument("--stable-metrics", help="kubernetes: URL of stable's /metrics")
     sub.add_argument("--canary-metrics", help="kubernetes: URL of canary's /metrics")
     command("down", "local: stop nginx, every container and the private dockerd")
@@ -129,7 +131,7 @@ def run(options, kubectl=None):
             setattr(options, key, _path(getattr(options, key)))
     if getattr(options, "port", None) is not None and not 1 <= options.port <= 65535:
         raise InputError(f"--port {options.port}: give a TCP port from 1 to 65535")
-    image = None
+    image, steps = None, None
     if getattr(options, "image", None) is not None:
         image = images.parse(options.image)
     if options.command == "run-canary":
@@ -159,7 +161,7 @@ def run(options, kubectl=None):
     elif command == "run-canary":
         bounds = gate.Bounds(options.min_requests, options.max_error_ratio,
                              options.max_error_ratio_increase, options.max_p99,
-                             options.max_p99_ratio)
+                             options.max_p99_ratio, options.p99_slack)
         try:
             report = canary_lib.run(target, image, steps, options.interval, bounds,
                                     auto=options.auto, max_holds=options.max_holds,

@@ -18,7 +18,9 @@ its share, so the metric gate sees its errors and decides, while clients
 get the stable track's answer.
 """
 
+import grp
 import os
+import pwd
 import signal
 import subprocess
 import time
@@ -123,6 +125,7 @@ class Nginx:
         """Writes nginx.conf and checks it with `nginx -t`."""
         for sub in ("logs", "temp"):
             os.makedirs(os.path.join(self.directory, sub), exist_ok=True)
+        text = self._user_line() + text
         tmp = self.conf + ".new"
         with open(tmp, "w", encoding="utf-8") as out:
             out.write(text)
@@ -132,6 +135,22 @@ class Nginx:
         if proc.returncode != 0:
             raise DeployError(f"generated nginx config is invalid:\n{proc.stdout.strip()}")
         os.replace(tmp, self.conf)
+
+    def _user_line(self):
+        """Workers of a root master drop to nobody, who must own the temp folder."""
+        if os.geteuid() != 0:
+            return ""
+        nobody = pwd.getpwnam("nobody")
+        try:
+            for sub in ("", "body", "proxy", "fastcgi", "uwsgi", "scgi"):
+                path = os.path.join(self.directory, "temp", sub)
+                os.makedirs(path, exist_ok=True)
+                os.chown(path, nobody.pw_uid, nobody.pw_gid)
+        except OSError:
+            # A user namespace with no `nobody` in it (Bazel's sandbox): root
+            # there is unprivileged, and the only user workers can be.
+            return "user root;\n"
+        return f"user nobody {grp.getgrgid(nobody.pw_gid).gr_name};\n"
 
     def apply(self, text):
         """Writes the config, then starts nginx or reloads it (graceful, SIGHUP)."""
@@ -168,17 +187,20 @@ class Nginx:
             return set()
 
     def _wait_reloaded(self, pid, before, deadline_s=10):
-        # The reload is done when a worker the old config did not have is up:
-        # from then on every new request is split by the new config.
-        if not before:  # /proc cannot tell: give the new workers a moment
+        # Done when the old workers are gone: until they see the master's
+        # QUIT they may still accept a connection and route it by the old
+        # split. They leave as soon as their in-flight requests are answered.
+        end = time.monotonic() + deadline_s
+        if not before:  # /proc cannot tell: give the old workers a moment
             time.sleep(0.5)
             return
-        end = time.monotonic() + deadline_s
         while time.monotonic() < end:
-            if self._workers(pid) - before:
+            workers = self._workers(pid)
+            if workers and not workers & before:
                 return
             time.sleep(0.02)
-        raise DeployError(f"nginx did not reload; see {self.directory}/logs/error.log")
+        if not self._workers(pid) - before:
+            raise DeployError(f"nginx did not reload; see {self.directory}/logs/error.log")
 
     def stop(self):
         """Graceful stop (SIGQUIT), then waits for the master to leave."""

@@ -63,7 +63,7 @@ class State:
 
     def set_stable(self, track, remember_previous=True):
         """Makes `track` the stable one; the replaced digest goes first in previous_stable."""
-        old = self.data["stable"]
+        old = self.data["stable"] or {}
         if remember_previous and old and old["digest"] != track["digest"]:
             previous = [p for p in self.data["previous_stable"] if p["digest"] != old["digest"]]
             self.data["previous_stable"] = ([{"image": old["image"], "digest": old["digest"]}]
@@ -80,7 +80,7 @@ class State:
 
     def event(self, name, **fields):
         """Appends one event to the log."""
-        self.data["events"].append(dict(event=name, when=now(), **fields))
+        self.data["events"].append({"event": name, "when": now(), **fields})
         del self.data["events"][:-200]
 
     def save(self):

@@ -12,10 +12,14 @@
 3. Compiles every module to hash-based .pyc (no embedded mtimes).
 4. Copies what production runs into /opt/modelship/release/app: the
    production packages, without tests, sources of extensions or BUILD files.
+5. With --stdlib-modules LIST: hash-based .pyc of just the standard-library
+   modules LIST names (the ones the service imports) into
+   /opt/modelship/release/stdlib, laid out as under /usr/lib/python3.11.
 """
 
 import argparse
 import compileall
+import importlib.util
 import os
 import py_compile
 import shutil
@@ -27,6 +31,7 @@ PRODUCTION_PACKAGES = ("inference", "services")
 # Single modules production imports from otherwise build-time packages.
 PRODUCTION_FILES = ("models/__init__.py", "models/digits/__init__.py", "models/digits/paths.py")
 RELEASE = "/opt/modelship/release/app"
+STDLIB_RELEASE = "/opt/modelship/release/stdlib"
 PIP_NOISE = ("RECORD", "INSTALLER", "REQUESTED", "direct_url.json")
 NOT_SHIPPED = ("tests", "__pycache__")
 
@@ -96,6 +101,27 @@ def release_copy(app):
     compile_tree(RELEASE)
 
 
+def stdlib_pyc(listing, out=STDLIB_RELEASE):
+    """Compiles the listed standard-library modules into `out` (same relative layout)."""
+    stdlib = sysconfig.get_paths()["stdlib"]
+    with open(listing, encoding="utf-8") as handle:
+        names = [line.strip() for line in handle if line.strip() and not line.startswith("#")]
+    shutil.rmtree(out, ignore_errors=True)
+    for name in names:
+        rel = name.replace(".", os.sep)
+        sources = [p for p in (rel + ".py", os.path.join(rel, "__init__.py"))
+                   if os.path.isfile(os.path.join(stdlib, p))]
+        if not sources:
+            # Listed on another machine but pruned or built in here: nothing to ship.
+            continue
+        source = os.path.join(stdlib, sources[0])
+        cached = importlib.util.cache_from_source(source)
+        py_compile.compile(source, cfile=os.path.join(out, os.path.relpath(cached, stdlib)),
+                           dfile=source, doraise=True,
+                           invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+    print(f"finalize: {len(names)} standard-library modules compiled for production")
+
+
 def main(argv=None):
     """Entry point."""
     parser = argparse.ArgumentParser(description=__doc__,
@@ -103,6 +129,8 @@ def main(argv=None):
     parser.add_argument("--app", required=True)
     parser.add_argument("--site", action="append", default=[])
     parser.add_argument("--build-ext", action="store_true")
+    parser.add_argument("--stdlib-modules", metavar="LIST",
+                        help="standard-library modules whose .pyc production ships")
     args = parser.parse_args(argv)
     if args.build_ext:
         build_extensions(args.app)
@@ -113,6 +141,8 @@ def main(argv=None):
     strip_shared_objects(args.app)
     compile_tree(args.app)
     release_copy(args.app)
+    if args.stdlib_modules:
+        stdlib_pyc(args.stdlib_modules)
     return 0
 
 

@@ -18,6 +18,11 @@ def main():
         "--rootdir", os.getcwd(),
         "-rfEs",
     ]
+    # Bazel's per-test temporary folder, not /tmp/pytest-of-<user>: that one is
+    # shared by every test on the machine, and pytest's clean-up of another
+    # run's leftovers there fails (and -W error turns that into a failure).
+    if os.environ.get("TEST_TMPDIR"):
+        args += ["--basetemp", os.path.join(os.environ["TEST_TMPDIR"], "pytest")]
     xml = os.environ.get("XML_OUTPUT_FILE")
     if xml:
         args += ["--junitxml", xml, "-o", "junit_family=xunit2"]

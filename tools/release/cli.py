@@ -20,7 +20,7 @@ import json
 import os
 import sys
 
-from tools.release import errors, server, settings as settings_lib
+from tools.release import errors, image, server, settings as settings_lib
 from tools.release.release import Releases
 
 EXIT_FAILED = 1
@@ -76,6 +76,9 @@ def parser():
 def _settings(args, environ):
     settings = settings_lib.load(environ, registry=getattr(args, "registry", None),
                                  repository=getattr(args, "repository", None))
+    # Held in memory from here on; children (skopeo, dockerd) must not inherit it,
+    # since a process's environment is readable to others running as its user.
+    os.environ.pop("MODELSHIP_REGISTRY_PASSWORD", None)
     if settings.registry is None:
         address = server.embedded()
         _log(f"no MODELSHIP_REGISTRY: using the embedded registry at {address} "
@@ -115,6 +118,8 @@ def run(args, environ):
         else:
             print(server.embedded())
         return 0
+    if getattr(args, "digest", None):
+        image.require_digest(args.digest)  # before any registry is started
     releases = Releases(_settings(args, environ), log=_log)
     if args.command == "publish":
         published = releases.publish(_user_path(args.archive))

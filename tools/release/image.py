@@ -18,10 +18,10 @@ def require_digest(text):
     """Refuses anything but `sha256:<64 hex>` (a tag would move under our feet)."""
     if not DIGEST.match(text or ""):
         hint = ""
-        if text and ":" in text and not text.startswith("sha256:"):
-            hint = " (that looks like a tag; promote by digest, e.g. the one publish printed)"
-        elif text and "@" in text:
+        if text and "@" in text:
             hint = " (give only the part after '@')"
+        elif text and not text.startswith("sha256:"):
+            hint = " (that looks like a tag; promote by digest, e.g. the one publish printed)"
         raise errors.UsageError(f"--digest {text!r} is not a digest sha256:<64 hex>{hint}")
     return text
 
@@ -32,9 +32,9 @@ def archive_labels(archive):
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                           check=False)
     if proc.returncode != 0:
+        last = (proc.stdout.strip().splitlines() or ["no output"])[-1]
         raise errors.UsageError(f"--archive {archive} is not a readable OCI archive "
-                                f"(build it with `bazel run //:image`): "
-                                f"{proc.stdout.strip().splitlines()[-1:]}")
+                                f"(build it with `bazel run //:image`): {last}")
     return json.loads(proc.stdout).get("config", {}).get("Labels") or {}
 
 

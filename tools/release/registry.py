@@ -89,11 +89,11 @@ class Client:
                 self._sleep(self.settings.backoff_s * 2 ** (attempt - 1))
             try:
                 status, reply_headers, data = self._once(method, url, body, headers)
+                if status == 401 and self._refresh_token(reply_headers):
+                    status, reply_headers, data = self._once(method, url, body, headers)
             except _Unavailable as err:
                 last = f"cannot connect ({err})"
                 continue
-            if status == 401 and self._refresh_token(reply_headers):
-                status, reply_headers, data = self._once(method, url, body, headers)
             if status in _RETRY_STATUSES:
                 last = f"HTTP {status}"
                 continue

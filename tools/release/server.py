@@ -161,7 +161,13 @@ def embedded(root=None):
     registry = Registry(root).start(detach=True)
     with open(_state_path(root), "w", encoding="utf-8") as out:
         json.dump({"address": registry.address, "pid": registry.process.pid}, out)
+    # It outlives this process on purpose; keep the handle so it is not collected
+    # (and warned about) while we still run.
+    _DETACHED.append(registry.process)
     return registry.address
+
+
+_DETACHED = []
 
 
 def stop_embedded(root=None):
@@ -176,4 +182,7 @@ def stop_embedded(root=None):
     if not _alive(state.get("pid", 0)):
         return None
     os.kill(state["pid"], signal.SIGTERM)
+    for process in _DETACHED:  # started by this very process: reap it
+        if process.pid == state["pid"]:
+            process.wait(10)
     return state.get("address")

@@ -173,18 +173,21 @@ def _same_sample(key, want):
 class RedisServer:
     """Debian's redis-server, in-memory only, LRU-bounded like production."""
 
-    def __init__(self):
+    def __init__(self, password=None):
         self.port = free_port()
         self.process = None
         self.dir = tempfile.mkdtemp(prefix="redis-")
+        self.password = password
 
     @property
     def url(self):
         """The redis:// URL of this server."""
-        return f"redis://{HOST}:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}{HOST}:{self.port}/0"
 
     def start(self):
-        """Starts redis-server and waits until it answers PING."""
+        """Starts redis-server (again, after `stop`) and waits until it answers PING."""
+        os.makedirs(self.dir, exist_ok=True)
         binary = shutil.which("redis-server")
         if binary is None:
             raise AssertionError("redis-server not found: install Debian's redis-server "
@@ -192,14 +195,15 @@ class RedisServer:
         self.process = subprocess.Popen(  # pylint: disable=consider-using-with
             [binary, "--bind", HOST, "--port", str(self.port), "--save", "",
              "--appendonly", "no", "--dir", self.dir, "--maxmemory", "16mb",
-             "--maxmemory-policy", "allkeys-lru", "--protected-mode", "yes"],
+             "--maxmemory-policy", "allkeys-lru", "--protected-mode", "yes"]
+            + (["--requirepass", self.password] if self.password else []),
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + START_DEADLINE_S
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise AssertionError(f"redis-server exited with {self.process.returncode}")
             try:
-                if self.command("PING") == b"+PONG\r\n":
+                if self.command("PING") in (b"+PONG\r\n", b"-NOAUTH Authentication required.\r\n"):
                     return self
             except OSError:
                 pass
@@ -209,6 +213,9 @@ class RedisServer:
     def command(self, *words):
         """One inline command; the raw reply."""
         with socket.create_connection((HOST, self.port), timeout=5) as sock:
+            if self.password and words != ("PING",):
+                sock.sendall(f"AUTH {self.password}\r\n".encode())
+                sock.recv(1024)
             sock.sendall(" ".join(words).encode() + b"\r\n")
             return sock.recv(65536)
 

@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import time
 
 from tools.release import cli, server
 
@@ -162,3 +163,11 @@ def _environ(env):
     finally:
         os.environ.clear()
         os.environ.update(saved)
+
+
+def wait_gone(address, deadline_s=10):
+    """Waits until nothing answers at address."""
+    end = time.monotonic() + deadline_s
+    while server.answers(address, timeout_s=0.5):
+        assert time.monotonic() < end, f"{address} still answers"
+        time.sleep(0.05)

@@ -119,6 +119,30 @@ def test_promote_with_the_registry_down_fails_clearly_and_moves_nothing(
     assert client.resolve("stable") == before
 
 
+def test_registry_killed_between_the_blob_check_and_the_tag_write_moves_nothing(
+        capsys, registry, env, client, validated, monkeypatch):
+    from tools.release import skopeo  # pylint: disable=import-outside-toplevel
+    real_copy = skopeo.copy
+
+    def kill_then_copy(*args, **kwargs):
+        # The worst moment of a promote: blobs checked, the tag not yet written.
+        registry.process.kill()
+        return real_copy(*args, **kwargs)
+
+    before = client.resolve("stable")
+    monkeypatch.setattr(skopeo, "copy", kill_then_copy)
+    try:
+        status, _, err = support.run_cli(capsys, env, "promote", "--digest", validated,
+                                         "--tag", "worst-moment", "--tag", "stable")
+    finally:
+        registry.start()
+    assert status == 1
+    assert f"registry {registry.address} is unavailable" in err
+    no_traceback(err)
+    assert client.resolve("worst-moment") is None
+    assert client.resolve("stable") == before
+
+
 def test_promote_refuses_an_image_with_a_missing_blob_and_moves_nothing(
         capsys, registry, env, client, validated):
     manifest = json.loads(client.manifest(validated)[1])
@@ -149,26 +173,24 @@ def test_wrong_credentials_name_the_registry_and_never_show_the_password(
     assert "not-the-password-42" not in out + err
 
 
-def test_an_auth_file_works_and_credentials_stay_out_of_process_listings(
-        capsys, registry, images, tmp_path, client, validated):
+def test_credentials_stay_out_of_the_argv_and_environment_of_every_child(
+        capsys, registry, images, client, validated):
     del validated
-    auth = tmp_path / "auth.json"
-    token = base64.b64encode(f"{support.USER}:{registry.password}".encode())
-    auth.write_text(json.dumps({"auths": {registry.address: {"auth": token.decode()}}}))
-    env = registry.env(REPOSITORY, MODELSHIP_REGISTRY_AUTH_FILE=str(auth))
-    del env["MODELSHIP_REGISTRY_USER"], env["MODELSHIP_REGISTRY_PASSWORD"]
+    env = registry.env(REPOSITORY)
     seen, stop = [], threading.Event()
 
     def watch_processes():
         while not stop.is_set():
-            for cmdline in glob.glob("/proc/[0-9]*/cmdline"):
+            for proc in glob.glob("/proc/[0-9]*"):
                 try:
-                    with open(cmdline, "rb") as text:
+                    with open(os.path.join(proc, "cmdline"), "rb") as text:
                         argv = text.read()
+                    if b"skopeo" not in argv:
+                        continue
+                    with open(os.path.join(proc, "environ"), "rb") as text:
+                        seen.append((argv, text.read()))
                 except OSError:
                     continue
-                if b"skopeo" in argv:
-                    seen.append(argv)
             time.sleep(0.002)
 
     watcher = threading.Thread(target=watch_processes)
@@ -180,10 +202,24 @@ def test_an_auth_file_works_and_credentials_stay_out_of_process_listings(
         stop.set()
         watcher.join()
     assert status == 0, err
-    assert any(b"copy" in argv for argv in seen), "never saw skopeo run"
-    assert not [argv for argv in seen if registry.password.encode() in argv]
+    assert any(b"copy" in argv for argv, _ in seen), "never saw skopeo run"
+    secret = registry.password.encode()
+    assert not [argv for argv, environ in seen if secret in argv or secret in environ]
     assert registry.password not in out + err
     assert client.resolve("stable")
+
+
+def test_an_auth_file_works(capsys, registry, images, tmp_path, client):
+    auth = tmp_path / "auth.json"
+    token = base64.b64encode(f"{support.USER}:{registry.password}".encode())
+    auth.write_text(json.dumps({"auths": {registry.address: {"auth": token.decode()}}}))
+    env = registry.env(REPOSITORY, MODELSHIP_REGISTRY_AUTH_FILE=str(auth))
+    del env["MODELSHIP_REGISTRY_USER"], env["MODELSHIP_REGISTRY_PASSWORD"]
+    status, out, err = support.run_cli(capsys, env, "publish", "--archive", images["first"])
+    assert status == 0, err
+    assert out.splitlines()[-1] == images["digests"]["first"]
+    assert client.resolve("candidate-" + images["report"]["labels"][
+        "org.opencontainers.image.revision"][:12]) == images["digests"]["first"]
 
 
 def test_promote_refuses_a_tag_a_digest_that_does_not_exist_and_an_unvalidated_one(

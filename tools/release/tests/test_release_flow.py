@@ -13,9 +13,11 @@ REPOSITORY = "flow/digits"
 
 
 @pytest.fixture(name="env", scope="module")
-def fixture_env(registry):
-    """The release job environment of this module's repository."""
-    return registry.env(REPOSITORY)
+def fixture_env(registry, tmp_path_factory):
+    """The release job environment of this module's repository (with a local copy of
+    the history)."""
+    local = tmp_path_factory.mktemp("history") / "history.jsonl"
+    return registry.env(REPOSITORY, MODELSHIP_RELEASE_HISTORY_FILE=str(local))
 
 
 @pytest.fixture(name="client", scope="module")
@@ -121,3 +123,5 @@ def test_publish_validate_promote_second_release_and_rollback(
     assert records[6]["previous_digest"] == first
     assert records[7]["previous_digest"] == second
     assert records[3]["reference"] == f"{base}:stable"
+    with open(env["MODELSHIP_RELEASE_HISTORY_FILE"], encoding="utf-8") as local:
+        assert [json.loads(line) for line in local] == records

@@ -1,0 +1,134 @@
+"""The small Redis client (redis_client.py) against a real redis-server: replies, errors, auth."""
+
+import asyncio
+
+import pytest
+
+from services.digits import redis_client as resp
+from services.digits.tests import harness
+
+
+@pytest.fixture(name="locked_redis")
+def fixture_locked_redis():
+    """A redis-server that requires a password."""
+    server = harness.RedisServer(password="s3cret-pass")
+    server.start()
+    yield server
+    server.stop()
+
+
+def _run(coro):
+    return asyncio.run(coro)
+
+
+def test_every_reply_type_reads_back_as_python_values(redis_server):
+    async def run():
+        client = resp.Client(redis_server.url)
+        replies = await client.execute(("SET", "k", b"\x00\r\nbinary"), ("GET", "k"),
+                                       ("GET", "absent"), ("INCR", "n"),
+                                       ("MGET", "k", "absent"), ("PING",))
+        await client.aclose()
+        return replies
+
+    assert _run(run()) == [b"OK", b"\x00\r\nbinary", None, 1, [b"\x00\r\nbinary", None],
+                           b"PONG"]
+
+
+def test_an_error_reply_fills_its_slot_and_the_pipeline_goes_on(redis_server):
+    async def run():
+        client = resp.Client(redis_server.url)
+        replies = await client.execute(("SET", "s", "text"), ("INCR", "s"), ("GET", "s"))
+        await client.aclose()
+        return replies
+
+    ok, error, value = _run(run())
+    assert ok == b"OK" and value == b"text"
+    assert isinstance(error, resp.ReplyError)
+    assert "not an integer" in str(error)
+
+
+def test_set_many_sets_values_with_an_expiry_and_mget_finds_them(redis_server):
+    async def run():
+        client = resp.Client(redis_server.url)
+        await client.set_many([(b"a", b"1"), (b"b", b"2")], ttl_s=100)
+        found = await client.mget([b"a", b"b", b"c"])
+        ttl = (await client.execute(("TTL", "a")))[0]
+        await client.aclose()
+        return found, ttl
+
+    found, ttl = _run(run())
+    assert found == [b"1", b"2", None]
+    assert 90 < ttl <= 100
+
+
+def test_the_client_reconnects_after_the_server_restarts(redis_server):
+    async def run():
+        client = resp.Client(redis_server.url)
+        await client.set_many([(b"x", b"1")], ttl_s=60)
+        redis_server.stop()
+        with pytest.raises(resp.RedisError):
+            await client.mget([b"x"])
+        redis_server.start()  # same port, empty (no persistence)
+        found = await client.mget([b"x"])
+        await client.aclose()
+        return found
+
+    assert _run(run()) == [None]
+
+
+def test_a_cancelled_call_does_not_leave_a_half_read_reply_behind(redis_server):
+    async def run():
+        client = resp.Client(redis_server.url)
+        await client.set_many([(b"k", b"v")], ttl_s=60)
+        slow = asyncio.ensure_future(client.execute(("BLPOP", "empty-list", "1")))
+        await asyncio.sleep(0.1)
+        slow.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await slow
+        found = await client.mget([b"k"])  # must not read BLPOP's late reply
+        await client.aclose()
+        return found
+
+    assert _run(run()) == [b"v"]
+
+
+def test_the_password_from_the_url_is_sent_and_a_wrong_one_is_refused(locked_redis):
+    async def run(url):
+        client = resp.Client(url)
+        try:
+            return await client.mget([b"k"])
+        finally:
+            await client.aclose()
+
+    assert _run(run(locked_redis.url)) == [None]
+    with pytest.raises(resp.ReplyError) as wrong:
+        _run(run(locked_redis.url.replace("s3cret-pass", "wrong")))
+    assert "WRONGPASS" in str(wrong.value) or "invalid" in str(wrong.value)
+    assert "s3cret" not in str(wrong.value) and "wrong@" not in str(wrong.value)
+    with pytest.raises(resp.ReplyError, match="NOAUTH"):
+        _run(run(locked_redis.url.replace(":s3cret-pass@", "")))
+
+
+def test_the_database_number_of_the_url_is_selected(redis_server):
+    async def run():
+        client = resp.Client(redis_server.url.replace("/0", "/3"))
+        await client.set_many([(b"only-in-3", b"1")], ttl_s=60)
+        await client.aclose()
+
+    _run(run())
+    assert redis_server.dbsize() == 0  # db 0 is untouched
+    assert b"db3:keys=1" in redis_server.command("INFO", "keyspace")
+
+
+@pytest.mark.parametrize("url, problem", [
+    ("http://h:1/0", "scheme"),
+    ("redis:///0", "no host"),
+    ("redis://h:1/x", "number"),
+])
+def test_bad_urls_are_refused_with_the_reason(url, problem):
+    with pytest.raises(resp.RedisError, match=problem):
+        resp.Client(url)
+
+
+def test_the_address_never_shows_the_password():
+    assert "pw" not in repr(resp.Address("redis://:pw@h:1/2"))

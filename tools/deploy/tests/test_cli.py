@@ -1,0 +1,97 @@
+"""The CLI contract: exit statuses and one-line errors (kubernetes target, recorded)."""
+
+import json
+
+import pytest
+
+from tools.deploy import main
+from tools.deploy.tests.recorder import RecordingKubectl
+
+REPO = "registry.example/modelship/digits"
+A = "sha256:" + "a" * 64
+B = "sha256:" + "b" * 64
+
+
+@pytest.fixture(name="deploy")
+def fixture_deploy(tmp_path):
+    """run(*argv) -> exit status, against a recorded kubectl (run.kubectl)."""
+    kubectl = RecordingKubectl()
+
+    def run(*argv):
+        return main.main(["--target", "kubernetes", "--state-dir", str(tmp_path)] + list(argv),
+                         kubectl=kubectl)
+    run.kubectl = kubectl
+    return run
+
+
+def test_tag_is_refused_with_exit_2_and_no_cluster_call(deploy, capsys):
+    assert deploy("deploy", "--image", f"{REPO}:stable") == 2
+    err = capsys.readouterr().err
+    assert err.startswith("deploy: --image") and "REF@sha256:" in err
+    assert "Traceback" not in err
+    assert deploy.kubectl.calls == []
+
+
+@pytest.mark.parametrize("weight", ["-1", "101"])
+def test_weight_out_of_range_is_exit_2(deploy, capsys, weight):
+    deploy("deploy", "--image", f"{REPO}@{A}")
+    assert deploy("canary", "--image", f"{REPO}@{B}", "--weight", weight) == 2
+    assert "0 to 100" in capsys.readouterr().err
+
+
+def test_promote_without_canary_is_exit_2(deploy, capsys):
+    deploy("deploy", "--image", f"{REPO}@{A}")
+    assert deploy("promote") == 2
+    assert "no canary to promote" in capsys.readouterr().err
+
+
+def test_canary_before_any_deploy_is_exit_2(deploy, capsys):
+    assert deploy("canary", "--image", f"{REPO}@{B}", "--weight", "10") == 2
+    assert "run `deploy" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("steps", ["10,5", "0,10", "ten", "10,150"])
+def test_bad_steps_are_exit_2(deploy, capsys, steps):
+    assert deploy("run-canary", "--image", f"{REPO}@{B}", "--steps", steps) == 2
+    assert "--steps" in capsys.readouterr().err
+
+
+def test_unknown_command_is_exit_2(deploy):
+    with pytest.raises(SystemExit) as exit_info:
+        deploy("launch")
+    assert exit_info.value.code == 2
+
+
+def test_global_options_go_after_the_command_too(tmp_path, capsys):
+    kubectl = RecordingKubectl()
+    assert main.main(["deploy", "--target", "kubernetes", "--state-dir", str(tmp_path),
+                      "--image", f"{REPO}@{A}"], kubectl=kubectl) == 0
+    assert json.loads(capsys.readouterr().out)["target"] == "kubernetes"
+
+
+def test_state_dir_of_another_target_is_refused(tmp_path, capsys):
+    kubectl = RecordingKubectl()
+    main.main(["--target", "kubernetes", "--state-dir", str(tmp_path), "deploy", "--image",
+               f"{REPO}@{A}"], kubectl=kubectl)
+    assert main.main(["--target", "local", "--state-dir", str(tmp_path), "status"]) == 2
+    assert "belongs to target 'kubernetes'" in capsys.readouterr().err
+
+
+def test_rollback_uses_the_release_history_when_given(deploy, tmp_path, capsys):
+    history = tmp_path / "history.jsonl"
+    history.write_text("".join(json.dumps({"event": "promote", "digest": d,
+                                           "reference": f"{REPO}:stable"}) + "\n"
+                               for d in (A, B)))
+    deploy("deploy", "--image", f"{REPO}@{B}")
+    capsys.readouterr()
+    assert deploy("rollback", "--release-history", str(history)) == 0
+    assert json.loads(capsys.readouterr().out) == {
+        "rolled_back": "stable", "stable": A, "was": B, "source": "release history"}
+    applied = deploy.kubectl.applied()[("Deployment", "digits-stable")]
+    assert applied["spec"]["template"]["spec"]["containers"][0]["image"] == f"{REPO}@{A}"
+
+
+def test_failing_kubectl_is_exit_1_with_its_message(tmp_path, capsys):
+    assert main.main(["--target", "kubernetes", "--state-dir", str(tmp_path),
+                      "--kubectl", "/bin/false", "deploy", "--image", f"{REPO}@{A}"]) == 1
+    assert capsys.readouterr().err.startswith("deploy: kubectl apply")

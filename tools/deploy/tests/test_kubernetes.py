@@ -1,0 +1,271 @@
+"""The kubernetes target: rendered manifests and the kubectl calls, recorded."""
+
+import contextlib
+import http.server
+import io
+import json
+import threading
+
+import pytest
+
+from services.digits.metrics import Metrics
+from tools.deploy import main
+from tools.deploy.tests.recorder import RecordingKubectl
+
+REPO = "registry.example:5000/modelship/digits"
+A = "sha256:" + "a" * 64
+B = "sha256:" + "b" * 64
+
+
+@pytest.fixture(name="cluster")
+def fixture_cluster(tmp_path):
+    """run(*argv) -> (exit, stdout); the recorder is cluster.kubectl."""
+    kubectl = RecordingKubectl()
+
+    def run(*argv):
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            status = main.main(["--target", "kubernetes", "--state-dir", str(tmp_path),
+                                "--namespace", "ml", "--replicas", "3"] + list(argv),
+                               kubectl=kubectl)
+        return status, out.getvalue()
+
+    run.kubectl = kubectl
+    run.state_dir = tmp_path
+    return run
+
+
+def deployment_container(obj):
+    """The one container of a Deployment's pod template."""
+    return obj["spec"]["template"]["spec"]["containers"][0]
+
+
+def test_deploy_applies_the_stable_track_and_waits_for_rollout(cluster):
+    assert cluster("deploy", "--image", f"{REPO}@{A}")[0] == 0
+    assert cluster.kubectl.sequence() == [
+        ("apply", [("Deployment", "digits-stable"), ("Service", "digits-stable"),
+                   ("Ingress", "digits-stable")]),
+        ("rollout", "digits-stable")]
+
+
+def test_stable_deployment_pins_the_digest_probes_resources_and_nonroot(cluster):
+    cluster("deploy", "--image", f"{REPO}@{A}")
+    objects = cluster.kubectl.applied()
+    dep = objects[("Deployment", "digits-stable")]
+    assert dep["metadata"]["namespace"] == "ml"
+    assert dep["spec"]["replicas"] == 3
+    container = deployment_container(dep)
+    assert container["image"] == f"{REPO}@{A}"
+    assert container["readinessProbe"]["httpGet"] == {"path": "/v2/health/ready",
+                                                      "port": "http"}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/v2/health/live", "port": "http"}
+    assert container["ports"][0] == {"name": "http", "containerPort": 8080, "protocol": "TCP"}
+    assert set(container["resources"]) == {"requests", "limits"}
+    assert container["resources"]["limits"]["memory"]
+    security = container["securityContext"]
+    assert security["runAsNonRoot"] is True
+    assert security["runAsUser"] == 65532
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["allowPrivilegeEscalation"] is False
+    pod = dep["spec"]["template"]
+    assert pod["spec"]["securityContext"]["runAsUser"] == 65532
+    # The selector picks this track's pods only, and the pods carry its labels.
+    selector = dep["spec"]["selector"]["matchLabels"]
+    assert selector["modelship.io/track"] == "stable"
+    assert all(pod["metadata"]["labels"][k] == v for k, v in selector.items())
+
+
+def test_services_select_their_own_track(cluster):
+    cluster("deploy", "--image", f"{REPO}@{A}")
+    cluster("canary", "--image", f"{REPO}@{B}", "--weight", "10")
+    objects = cluster.kubectl.applied()
+    for track in ("stable", "canary"):
+        svc = objects[("Service", f"digits-{track}")]
+        assert svc["spec"]["selector"]["modelship.io/track"] == track
+        assert svc["spec"]["ports"][0]["targetPort"] == "http"
+
+
+def test_canary_ingress_carries_the_canary_weight_for_the_same_host(cluster):
+    cluster("deploy", "--image", f"{REPO}@{A}")
+    assert cluster("canary", "--image", f"{REPO}@{B}", "--weight", "25")[0] == 0
+    objects = cluster.kubectl.applied()
+    stable, canary = objects[("Ingress", "digits-stable")], objects[("Ingress", "digits-canary")]
+    assert "nginx.ingress.kubernetes.io/canary" not in stable["metadata"]["annotations"]
+    assert canary["metadata"]["annotations"] == {
+        "nginx.ingress.kubernetes.io/canary": "true",
+        "nginx.ingress.kubernetes.io/canary-weight": "25"}
+    assert canary["spec"]["rules"][0]["host"] == stable["spec"]["rules"][0]["host"]
+    backend = canary["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
+    assert backend["name"] == "digits-canary"
+    assert deployment_container(objects[("Deployment", "digits-canary")])["image"] == \
+        f"{REPO}@{B}"
+
+
+def test_canary_pods_are_ready_before_its_ingress_exists(cluster):
+    cluster("deploy", "--image", f"{REPO}@{A}")
+    cluster.kubectl.calls.clear()
+    cluster("canary", "--image", f"{REPO}@{B}", "--weight", "10")
+    assert cluster.kubectl.sequence() == [
+        ("apply", [("Deployment", "digits-canary"), ("Service", "digits-canary")]),
+        ("rollout", "digits-canary"),
+        ("apply", [("Deployment", "digits-canary"), ("Service", "digits-canary"),
+                   ("Ingress", "digits-canary")])]
+
+
+def test_weight_change_reapplies_the_canary_ingress(cluster):
+    cluster("deploy", "--image", f"{REPO}@{A}")
+    cluster("canary", "--image", f"{REPO}@{B}", "--weight", "10")
+    assert cluster("canary", "--weight", "50")[0] == 0
+    ingress = cluster.kubectl.applied()[("Ingress", "digits-canary")]
+    assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/canary-weight"] \
+        == "50"
+
+
+def test_promote_rolls_stable_to_the_canary_digest_then_removes_the_canary(cluster):
+    cluster("deploy", "--image", f"{REPO}@{A}")
+    cluster("canary", "--image", f"{REPO}@{B}", "--weight", "50")
+    cluster.kubectl.calls.clear()
+    assert cluster("promote")[0] == 0
+    assert cluster.kubectl.sequence() == [
+        ("apply", [("Deployment", "digits-stable"), ("Service", "digits-stable"),
+                   ("Ingress", "digits-stable")]),
+        ("rollout", "digits-stable"),
+        ("delete", "ingress", "digits-canary"),
+        ("delete", "service", "digits-canary"),
+        ("delete", "deployment", "digits-canary")]
+    stable = cluster.kubectl.applied()[("Deployment", "digits-stable")]
+    assert deployment_container(stable)["image"] == f"{REPO}@{B}"
+
+
+def test_rollback_of_a_canary_removes_its_ingress_first(cluster):
+    cluster("deploy", "--image", f"{REPO}@{A}")
+    cluster("canary", "--image", f"{REPO}@{B}", "--weight", "10")
+    cluster.kubectl.calls.clear()
+    status, out = cluster("rollback")
+    assert status == 0
+    assert json.loads(out)["rolled_back"] == "canary"
+    assert cluster.kubectl.sequence()[0] == ("delete", "ingress", "digits-canary")
+
+
+def test_manual_rollback_after_promote_restores_the_previous_digest(cluster):
+    cluster("deploy", "--image", f"{REPO}@{A}")
+    cluster("canary", "--image", f"{REPO}@{B}", "--weight", "10")
+    cluster("promote")
+    cluster.kubectl.calls.clear()
+    status, out = cluster("rollback")
+    assert status == 0
+    assert json.loads(out) == {"rolled_back": "stable", "stable": A, "was": B,
+                               "source": "deploy state"}
+    assert cluster.kubectl.sequence()[-1] == ("rollout", "digits-stable")
+    stable = cluster.kubectl.applied()[("Deployment", "digits-stable")]
+    assert deployment_container(stable)["image"] == f"{REPO}@{A}"
+    # Nothing older is recorded: a second rollback has nowhere to go.
+    assert cluster("rollback")[0] == 2
+
+
+def test_rendered_manifests_are_kept_in_the_state_dir(cluster):
+    cluster("deploy", "--image", f"{REPO}@{A}")
+    kept = json.loads((cluster.state_dir / "manifests" / "stable.json").read_text())
+    assert kept["kind"] == "List"
+    assert [o["kind"] for o in kept["items"]] == ["Deployment", "Service", "Ingress"]
+
+
+def test_status_reports_tracks_digests_and_weights(cluster):
+    cluster("deploy", "--image", f"{REPO}@{A}")
+    cluster("canary", "--image", f"{REPO}@{B}", "--weight", "10")
+    status = json.loads(cluster("status")[1])
+    assert status["tracks"]["stable"] == {"image": f"{REPO}@{A}", "digest": A, "weight": 90}
+    assert status["tracks"]["canary"] == {"image": f"{REPO}@{B}", "digest": B, "weight": 10}
+    assert status["target"] == "kubernetes"
+
+
+class MetricsServer(http.server.ThreadingHTTPServer):
+    """Serves a track's /metrics as the service would: counts grow per scrape."""
+
+    daemon_threads = True
+
+    def __init__(self, status, seconds):
+        self.metrics = Metrics()
+        self.status, self.seconds = status, seconds
+        super().__init__(("127.0.0.1", 0), MetricsHandler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def url(self):
+        """Its /metrics URL."""
+        return f"http://127.0.0.1:{self.server_address[1]}/metrics"
+
+
+class MetricsHandler(http.server.BaseHTTPRequestHandler):
+    """Each scrape first records 30 more prediction requests."""
+
+    def do_GET(self):  # pylint: disable=invalid-name
+        """The exposition text."""
+        for _ in range(30):
+            self.server.metrics.observe_request("/v2/models/{model_name}/infer", "POST",
+                                                self.server.status, self.server.seconds)
+        body = self.server.metrics.render()
+        self.send_response(200)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):  # pylint: disable=arguments-differ
+        del args
+
+
+@pytest.fixture(name="tracks_metrics")
+def fixture_tracks_metrics():
+    """{"stable": server, "canary": server}; the test sets the canary's behaviour."""
+    servers = {"stable": MetricsServer(200, 0.003), "canary": MetricsServer(200, 0.003)}
+    yield servers
+    for server in servers.values():
+        server.shutdown()
+        server.server_close()
+
+
+def run_canary(cluster, servers, *extra):
+    """`run-canary` of B in three quick steps, gated on the two servers."""
+    return cluster("run-canary", "--image", f"{REPO}@{B}", "--steps", "10,50,100",
+                   "--interval", "0.2", "--stable-metrics", servers["stable"].url,
+                   "--canary-metrics", servers["canary"].url, *extra)
+
+
+def test_run_canary_steps_the_canary_ingress_weight_and_promotes(cluster, tracks_metrics):
+    cluster("deploy", "--image", f"{REPO}@{A}")
+    status, out = run_canary(cluster, tracks_metrics, "--auto")
+    assert status == 0, out
+    weights = [call[2][2]["metadata"]["annotations"][
+        "nginx.ingress.kubernetes.io/canary-weight"]
+        for call in cluster.kubectl.calls
+        if call[0] == "apply" and ("Ingress", "digits-canary") in call[1]]
+    assert weights == ["10", "50", "100"]
+    assert json.loads(out.splitlines()[-1])["report"]["result"] == "promoted"
+    stable = cluster.kubectl.applied()[("Deployment", "digits-stable")]
+    assert deployment_container(stable)["image"] == f"{REPO}@{B}"
+    assert cluster.kubectl.sequence()[-3:] == [("delete", "ingress", "digits-canary"),
+                                               ("delete", "service", "digits-canary"),
+                                               ("delete", "deployment", "digits-canary")]
+
+
+def test_run_canary_rolls_back_an_erroring_canary_at_the_first_step(cluster, tracks_metrics):
+    cluster("deploy", "--image", f"{REPO}@{A}")
+    tracks_metrics["canary"].status = 500
+    status, out = run_canary(cluster, tracks_metrics, "--auto")
+    assert status == 1
+    report = json.loads(out.splitlines()[-1])["report"]
+    assert report["result"] == "rolled back"
+    assert [s["weight"] for s in report["steps"]] == [10]
+    assert cluster.kubectl.sequence()[-3] == ("delete", "ingress", "digits-canary")
+    stable = cluster.kubectl.applied()[("Deployment", "digits-stable")]
+    assert deployment_container(stable)["image"] == f"{REPO}@{A}"
+    assert json.loads(cluster("status")[1])["tracks"]["canary"] is None
+
+
+def test_run_canary_rolls_back_when_canary_metrics_cannot_be_read(cluster, tracks_metrics):
+    cluster("deploy", "--image", f"{REPO}@{A}")
+    tracks_metrics["canary"].shutdown()
+    tracks_metrics["canary"].socket.close()
+    status, out = run_canary(cluster, tracks_metrics)
+    assert status == 1
+    assert "metrics unreadable" in json.loads(out.splitlines()[-1])["report"]["reasons"][0]
