@@ -10,6 +10,7 @@ that it holds no shell, package manager or compiler.
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import tarfile
 
@@ -29,7 +30,12 @@ LIBRARY_DIRS = ("lib/x86_64-linux-gnu", "usr/lib/x86_64-linux-gnu", "lib64", "li
 def fixture_built(tmp_path_factory):
     """(report, OCI archive path) of a production build."""
     out = str(tmp_path_factory.mktemp("dist"))
-    report = support.build_production(out)
+    # A private buildah storage: never touch the images of whoever else builds here.
+    storage = str(tmp_path_factory.mktemp("storage"))
+    try:
+        report = support.build_production(out, ["--storage", storage])
+    finally:
+        shutil.rmtree(storage, ignore_errors=True)  # half a GB; the archive is in `out`
     return report, os.path.join(out, support.IMAGE + ".oci.tar")
 
 

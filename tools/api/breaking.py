@@ -98,6 +98,7 @@ class _Walk:
         self.current_doc = current_doc
         self.breaks = []
         self._seen = set()
+        self._held = []  # keeps compared schemas alive: _seen holds their ids
 
     def resolve(self, schema, doc):
         """Follows local $refs ("#/a/b") to the schema they name."""
@@ -115,12 +116,14 @@ class _Walk:
 
     def compare(self, base, current, where, request):
         """Records what in `current` breaks clients of `base` (a request or a response)."""
+        base = self.resolve(base, self.base_doc)
+        current = self.resolve(current, self.current_doc)
+        # Each pair once: shared schemas (Error) are reported once, $ref cycles end.
         key = (id(base), id(current), request)
         if key in self._seen:
             return
         self._seen.add(key)
-        base = self.resolve(base, self.base_doc)
-        current = self.resolve(current, self.current_doc)
+        self._held.append((base, current))
         self._types(base, current, where, request)
         self._enum(base, current, where, request)
         if request:
@@ -208,7 +211,6 @@ class _Walk:
 
     def _fits(self, option, other, request):
         probe = _Walk(self.base_doc, self.current_doc)
-        probe._seen = set(self._seen)  # pylint: disable=protected-access
         if request:
             probe.compare(option, other, "", request)
         else:

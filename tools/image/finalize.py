@@ -33,7 +33,9 @@ PRODUCTION_FILES = ("models/__init__.py", "models/digits/__init__.py", "models/d
 RELEASE = "/opt/modelship/release/app"
 STDLIB_RELEASE = "/opt/modelship/release/stdlib"
 PIP_NOISE = ("RECORD", "INSTALLER", "REQUESTED", "direct_url.json")
-NOT_SHIPPED = ("tests", "__pycache__")
+# releases/: the API contracts of past releases, read by the breaking-change
+# gate (tools/api), never by the service.
+NOT_SHIPPED = ("tests", "__pycache__", "releases")
 
 
 def build_extensions(app):
@@ -92,7 +94,7 @@ def release_copy(app):
             del folder
             return [n for n in names
                     if n in NOT_SHIPPED or n == "BUILD"
-                    or n.endswith((".pyx", ".c", ".pxd", ".md"))]
+                    or n.endswith((".pyx", ".c", ".pxd", ".md", ".bzl"))]
         shutil.copytree(os.path.join(app, package), os.path.join(RELEASE, package),
                         ignore=ignore)
     for path in PRODUCTION_FILES:

@@ -45,6 +45,7 @@ REQUESTS = (
     ("POST", "/v1/predict", {"instances": "not a list"}),
     ("GET", "/metrics", None),
     ("GET", "/openapi.json", None),
+    ("GET", "/docs", None),
 )
 
 
