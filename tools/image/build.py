@@ -71,7 +71,14 @@ def stamp(workspace, stamped):
     try:
         sha = git(workspace, "rev-parse", "HEAD")
         epoch = int(git(workspace, "log", "-1", "--format=%ct"))
+        # CI sets SOURCE_DATE_EPOCH (the commit time, templates/image-build.yml);
+        # the reproducible-builds convention is that it wins when set.
+        if os.environ.get("SOURCE_DATE_EPOCH"):
+            epoch = int(os.environ["SOURCE_DATE_EPOCH"])
         dirty = bool(git(workspace, "status", "--porcelain", "--untracked-files=no"))
+    except ValueError as err:
+        raise BuildError(f"SOURCE_DATE_EPOCH must be whole seconds since 1970, got "
+                         f"{os.environ.get('SOURCE_DATE_EPOCH')!r}") from err
     except BuildError as err:
         raise BuildError(f"cannot read the git revision ({err}); build with --unstamped") \
             from err

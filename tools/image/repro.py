@@ -1,6 +1,8 @@
 """Checks that the production image is reproducible, bit for bit.
 
     bazel run //tools/image:repro          (also run by `bazel test //...`)
+    bazel run //tools/image:repro -- --against dist    one more clean build, compared
+                                                       with the one in dist/ (CI)
 
 Builds the production image twice from clean state: each build in its own
 new folder with its own empty buildah storage (no cache), the second with
@@ -64,9 +66,8 @@ def layer_entries(archive, digest):
     return entries
 
 
-def explain(roots, reports):
+def explain(archives, reports):
     """Which files differ in which layers; then diffoscope on the first differing pair."""
-    archives = [os.path.join(root, "dist", "modelship-digits.oci.tar") for root in roots]
     pairs = [(one["digest"], two["digest"])
              for one, two in zip(reports[0]["layers"], reports[1]["layers"])
              if one["digest"] != two["digest"]]
@@ -104,15 +105,35 @@ def main(argv=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--builder", help="path of build.py (default: beside this file)")
     parser.add_argument("--keep", action="store_true", help="keep both build folders")
+    parser.add_argument("--against", metavar="DIR",
+                        help="compare one clean build with the build already in DIR "
+                             "(modelship-digits.oci.tar and .json, e.g. a CI job's dist/) "
+                             "instead of building twice")
     args, extra = parser.parse_known_args(argv)
     builder = args.builder or os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                            "build.py")
     workspace = os.environ.get("BUILD_WORKSPACE_DIRECTORY") or os.getcwd()
     top = tempfile.mkdtemp(prefix="modelship-repro-")
     roots = [os.path.join(top, "first"), os.path.join(top, "second", "elsewhere")]
+    archives = [os.path.join(root, "dist", "modelship-digits.oci.tar") for root in roots]
     try:
-        reports = [build_once(builder, workspace, variant, root, extra)
-                   for variant, root in zip(VARIANTS, roots)]
+        if args.against:
+            # The earlier build is the first; this one differs from it in umask,
+            # time zone, locale and home, as the second of two builds does.
+            against = os.path.join(os.environ.get("BUILD_WORKING_DIRECTORY", ""), args.against)
+            try:
+                with open(os.path.join(against, "modelship-digits.json"),
+                          encoding="utf-8") as report:
+                    reports = [json.load(report)]
+            except (OSError, ValueError) as err:
+                print(f"repro: --against {args.against}: no build report there ({err}); "
+                      f"give the folder a production build wrote (--out)", file=sys.stderr)
+                return 2
+            archives[0] = os.path.join(against, "modelship-digits.oci.tar")
+            reports.append(build_once(builder, workspace, VARIANTS[1], roots[1], extra))
+        else:
+            reports = [build_once(builder, workspace, variant, root, extra)
+                       for variant, root in zip(VARIANTS, roots)]
         same = all(reports[0][key] == reports[1][key] for key in ("digest", "config_digest"))
         for name, report in zip(("first", "second"), reports):
             print(f"repro: {name}: manifest {report['digest']} config "
@@ -122,9 +143,9 @@ def main(argv=None):
             for one, two in zip(reports[0]["layers"], reports[1]["layers"]):
                 mark = "same" if one["digest"] == two["digest"] else "DIFFERS"
                 print(f"repro:   layer {one['digest'][:19]} {two['digest'][:19]} {mark}")
-            explain(roots, reports)
+            explain(archives, reports)
             return 1
-        print("repro: identical: two clean builds gave the same manifest and config digests")
+        print("repro: identical: two builds gave the same manifest and config digests")
         return 0
     finally:
         if not args.keep:

@@ -1,0 +1,108 @@
+"""Which jobs a consumer's pipeline gets, situation by situation.
+
+Built by gitlab-ci-local (`--list-json`) from the full pipeline component, as
+GitLab would build it on the default branch, a feature branch, a tag, a merge
+request, during a deploy freeze, and with the canary on (manual or timed) or
+off; every situation must also pass `--validate-dependency-chain` (each job a
+job needs or depends on is in the pipeline too).
+"""
+
+import pytest
+
+from ci.tests import support
+
+CONSUMER = """\
+include:
+  - component: $CI_SERVER_FQDN/platform/modelship/pipeline@1.0.0
+    inputs:
+      deploy_target: local
+{extra}"""
+
+GATES = {
+    "modelship-image-lint": "on_success",
+    "modelship-image-test": "on_success",
+    "modelship-image-production": "on_success",
+    "modelship-reproducible": "on_success",
+    "modelship-release-gate": "on_success",
+    "modelship-api-breaking": "on_success",
+}
+RELEASE = {
+    "modelship-publish": "on_success",
+    "modelship-promote-stable": "manual",
+}
+MANUAL_CANARY = {
+    "modelship-canary-production: [10]": "manual",
+    "modelship-canary-production: [25]": "manual",
+    "modelship-canary-production: [50]": "manual",
+    "modelship-canary-production-abort": "on_failure",
+}
+DEPLOY = {
+    "modelship-rollout-production": "on_success",
+    "modelship-rollback-production": "manual",
+}
+TAG = ["--variable", "CI_COMMIT_TAG=1.4.0", "--variable", "CI_COMMIT_REF_NAME=1.4.0",
+       "--unset-variable", "CI_COMMIT_BRANCH"]
+MERGE_REQUEST = ["--variable", "CI_PIPELINE_SOURCE=merge_request_event",
+                 "--variable", "CI_MERGE_REQUEST_IID=7", "--unset-variable", "CI_COMMIT_BRANCH"]
+FREEZE = ["--variable", "CI_DEPLOY_FREEZE=true"]
+
+SITUATIONS = {
+    # name: (extra inputs, branch, gitlab-ci-local arguments, expected jobs)
+    "default_branch": ("", "main", [], {**GATES, **RELEASE, **MANUAL_CANARY, **DEPLOY}),
+    "feature_branch": ("", "feature/faster-kernels", [], GATES),
+    "tag": ("", "main", TAG, {**GATES, **RELEASE, **MANUAL_CANARY, **DEPLOY}),
+    "merge_request": ("", "feature/faster-kernels", MERGE_REQUEST, GATES),
+    "deploy_freeze": ("", "main", FREEZE, {**GATES, "modelship-publish": "on_success"}),
+    "tag_in_deploy_freeze": ("", "main", TAG + FREEZE,
+                             {**GATES, "modelship-publish": "on_success"}),
+    "canary_off": ("      canary: false\n", "main", [], {**GATES, **RELEASE, **DEPLOY}),
+    "canary_timed": ("      mode: timed\n", "main", [],
+                     {**GATES, **RELEASE, **DEPLOY,
+                      "modelship-canary-production-timed": "on_success",
+                      "modelship-canary-production-abort": "on_failure"}),
+    "canary_steps_from_input": ("      steps: [5, 50]\n", "main", [],
+                                {**GATES, **RELEASE, **DEPLOY,
+                                 "modelship-canary-production: [5]": "manual",
+                                 "modelship-canary-production: [50]": "manual",
+                                 "modelship-canary-production-abort": "on_failure"}),
+    "no_reproducibility_check": ("      reproducible: false\n", "feature/x", [],
+                                 {k: v for k, v in GATES.items()
+                                  if k != "modelship-reproducible"}),
+}
+
+
+@pytest.fixture(scope="module", name="offline")
+def fixture_offline(tmp_path_factory):
+    """The component project, served offline."""
+    return support.Offline(str(tmp_path_factory.mktemp("offline")))
+
+
+@pytest.mark.parametrize("situation", sorted(SITUATIONS))
+def test_pipeline_has_exactly_the_jobs_of_the_situation(offline, situation):
+    extra, branch, args, expected = SITUATIONS[situation]
+    project = offline.consumer(situation, CONSUMER.format(extra=extra), branch=branch)
+    assert offline.jobs(project, *args) == expected
+    offline.gcl(project, "--validate-dependency-chain", *args, *run_manual_jobs(expected))
+
+
+def run_manual_jobs(jobs):
+    """--manual for every manual job: the chain is checked as if people ran them."""
+    names = sorted({name.split(":", 1)[0] for name, when in jobs.items() if when == "manual"})
+    return [arg for name in names for arg in ("--manual", name)]
+
+
+def test_a_component_included_twice_gets_distinct_jobs(offline):
+    project = offline.consumer("pick", support.example("pick"))
+    jobs = offline.jobs(project)
+    assert {"modelship-image-lint", "modelship-image-production"} <= set(jobs)
+    assert jobs["modelship-promote-stable"] == "manual"
+    offline.gcl(project, "--validate-dependency-chain", *run_manual_jobs(jobs))
+
+
+def test_job_prefix_renames_every_job(offline):
+    extra = "      job_prefix: digits\n      environment: staging\n"
+    project = offline.consumer("prefixed", CONSUMER.format(extra=extra))
+    jobs = offline.jobs(project)
+    assert jobs and all(name.startswith("digits-") for name in jobs), jobs
+    assert "digits-rollout-staging" in jobs
+    assert "digits-canary-staging: [25]" in jobs

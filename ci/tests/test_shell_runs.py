@@ -1,0 +1,262 @@
+"""The components' jobs, run for real with gitlab-ci-local's shell executor.
+
+A consumer project (a clean clone of this workspace at HEAD whose
+.gitlab-ci.yml includes the full pipeline component, fetched offline) runs
+its pipeline: the lint, test and production image builds (buildah, private
+storage under the checkout), the reproducibility check against the shipped
+archive, the model release gate, the API gate, publish to a real registry on
+loopback (digest handed on by a dotenv report), the manual promote (validate,
+then move `stable`), the canary and rollout with the deploy tool's local
+target (private dockerd, nginx). A second release goes through a real canary
+step under live traffic, the manual rollback returns to the first release,
+and a model the gate refuses fails its pipeline before anything is published.
+
+Jobs call tools/ci/modelship-tool with MODELSHIP_TOOL_DIRECT=1: the Python
+entry points run straight from the checkout (a Bazel nested in this test
+would deadlock on the output base), with this test's runfiles standing in for
+what `bazel run` provides (the built model, the third-party packages).
+"""
+
+import http.client
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from ci.tests import support
+from tools.containers import runtime
+from tools.release import server
+
+REPOSITORY = "team/digits"
+# One "0" of the digits data set, as an OIP infer request.
+PIXELS = [0, 0, 5, 13, 9, 1, 0, 0, 0, 0, 13, 15, 10, 15, 5, 0, 0, 3, 15, 2, 0, 11, 8, 0,
+          0, 4, 12, 0, 0, 8, 8, 0, 0, 5, 8, 0, 0, 9, 8, 0, 0, 4, 11, 0, 1, 12, 7, 0,
+          0, 2, 14, 5, 10, 12, 0, 0, 0, 0, 6, 13, 10, 0, 0, 0]
+INFER = json.dumps({"inputs": [{"name": "pixels", "shape": [1, 64], "datatype": "FP32",
+                                "data": PIXELS}]}).encode()
+
+CONSUMER = """\
+include:
+  - component: $CI_SERVER_FQDN/platform/modelship/pipeline@1.0.0
+    inputs:
+      registry: {registry}
+      repository: {repository}
+      deploy_target: local
+      deploy_args: --state-dir {state} --port {port}
+      mode: timed
+      steps: [50]
+      step_interval: 8
+"""
+
+
+def workspace():
+    """The source tree this test was built from (WORKSPACE in runfiles links back)."""
+    return os.path.dirname(os.path.realpath("WORKSPACE"))
+
+
+class Traffic:
+    """Steady OIP infer requests to the deploy front door, in a thread."""
+
+    def __init__(self, port):
+        self.port = port
+        self.statuses = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _loop(self):
+        while not self._stop.is_set():
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+                conn.request("POST", "/v2/models/digits/infer", INFER,
+                             {"Content-Type": "application/json"})
+                self.statuses.append(conn.getresponse().status)
+                conn.close()
+            except OSError:
+                self._stop.wait(0.5)  # the front door is not up yet
+            self._stop.wait(0.03)
+
+
+class Consumer:
+    """The consumer checkout, its pipeline, and what a pipeline run needs."""
+
+    def __init__(self, root, registry):
+        self.offline = support.Offline(os.path.join(root, "offline"))
+        self.path = os.path.join(root, "digits")
+        self.state = os.path.join(root, "deploy-state")
+        self.port = runtime.free_port()
+        self.registry = registry
+        subprocess.run(["git", "clone", "--quiet", "--shared", workspace(), self.path],
+                       check=True)
+        support.git(self.path, "remote", "remove", "origin")
+        with open(os.path.join(self.path, ".gitlab-ci.yml"), "w", encoding="utf-8") as out:
+            out.write(CONSUMER.format(registry=registry.address, repository=REPOSITORY,
+                                      state=self.state, port=self.port))
+        self.commit("consumer pipeline", "-a")
+        support.git(self.path, "remote", "add", "origin", support.CONSUMER_REMOTE)
+        support.git(self.path, "update-ref", "refs/remotes/origin/main", "HEAD")
+        support.git(self.path, "symbolic-ref", "refs/remotes/origin/HEAD",
+                    "refs/remotes/origin/main")
+
+    def commit(self, message, *args):
+        """Commits on main and moves origin/main along (a push, as far as CI can tell)."""
+        support.git(self.path, "checkout", "-q", "-B", "main")
+        support.git(self.path, "commit", "-q", "--allow-empty", "-m", message, *args)
+        if "origin" in support.git(self.path, "remote"):
+            support.git(self.path, "update-ref", "refs/remotes/origin/main", "HEAD")
+
+    def run(self, *args):
+        """One gitlab-ci-local run with the shell executor; (exit status, log)."""
+        env = {
+            "MODELSHIP_TOOL_DIRECT": "1",
+            "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
+            "RUNFILES_DIR": support.runfiles_root(),
+            "MODELSHIP_REGISTRY_RETRIES": "3",
+            "MODELSHIP_REGISTRY_BACKOFF_S": "0.2",
+        }
+        proc = self.offline.gcl(self.path, "--force-shell-executor", "--concurrency", "1",
+                                *args, env=env, check=False)
+        return proc.returncode, proc.stdout + proc.stderr
+
+    def deploy_status(self):
+        """The deploy tool's status of the local target, as a dict."""
+        proc = subprocess.run(
+            [sys.executable, "tools/deploy/main.py", "--target", "local", "--state-dir",
+             self.state, "status"], cwd=self.path, stdout=subprocess.PIPE, text=True,
+            env=dict(os.environ, PYTHONPATH=self.path + os.pathsep + os.pathsep.join(sys.path)),
+            check=False)
+        return json.loads(proc.stdout)
+
+    def down(self):
+        """Stops what the local deploy target started."""
+        subprocess.run([sys.executable, "tools/deploy/main.py", "--target", "local",
+                        "--state-dir", self.state, "down"], cwd=self.path,
+                       env=dict(os.environ,
+                                PYTHONPATH=self.path + os.pathsep + os.pathsep.join(sys.path)),
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        storage = os.path.join(self.path, ".modelship", "buildah")
+        subprocess.run(["buildah", "--root", os.path.join(storage, "root"), "--runroot",
+                        os.path.join(storage, "run"), "rmi", "--all", "--force"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        subprocess.run(["umount", "-R", os.path.join(storage, "root", "overlay")],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+
+
+def job_passed(log, job):
+    """Did gitlab-ci-local report the job as passed?"""
+    return any(line.strip().startswith("PASS") and line.split()[-1] == job
+               for line in log.splitlines())
+
+
+@pytest.fixture(scope="module", name="consumer")
+def fixture_consumer(tmp_path_factory):
+    """A consumer project next to a real registry; everything stopped afterwards."""
+    registry = server.Registry(str(tmp_path_factory.mktemp("registry")))
+    registry.start()
+    project = Consumer(str(tmp_path_factory.mktemp("consumer")), registry)
+    try:
+        yield project
+    finally:
+        project.down()
+        registry.stop()
+
+
+@pytest.fixture(scope="module", name="first_release")
+def fixture_first_release(consumer):
+    """The whole pipeline of the first release, promote included; returns its log."""
+    status, log = consumer.run("--manual", "modelship-promote-stable")
+    assert status == 0, log[-8000:]
+    return log
+
+
+def test_pipeline_builds_gates_publishes_promotes_and_deploys(consumer, first_release):
+    for job in ("modelship-image-lint", "modelship-image-test", "modelship-image-production",
+                "modelship-reproducible", "modelship-release-gate", "modelship-api-breaking",
+                "modelship-publish", "modelship-promote-stable",
+                "modelship-canary-production-timed", "modelship-rollout-production"):
+        assert job_passed(first_release, job), f"{job} did not pass:\n{first_release[-6000:]}"
+    assert "repro: identical" in first_release
+    assert "ACCEPTED" in first_release
+    with open(os.path.join(consumer.path, "dist", "modelship-digits.json"),
+              encoding="utf-8") as text:
+        built = json.load(text)
+    sha = support.git(consumer.path, "rev-parse", "HEAD").strip()
+    assert built["labels"]["org.opencontainers.image.revision"] == sha
+    assert built["labels"]["org.opencontainers.image.source"] == \
+        "https://gitlab.example.com/team/digits"
+    # SOURCE_DATE_EPOCH was the commit time.
+    epoch = int(support.git(consumer.path, "log", "-1", "--format=%ct").strip())
+    assert built["labels"]["org.opencontainers.image.created"] == \
+        time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+    # The digest went by dotenv from publish to promote and the deploy jobs.
+    assert f"RELEASE_DIGEST={built['digest']}" in first_release
+    tag = subprocess.run(["skopeo", "inspect", "--tls-verify=false", "--format", "{{.Digest}}",
+                          f"docker://{consumer.registry.address}/{REPOSITORY}:stable"],
+                         stdout=subprocess.PIPE, text=True, check=True).stdout.strip()
+    assert tag == built["digest"]
+    assert consumer.deploy_status()["tracks"]["stable"]["digest"] == built["digest"]
+
+
+def test_second_release_goes_through_a_gated_canary_then_rolls_back(consumer, first_release):
+    assert first_release
+    before = consumer.deploy_status()["tracks"]["stable"]["digest"]
+    consumer.commit("second release")
+    with Traffic(consumer.port) as traffic:
+        status, log = consumer.run("modelship-image-production", "modelship-publish",
+                                   "modelship-promote-stable",
+                                   "modelship-canary-production-timed",
+                                   "modelship-rollout-production",
+                                   "--manual", "modelship-promote-stable")
+    assert status == 0, log[-8000:]
+    # The step was judged on live metrics and passed; the rollout then promoted.
+    assert '"decision": "promote"' in log, log[-6000:]
+    assert '"result": "passed"' in log
+    after = consumer.deploy_status()["tracks"]["stable"]["digest"]
+    assert after != before
+    assert traffic.statuses and all(code == 200 for code in traffic.statuses[-20:])
+
+    status, log = consumer.run("modelship-rollback-production",
+                               "--manual", "modelship-rollback-production")
+    assert status == 0, log[-8000:]
+    assert consumer.deploy_status()["tracks"]["stable"]["digest"] == before
+
+
+def test_a_refused_model_fails_the_pipeline_before_publish(consumer, first_release):
+    assert first_release
+    record = os.path.join(consumer.path, "models", "digits", "release", "current.json")
+    with open(record, encoding="utf-8") as text:
+        current = json.load(text)
+    # A release record no candidate can beat: the gate must refuse this commit's model.
+    for name in list(current["metrics"]):
+        if "accuracy" in name:
+            current["metrics"][name] = 1.0
+    current["headline_value"] = 1.0
+    with open(record, "w", encoding="utf-8") as out:
+        json.dump(current, out, indent=2, sort_keys=True)
+    consumer.commit("claim a perfect release", "-a")
+    tags_before = registry_tags(consumer)
+    status, log = consumer.run("modelship-release-gate", "modelship-publish")
+    assert status != 0
+    assert "REFUSED" in log
+    assert not job_passed(log, "modelship-release-gate")
+    assert not job_passed(log, "modelship-publish")
+    assert registry_tags(consumer) == tags_before
+
+
+def registry_tags(consumer):
+    """The tags of the consumer's repository in the registry."""
+    proc = subprocess.run(["skopeo", "list-tags", "--tls-verify=false",
+                           f"docker://{consumer.registry.address}/{REPOSITORY}"],
+                          stdout=subprocess.PIPE, text=True, check=True)
+    return sorted(json.loads(proc.stdout)["Tags"])
