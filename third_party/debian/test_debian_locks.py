@@ -60,11 +60,26 @@ def test_dev_lock_agrees_with_base_lock():
             f"{package}: base.lock and dev.lock pin different files; re-lock both")
 
 
+def read_toolchain_pins():
+    """{package: version} of toolchain.txt."""
+    with open(os.path.join(HERE, "toolchain.txt"), encoding="utf-8") as pins:
+        return dict(line.split("#", 1)[0].strip().split("=", 1) for line in pins
+                    if "=" in line.split("#", 1)[0])
+
+
+def test_toolchain_lock_pins_exactly_the_toolchain_versions_by_hash():
+    pins, lock = read_toolchain_pins(), read_lock("toolchain")
+    assert {p: v for p, (v, *_rest) in lock.items()} == pins, (
+        "toolchain.lock is stale: re-lock with "
+        f"bazel run //tools/debian:lock -- --pins {HERE}/toolchain.txt")
+    for package, (version, _arch, sha256, pool) in lock.items():
+        assert re.fullmatch(r"[0-9a-f]{64}", sha256), package
+        assert pool.startswith("pool/") and version.split(":")[-1] in pool, package
+
+
 def test_toolchain_interpreter_is_the_image_interpreter():
     base = read_lock("base")
-    with open(os.path.join(HERE, "toolchain.txt"), encoding="utf-8") as pins:
-        toolchain = dict(line.strip().split("=", 1) for line in pins
-                         if "=" in line and not line.startswith("#"))
+    toolchain = read_toolchain_pins()
     for package in ("python3.11-minimal", "libpython3.11-minimal", "libpython3.11-stdlib"):
         assert toolchain.get(package) == base[package][0], (
             f"toolchain.txt pins {package}={toolchain.get(package)} but the image has "

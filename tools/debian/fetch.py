@@ -135,20 +135,41 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cache", required=True, help="folder that keeps the .deb files")
+    parser.add_argument("--only", action="append", metavar="PACKAGE",
+                        help="fetch only this package of the locks (repeatable)")
+    parser.add_argument("--print-paths", action="store_true",
+                        help="print each fetched file's path on standard output (the "
+                             "summary goes to standard error)")
     parser.add_argument("locks", nargs="+")
     args = parser.parse_args(argv)
     os.makedirs(args.cache, exist_ok=True)
     fetched = kept = 0
     try:
-        for lock in args.locks:
-            for entry in read_lock(lock):
-                _, new = fetch(entry, args.cache)
-                fetched, kept = fetched + new, kept + (not new)
+        entries = select([entry for lock in args.locks for entry in read_lock(lock)],
+                         args.only)
+        for entry in entries:
+            path, new = fetch(entry, args.cache)
+            fetched, kept = fetched + new, kept + (not new)
+            if args.print_paths:
+                print(os.path.abspath(path))
     except (OSError, FetchError) as err:
         print(f"debian fetch: {err}", file=sys.stderr)
         return 1
-    print(f"debian fetch: {fetched} downloaded, {kept} already present, all hashes match")
+    print(f"debian fetch: {fetched} downloaded, {kept} already present, all hashes match",
+          file=sys.stderr if args.print_paths else sys.stdout)
     return 0
+
+
+def select(entries, only):
+    """The entries named in `only` (all when None); a name no lock holds is an error."""
+    if only is None:
+        return entries
+    names = {entry[0] for entry in entries}
+    unknown = sorted(set(only) - names)
+    if unknown:
+        raise FetchError(f"{', '.join(unknown)}: not in the lock; re-lock it "
+                         "(tools/debian/lock.py) after changing its manifest.")
+    return [entry for entry in entries if entry[0] in only]
 
 
 if __name__ == "__main__":

@@ -11,6 +11,12 @@ Depends and Pre-Depends (never Recommends) through the candidates apt knows
     libc6 2.36-9+deb12u14 amd64 3f...e1 pool/main/g/glibc/libc6_2.36-9+deb12u14_amd64.deb
 
 The pool path is relative to any Debian mirror; no mirror is named.
+
+    bazel run //tools/debian:lock -- --pins third_party/debian/toolchain.txt
+
+locks a list of exact pins (`name=version` a line) as they are, without their
+dependencies, into `toolchain.lock`: what tools/bootstrap installs, checked by
+sha256 and still installable from the pool once Debian's index drops it.
 """
 
 import argparse
@@ -108,6 +114,40 @@ def resolve(wanted, excluded):
     return chosen
 
 
+def read_pins(path):
+    """[(name, version)] of a pin list (`name=version` a line)."""
+    pins = []
+    with open(path, encoding="utf-8") as manifest:
+        for number, line in enumerate(manifest, 1):
+            line = line.split("#", 1)[0].strip()
+            if not line:
+                continue
+            name, sep, version = line.partition("=")
+            if not sep or not name or not version:
+                raise LockError(f"line {number}: expected 'package=version', got '{line}'")
+            pins.append((name, version))
+    return pins
+
+
+def resolve_pins(pins):
+    """{package: stanza} of exactly the pinned versions (no dependencies)."""
+    proc = subprocess.run(["apt-cache", "show"] + [f"{n}={v}" for n, v in pins],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          check=False)
+    found = {}
+    for block in proc.stdout.split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines()
+                      if ": " in line and not line.startswith(" "))
+        if "Package" in fields:
+            found.setdefault((fields["Package"], fields.get("Version")), fields)
+    missing = [f"{n}={v}" for n, v in pins if (n, v) not in found]
+    if missing:
+        raise LockError(f"apt does not list {', '.join(missing)} (run apt-get update; a "
+                        "version Debian replaced must be moved to the new one: "
+                        "apt-cache policy <package>)")
+    return {n: found[(n, v)] for n, v in pins}
+
+
 def write_lock(path, manifest, chosen):
     """Writes the lock, sorted by package name."""
     with open(path, "w", encoding="utf-8") as lock:
@@ -122,18 +162,23 @@ def main(argv=None):
     """Entry point."""
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pins", action="store_true",
+                        help="the manifests are exact pins (name=version), locked without "
+                             "their dependencies")
     parser.add_argument("manifests", nargs="+", help="manifest files (*.in)")
     args = parser.parse_args(argv)
     workspace = os.environ.get("BUILD_WORKSPACE_DIRECTORY", ".")
     for manifest in args.manifests:
         path = os.path.join(workspace, manifest)
         try:
-            wanted, excluded = read_manifest(path)
-            chosen = resolve(wanted, excluded)
+            if args.pins:
+                chosen = resolve_pins(read_pins(path))
+            else:
+                chosen = resolve(*read_manifest(path))
         except (OSError, LockError) as err:
             print(f"debian lock: {manifest}: {err}", file=sys.stderr)
             return 1
-        lock_path = re.sub(r"\.in$", "", path) + ".lock"
+        lock_path = re.sub(r"\.(in|txt)$", "", path) + ".lock"
         write_lock(lock_path, manifest, chosen)
         print(f"debian lock: {manifest} -> {len(chosen)} packages in "
               f"{os.path.relpath(lock_path, workspace)}")

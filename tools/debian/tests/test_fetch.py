@@ -58,3 +58,11 @@ def test_no_mirror_with_the_file_leaves_nothing_behind(mirror, tmp_path, monkeyp
     dest = tmp_path / "gone.deb"
     assert not fetch.from_pool("pool/main/g/gone/gone_1_amd64.deb", str(dest))
     assert not dest.exists() and not os.path.exists(str(dest) + ".part")
+
+
+def test_only_selects_named_packages_and_refuses_one_no_lock_holds():
+    entries = [_entry("a" * 64), ("other", "2", "all", "b" * 64, "pool/main/o/other_2_all.deb")]
+    assert fetch.select(entries, None) == entries
+    assert fetch.select(entries, ["other"]) == entries[1:]
+    with pytest.raises(fetch.FetchError, match="nginx: not in the lock; re-lock"):
+        fetch.select(entries, ["other", "nginx"])
