@@ -11,7 +11,7 @@ from tools.release import errors
 from tools.release import registry as registry_lib
 
 MODEL_PATH = "opt/modelship/model/digits.model"
-DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+DIGEST = re.compile(r"^sha256:[0-9a-f]{64}\Z")
 
 
 def require_digest(text):

@@ -173,7 +173,7 @@ def version_tag_of(labels):
 
 
 def _require_tag(tag):
-    if not re.match(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", tag) or tag == history.TAG \
+    if not re.match(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\Z", tag) or tag == history.TAG \
             or tag.startswith(CANDIDATE_PREFIX):
         raise errors.UsageError(f"--tag {tag!r} is not a release tag (letters, digits, '_', "
                                 f"'.', '-'; not {history.TAG!r} or candidate-*)")

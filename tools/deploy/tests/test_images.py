@@ -26,7 +26,15 @@ def test_tag_is_refused_naming_the_fix(reference):
         images.parse(reference)
 
 
-@pytest.mark.parametrize("digest", ["sha256:abc", "sha512:" + "a" * 64, "sha256:" + "A" * 64])
+@pytest.mark.parametrize("digest", ["sha256:abc", "sha512:" + "a" * 64, "sha256:" + "A" * 64,
+                                    "sha256:" + "a" * 64 + "\n"])
 def test_malformed_digest_is_refused(digest):
     with pytest.raises(InputError, match="sha256:<64 lower-case hex>"):
         images.parse(f"digits@{digest}")
+
+
+def test_a_trailing_newline_is_refused_in_the_repository_and_the_digest():
+    with pytest.raises(InputError, match="sha256:<64 lower-case hex>"):
+        images.check_digest(DIGEST + "\n")
+    with pytest.raises(InputError, match="not a valid image name"):
+        images.parse(f"registry.example:5000/digits\n@{DIGEST}")
