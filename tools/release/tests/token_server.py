@@ -92,6 +92,11 @@ class TokenServer:
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
+    def rotate(self):
+        """A new signing key and certificate, written over the registry's bundle (the
+        registry reads it at start)."""
+        self.key, self.cert, self.bundle = certificate(os.path.dirname(self.bundle))
+
     @property
     def realm(self):
         """The realm URL docker-registry names in its challenges."""
