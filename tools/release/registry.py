@@ -370,6 +370,25 @@ class Client:
                      headers={"Content-Type": "application/octet-stream"})
         return digest
 
+    def mount_blob(self, digest, source_repository):
+        """Mounts a blob of another repository of the registry into this one without
+        copying it (a token registry asks for both repositories' scopes in one token);
+        True when mounted, False when the registry would rather have it uploaded."""
+        query = urllib.parse.urlencode({"mount": digest, "from": source_repository})
+        status, headers, _ = self.request("POST", self._repo(f"blobs/uploads/?{query}"),
+                                          body=b"", ok=(201, 202))
+        if status == 202:  # an upload was opened instead: close it
+            location = {k.lower(): v for k, v in headers.items()}.get("location")
+            if location:
+                try:
+                    self.request("DELETE", location,
+                                 url=urllib.parse.urljoin(self._root + "/", location),
+                                 ok=(204,))
+                except errors.RegistryError:
+                    pass
+            return False
+        return True
+
     def missing_blobs(self, manifest):
         """Digests of the config and layers of a parsed manifest that are not present."""
         wanted = [manifest["config"]["digest"]]

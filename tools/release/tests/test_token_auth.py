@@ -68,6 +68,18 @@ def test_scope_changes_get_their_own_tokens(token_registry):
     assert len(granted) == len({tuple(g) for g in granted}), granted  # none asked twice
 
 
+def test_a_cross_repository_mount_gets_one_token_for_both_repositories(token_registry):
+    source = client_for(token_registry, "tok/mount-source")
+    digest = source.push_blob(b"mounted, not copied")
+    target = client_for(token_registry, "tok/mount-target")
+    before = len(token_registry.tokens.granted())
+    assert target.mount_blob(digest, "tok/mount-source")
+    assert target.has_blob(digest)
+    asked = [sorted(g) for g in token_registry.tokens.granted()[before:]]
+    assert ["repository:tok/mount-source:pull",
+            "repository:tok/mount-target:pull,push"] in asked, asked
+
+
 def test_an_expired_token_is_renewed_before_it_is_sent(token_registry):
     tokens = token_registry.tokens
     tokens.told_s = 1  # the token server says: one second
