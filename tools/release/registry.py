@@ -87,6 +87,17 @@ def merge_scopes(scopes):
                  for resource, acts in sorted(actions.items()))
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Token requests carry the credentials: a redirect (which urllib would follow with
+    the Authorization header, to any host and scheme) is an answer, not a hop."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+_NO_REDIRECTS = urllib.request.build_opener(_NoRedirect)
+
+
 def _loopback(host):
     return (host or "").lower() in ("localhost", "127.0.0.1", "::1") \
         or (host or "").startswith("127.")
@@ -155,13 +166,14 @@ class Client:
             return self.settings.credentials.basic()
         return None
 
-    def _once(self, method, url, body, headers, authorization):
+    def _once(self, method, url, body, headers, authorization, opener=None):
         headers = dict(headers)
         if authorization:
             headers["Authorization"] = authorization
         request = urllib.request.Request(url, data=body, method=method, headers=headers)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+            with (opener.open if opener else urllib.request.urlopen)(
+                    request, timeout=self.timeout_s) as response:
                 return response.status, dict(response.headers.items()), response.read()
         except urllib.error.HTTPError as err:
             data = err.read()
@@ -245,7 +257,8 @@ class Client:
             if attempt:
                 self._sleep(self.settings.backoff_s * 2 ** (attempt - 1))
             try:
-                status, reply_headers, data = self._once("GET", url, None, headers, None)
+                status, reply_headers, data = self._once("GET", url, None, headers, None,
+                                                         opener=_NO_REDIRECTS)
             except _Unavailable as err:
                 last = f"cannot connect ({err})"
                 continue

@@ -13,7 +13,7 @@ import pytest
 
 from tools.release import errors, history, labels as labels_lib, server
 from tools.release import registry as registry_lib, settings as settings_lib
-from tools.release.tests import support
+from tools.release.tests import support, token_server
 
 
 def client_for(token_registry, repository, **extra):
@@ -82,14 +82,15 @@ def test_a_cross_repository_mount_gets_one_token_for_both_repositories(token_reg
 
 def test_an_expired_token_is_renewed_before_it_is_sent(token_registry):
     tokens = token_registry.tokens
-    tokens.told_s = 1  # the token server says: one second
+    # The token server says two seconds (issued_at is to the second: at least one left).
+    tokens.told_s = 2
     try:
         client = client_for(token_registry, "tok/expiry")
         before = len(tokens.granted())
         assert client.resolve("absent") is None
         assert client.resolve("absent") is None  # at once: the cached token
         assert len(tokens.granted()) - before == 1
-        time.sleep(1.2)
+        time.sleep(2.2)
         assert client.resolve("absent") is None
         assert len(tokens.granted()) - before == 2
     finally:
@@ -146,6 +147,20 @@ def archive_of(client, labels, path):
                     f"{auth.user}:{auth.password}", f"docker://{client.settings.base}@{digest}",
                     f"oci-archive:{path}"], check=True)
     return support.manifest_digest(path)
+
+
+def test_a_token_server_redirect_is_not_followed_with_the_credentials(token_registry):
+    # The redirect points at a token server too: following it would send the password.
+    trap = token_server.TokenServer(token_registry.root, support.USER, "x").start()
+    token_registry.tokens.redirect = trap.realm.replace("127.0.0.1", "localhost")
+    try:
+        client = client_for(token_registry, "tok/redirected")
+        with pytest.raises(errors.AuthError, match=r"gave no token \(HTTP 302\)"):
+            client.resolve("stable")
+    finally:
+        token_registry.tokens.redirect = None
+        trap.stop()
+    assert not trap.requests
 
 
 def test_publish_promote_rollback_and_history_through_the_token_registry(

@@ -6,7 +6,7 @@ credentials answers `{"token", "access_token", "expires_in", "issued_at"}`: an
 RS256 JWT whose header carries the signing certificate in `x5c` and whose claims
 are iss, aud (= service), sub, exp, nbf, iat, jti and access, as docker-registry's
 `auth: token` verifies against its rootcertbundle. Wrong or missing credentials
-get 401. Every request is recorded (scopes, user, status) for the tests to read.
+get 401; `redirect` makes it answer 302. Every request is recorded (scopes, user, status) for the tests to read.
 """
 
 import base64
@@ -70,6 +70,7 @@ class TokenServer:
         self.told_s = 300
         self.lifetime_s = 300
         self.requests = []
+        self.redirect = None  # a URL: answer every request with 302 there
         self._lock = threading.Lock()
         server = self
 
@@ -81,6 +82,8 @@ class TokenServer:
                 status, body = server.answer(self.path, self.headers.get("Authorization"))
                 data = json.dumps(body).encode()
                 self.send_response(status)
+                if server.redirect:
+                    self.send_header("Location", server.redirect)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
@@ -139,6 +142,8 @@ class TokenServer:
         with self._lock:
             self.requests.append({"scopes": scopes, "user": user, "status": status,
                                   "service": query.get("service", [None])[0]})
+        if self.redirect:
+            return 302, {}
         if not user:
             return 401, {"errors": [{"code": "UNAUTHORIZED", "message": "bad credentials"}]}
         now = int(time.time())
