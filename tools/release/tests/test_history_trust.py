@@ -90,7 +90,7 @@ def test_a_validation_recorded_for_another_repository_does_not_count(capsys, rep
     forge(repo, elsewhere)
     status, _, err = promote(capsys, repo, repo["a"])
     assert status == 1
-    assert f"release history line 1 (" in err and f"validate {repo['a']})" in err
+    assert "release history line 1 (" in err and f"validate {repo['a']})" in err
     assert "attacker/payload" in err and "another registry or repository" in err
     assert repo["client"].resolve("stable") is None
 
@@ -128,7 +128,7 @@ def test_a_failed_validation_forged_into_passed_for_another_image_is_refused(cap
     forge(repo, passed_for_other_labels)
     status, _, err = promote(capsys, repo, forged)
     assert status == 1
-    assert f"release history line 3 (" in err and f"validate {forged}):" in err
+    assert "release history line 3 (" in err and f"validate {forged}):" in err
     assert f"git_sha '{other['org.opencontainers.image.revision']}'" in err
     assert "is not about this image" in err
 

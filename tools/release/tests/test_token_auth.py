@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tools.release import errors, history, labels as labels_lib, server
+from tools.release import errors, history, labels as labels_lib, server, skopeo
 from tools.release import registry as registry_lib, settings as settings_lib
 from tools.release.tests import support, token_server
 
@@ -142,10 +142,11 @@ def archive_of(client, labels, path):
     """An OCI archive of a small image with these labels (pushed to a scratch repository
     of `client`'s registry, copied out with skopeo); returns the archive's digest."""
     digest = support.push_image(client, labels)
-    auth = client.settings.credentials
-    subprocess.run(["skopeo", "copy", "--quiet", "--src-tls-verify=false", "--src-creds",
-                    f"{auth.user}:{auth.password}", f"docker://{client.settings.base}@{digest}",
-                    f"oci-archive:{path}"], check=True)
+    with skopeo.auth_file(client.settings) as auth:
+        subprocess.run(["skopeo", "--tmpdir", os.path.dirname(path), "copy", "--quiet",
+                        "--src-tls-verify=false", "--src-authfile", auth,
+                        f"docker://{client.settings.base}@{digest}", f"oci-archive:{path}"],
+                       check=True)
     return support.manifest_digest(path)
 
 
@@ -168,7 +169,7 @@ def test_publish_promote_rollback_and_history_through_the_token_registry(
     """The CLI end to end on small images (the real production image goes through the
     token registry in test_release_end_to_end): skopeo does its own token flow from
     the auth file the tool writes, the tool's client its own."""
-    env = token_registry.env("tok/flow", PATH=os.environ.get("PATH", "/usr/bin:/bin"))
+    env = token_registry.env("tok/flow")
     client = registry_lib.Client(settings_lib.load(env))
     scratch = registry_lib.Client(settings_lib.load(token_registry.env("tok/scratch")))
     digests = []

@@ -6,7 +6,8 @@ credentials answers `{"token", "access_token", "expires_in", "issued_at"}`: an
 RS256 JWT whose header carries the signing certificate in `x5c` and whose claims
 are iss, aud (= service), sub, exp, nbf, iat, jti and access, as docker-registry's
 `auth: token` verifies against its rootcertbundle. Wrong or missing credentials
-get 401; `redirect` makes it answer 302. Every request is recorded (scopes, user, status) for the tests to read.
+get 401; `redirect` makes it answer 302. Every request is recorded (scopes, user,
+status) for the tests to read.
 """
 
 import base64
