@@ -69,6 +69,22 @@ def test_check_inputs_refuses_bad_input(tmp_path, case):
     assert f"'{name}'" in proc.stderr, proc.stderr
 
 
+def test_check_inputs_refuses_a_digest_with_a_trailing_newline(tmp_path):
+    # GitLab's RE2 `$` ends at the end of the text; Python's also before a final "\n".
+    digest = "sha256:" + "ab" * 32
+    pipeline = tmp_path / ".gitlab-ci.yml"
+    pipeline.write_text(CONSUMER.format(
+        inputs=REQUIRED + f'      image: "registry.example/modelship/digits@{digest}\\n"\n'),
+        encoding="utf-8")
+    proc = check_inputs(str(pipeline))
+    assert proc.returncode == 1, proc.stderr
+    assert "input 'image'" in proc.stderr and "does not match" in proc.stderr
+    pipeline.write_text(CONSUMER.format(
+        inputs=REQUIRED + f'      image: "registry.example/modelship/digits@{digest}"\n'),
+        encoding="utf-8")
+    assert check_inputs(str(pipeline)).returncode == 0
+
+
 def test_unknown_input_passes_gitlab_ci_local_but_not_check_inputs(offline):
     text = CONSUMER.format(inputs=REQUIRED + "      deploy_tagret: kubernetes\n")
     project = offline.consumer("unknown", text)

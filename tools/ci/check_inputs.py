@@ -28,8 +28,8 @@ import yaml
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_TEMPLATES = os.path.normpath(os.path.join(HERE, "..", "..", "templates"))
-COMPONENT = re.compile(r"^[^@\s]+/(?P<name>[a-z0-9-]+)@\S+$")
-TEMPLATE_FILE = re.compile(r"^/?templates/(?P<name>[a-z0-9-]+)(\.yml|/template\.yml)$")
+COMPONENT = re.compile(r"^[^@\s]+/(?P<name>[a-z0-9-]+)@\S+\Z")
+TEMPLATE_FILE = re.compile(r"^/?templates/(?P<name>[a-z0-9-]+)(\.yml|/template\.yml)\Z")
 TYPES = {"string": str, "number": (int, float), "boolean": bool, "array": list}
 
 
@@ -79,6 +79,25 @@ def is_interpolated(value):
     return isinstance(value, str) and "$[[" in value
 
 
+def re2_anchors(regex):
+    """`regex` with each `$` anchor made `\\Z`: GitLab's RE2 ends `$` at the end of the
+    text, where Python's `$` also matches before a final newline."""
+    out, in_class, escaped = [], False, False
+    for char in regex:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == "[":
+            in_class = True
+        elif char == "]":
+            in_class = False
+        elif char == "$" and not in_class:
+            char = r"\Z"
+        out.append(char)
+    return "".join(out)
+
+
 def check_value(name, spec, value):
     """Problems with one input value, as strings (empty when fine)."""
     problems = []
@@ -91,7 +110,8 @@ def check_value(name, spec, value):
     if "options" in spec and value not in spec["options"]:
         options = ", ".join(str(option) for option in spec["options"])
         problems.append(f"input '{name}' is {value!r}; use one of: {options}")
-    if "regex" in spec and isinstance(value, str) and not re.search(spec["regex"], value):
+    if "regex" in spec and isinstance(value, str) and not re.search(
+            re2_anchors(spec["regex"]), value):
         problems.append(f"input '{name}' is {value!r}, which does not match /{spec['regex']}/")
     if name == "steps" and kind == "array":
         if not all(isinstance(step, int) and not isinstance(step, bool) and 0 < step < 100

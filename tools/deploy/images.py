@@ -5,8 +5,8 @@ import re
 
 from tools.deploy.errors import InputError
 
-_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
-_REPOSITORY = re.compile(r"^[a-z0-9][a-z0-9._:/-]*$")
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}\Z")
+_REPOSITORY = re.compile(r"^[a-z0-9][a-z0-9._:/-]*\Z")
 
 
 @dataclasses.dataclass(frozen=True)

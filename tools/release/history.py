@@ -17,6 +17,7 @@ import tarfile
 
 from tools.release import errors
 from tools.release import registry as registry_lib
+from tools.release.image import DIGEST
 
 TAG = "release-history"
 FILE = "history.jsonl"
@@ -72,9 +73,51 @@ def _tar(data):
     return buffer.getvalue()
 
 
+def _problem(entry):
+    """What makes a parsed line no history record (None when it is one)."""
+    if not isinstance(entry, dict):
+        return "not a JSON object"
+    if entry.get("event") not in EVENTS:
+        return f"event {entry.get('event')!r} is not one of {', '.join(EVENTS)}"
+    if not isinstance(entry.get("digest"), str) or not DIGEST.fullmatch(entry["digest"]):
+        return f"digest {entry.get('digest')!r} is not sha256:<64 hex>"
+    for key in ("reference", "when"):
+        if not isinstance(entry.get(key), str):
+            return f"{key} {entry.get(key)!r} is not a string"
+    previous = entry.get("previous_digest")
+    if previous is not None and (not isinstance(previous, str)
+                                 or not DIGEST.fullmatch(previous)):
+        return f"previous_digest {previous!r} is not sha256:<64 hex>"
+    if entry.get("tag") is not None and not isinstance(entry["tag"], str):
+        return f"tag {entry['tag']!r} is not a string"
+    return None
+
+
 def parse(text):
-    """Records of JSON-lines text."""
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
+    """Records of JSON-lines text, one per line; raises ValueError naming the first line
+    that is not a record (a blank line included: line numbers are what messages cite)."""
+    records, lines = [], text.split("\n")
+    if lines[-1] == "":
+        lines.pop()  # the newline that ends the last record
+    for number, line in enumerate(lines, 1):
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            entry = None
+            problem = "not JSON"
+        else:
+            problem = _problem(entry)
+        if problem:
+            raise ValueError(f"line {number} ({line[:80]!r}): {problem}")
+        records.append(entry)
+    return records
+
+
+def describe(records, entry):
+    """How messages name a record: its line in the history, time, event and digest."""
+    line = next(i for i, r in enumerate(records, 1) if r is entry)
+    return (f"release history line {line} ({entry.get('when')}, {entry.get('event')} "
+            f"{entry.get('digest')})")
 
 
 class Store:
@@ -99,14 +142,23 @@ class Store:
         try:
             return parse(text)
         except ValueError as err:
-            raise errors.RegistryError(f"{self.client.name}: the release history ({TAG}) is "
-                                       f"not JSON lines: {err}") from err
+            raise errors.RefusedError(
+                f"the release history {self.client.settings.base}:{TAG} is damaged: {err}; "
+                f"nothing was done. Restore the tag from a good copy (e.g. "
+                f"MODELSHIP_RELEASE_HISTORY_FILE) before releasing again") from err
 
     def append(self, entry):
         """Appends one record (read, append, push) and to the local file if set."""
         records = self.read() + [entry]
-        text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in records).encode()
-        layer = _tar(text)
+        self.write("".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
+        if self.local_file:
+            with open(self.local_file, "a", encoding="utf-8") as out:
+                out.write(json.dumps(entry, sort_keys=True) + "\n")
+        return entry
+
+    def write(self, text):
+        """Pushes `text` as the whole history (append is the one writer of the tool)."""
+        layer = _tar(text.encode())
         diff_id = registry_lib.sha256_digest(layer)
         config = json.dumps({
             "architecture": "amd64", "os": "linux",
@@ -121,10 +173,6 @@ class Store:
                         "digest": self.client.push_blob(layer)}],
         }, sort_keys=True).encode()
         self.client.put_manifest(TAG, MANIFEST_TYPE, manifest)
-        if self.local_file:
-            with open(self.local_file, "a", encoding="utf-8") as out:
-                out.write(json.dumps(entry, sort_keys=True) + "\n")
-        return entry
 
 
 def validated(records, digest):
@@ -133,6 +181,25 @@ def validated(records, digest):
         if entry["event"] == "validate" and entry["digest"] == digest:
             return entry if entry.get("result") == "passed" else None
     return None
+
+
+def released_records(records, tag):
+    """The stack of promote/rollback records of `tag` that are current, rollbacks popped,
+    oldest first; plus the first promote of the tag (its previous_digest is what the tag
+    held before), or None."""
+    stack, first = [], None
+    for entry in records:
+        if entry.get("tag") != tag:
+            continue
+        if entry["event"] == "promote":
+            first = first or entry
+            if not stack or stack[-1]["digest"] != entry["digest"]:
+                stack.append(entry)
+        elif entry["event"] == "rollback" and stack:
+            stack.pop()
+            if not stack or stack[-1]["digest"] != entry["digest"]:
+                stack.append(entry)
+    return stack, first
 
 
 def released(records, tag):

@@ -6,12 +6,13 @@ import json
 import re
 import subprocess
 import tarfile
+import tempfile
 
 from tools.release import errors
 from tools.release import registry as registry_lib
 
 MODEL_PATH = "opt/modelship/model/digits.model"
-DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+DIGEST = re.compile(r"^sha256:[0-9a-f]{64}\Z")
 
 
 def require_digest(text):
@@ -28,9 +29,12 @@ def require_digest(text):
 
 def archive_labels(archive):
     """Labels of an OCI archive (as `bazel run //:image` writes it)."""
-    proc = subprocess.run(["skopeo", "inspect", "--config", f"oci-archive:{archive}"],
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          check=False)
+    with tempfile.TemporaryDirectory(prefix="modelship-skopeo-") as scratch:
+        # skopeo unpacks the archive: in a private folder, not the shared /var/tmp.
+        proc = subprocess.run(["skopeo", "--tmpdir", scratch, "inspect", "--config",
+                               f"oci-archive:{archive}"],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              check=False)
     if proc.returncode != 0:
         last = (proc.stdout.strip().splitlines() or ["no output"])[-1]
         raise errors.UsageError(f"--archive {archive} is not a readable OCI archive "

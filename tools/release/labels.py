@@ -13,8 +13,8 @@ MODEL_METRIC = "io.modelship.model.metric"
 API_VERSION = "io.modelship.api.version"
 REQUIRED = (REVISION, VERSION, CREATED, MODEL_NAME, MODEL_VERSION, MODEL_METRIC, API_VERSION)
 UNSTAMPED = "0" * 40
-_SHA1 = re.compile(r"^[0-9a-f]{40}$")
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_SHA1 = re.compile(r"^[0-9a-f]{40}\Z")
+_SHA256 = re.compile(r"^[0-9a-f]{64}\Z")
 
 
 def problems(labels):

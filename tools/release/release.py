@@ -108,17 +108,46 @@ class Releases:
                                        f"{pushed.digest}")
         return Moved(self._tag_ref(tag), pushed.digest, previous)
 
-    def promote(self, digest, tags=("stable",), version_tag=False):
-        """Moves each tag to a validated digest; returns the list of Moved."""
-        pushed = image.Pushed(self.client, digest)
-        labels_lib.require_releasable(pushed.labels, pushed.reference)
-        records = self.history.read()
+    # --- what a promote or rollback may point a tag at -------------------------------
+
+    def _releasable(self, records, digest, why=""):
+        """(Pushed, its passed validate record) when `digest` may be released: a passed
+        validation recorded for this very repository, and the image still in it with
+        complete labels that are the validated image's. Refuses anything else, naming
+        the record. References are built from the settings only, never from a record."""
+        reference = f"{self.settings.base}@{digest}"
         passed = history.validated(records, digest)
+        named = history.describe(records, passed) + ": " if passed else ""
+        try:
+            pushed = image.Pushed(self.client, digest)
+        except errors.RefusedError as err:
+            raise errors.RefusedError(f"{why}{named}{err}") from err
+        labels_lib.require_releasable(pushed.labels, f"{why}{pushed.reference}")
         if passed is None:
             raise errors.RefusedError(
-                f"{pushed.reference} has not passed validation (no passed validate record in "
+                f"{why}{reference} has not passed validation (no passed validate record in "
                 f"the release history); run `bazel run //tools/release -- validate --digest "
                 f"{digest}` first")
+        if passed["reference"] != reference:
+            raise errors.RefusedError(
+                f"{why}{named}it validated {passed['reference']!r}, not {reference}: a "
+                f"record about another registry or repository does not count; validate "
+                f"{digest} here")
+        for field, label in (("git_sha", labels_lib.REVISION),
+                             ("model_version", labels_lib.MODEL_VERSION),
+                             ("api_version", labels_lib.API_VERSION)):
+            if passed.get(field) != pushed.labels.get(label):
+                raise errors.RefusedError(
+                    f"{why}{named}it says {field} {passed.get(field)!r}, but the image's label "
+                    f"{label} is {pushed.labels.get(label)!r}: the record is not about this "
+                    f"image; validate {digest} again")
+        return pushed, passed
+
+    def promote(self, digest, tags=("stable",), version_tag=False):
+        """Moves each tag to a validated digest; returns the list of Moved."""
+        image.require_digest(digest)
+        records = self.history.read()
+        pushed, passed = self._releasable(records, digest)
         tags = list(tags or ("stable",))
         if version_tag:
             tags.insert(0, version_tag_of(pushed.labels))
@@ -139,25 +168,34 @@ class Releases:
         """Points `tag` back at the release before its current one; returns Moved."""
         _require_tag(tag)
         records = self.history.read()
-        stack, before = history.released(records, tag)
+        stack, first = history.released_records(records, tag)
+        for entry in stack + ([first] if first else []):
+            if entry["reference"] != self._tag_ref(tag):
+                raise errors.RefusedError(
+                    f"rollback refused: {history.describe(records, entry)} moved "
+                    f"{entry['reference']!r}, not {self._tag_ref(tag)}: the history of this "
+                    f"tag names another registry or repository")
         if len(stack) >= 2:
-            target = stack[-2]
-        elif stack and before:
-            target = before
+            source = stack[-2]
+            target = source["digest"]
+        elif stack and first.get("previous_digest"):
+            source = first
+            target = first["previous_digest"]
         else:
             raise errors.RefusedError(f"nothing to roll back to: the release history of "
                                       f"{self._tag_ref(tag)} holds "
                                       f"{len(stack)} release(s) and no earlier digest")
         current = self.client.resolve(tag)
-        if stack and current != stack[-1]:
+        if stack and current != stack[-1]["digest"]:
             self.log(f"note: {self._tag_ref(tag)} is at {current}, not the last recorded "
-                     f"release {stack[-1]}; rolling back to {target} anyway")
-        pushed = image.Pushed(self.client, target)
+                     f"release {stack[-1]['digest']}; rolling back to {target} anyway")
+        pushed, passed = self._releasable(
+            records, target, why=f"rollback to {target} (from "
+                                 f"{history.describe(records, source)}) refused: ")
         move = self._move(pushed, tag)
         self.history.append(history.record(
             "rollback", target, move.reference, pushed.labels, tag=tag,
-            previous_digest=move.previous,
-            metrics=(history.validated(records, target) or {}).get("metrics", {})))
+            previous_digest=move.previous, metrics=passed.get("metrics", {})))
         return move
 
     # --- history ------------------------------------------------------------------
@@ -173,7 +211,7 @@ def version_tag_of(labels):
 
 
 def _require_tag(tag):
-    if not re.match(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", tag) or tag == history.TAG \
+    if not re.match(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\Z", tag) or tag == history.TAG \
             or tag.startswith(CANDIDATE_PREFIX):
         raise errors.UsageError(f"--tag {tag!r} is not a release tag (letters, digits, '_', "
                                 f"'.', '-'; not {history.TAG!r} or candidate-*)")

@@ -2,7 +2,7 @@
 
 Two users: the embedded default registry of the release commands (no
 MODELSHIP_REGISTRY set; see `embedded()`), and the test fixtures, which start
-one with htpasswd authentication and kill it mid-operation.
+one with htpasswd or token authentication and kill it mid-operation.
 """
 
 import json
@@ -43,10 +43,12 @@ def add_user(htpasswd_file, user, password):
 class Registry:
     """One docker-registry process serving `root`/data on 127.0.0.1:`port`."""
 
-    def __init__(self, root, port=None, htpasswd=None):
+    def __init__(self, root, port=None, htpasswd=None, token=None):
         self.root = root
         self.port = port or free_port()
         self.htpasswd = htpasswd
+        # Token authentication: {"realm", "service", "issuer", "rootcertbundle"}.
+        self.token = token
         self.process = None
         self.storage = os.path.join(root, "data")
         self.config = os.path.join(root, "config.yml")
@@ -71,6 +73,8 @@ class Registry:
         }
         if self.htpasswd:
             config["auth"] = {"htpasswd": {"realm": "modelship", "path": self.htpasswd}}
+        elif self.token:
+            config["auth"] = {"token": dict(self.token)}
         with open(self.config, "w", encoding="utf-8") as out:
             json.dump(config, out, indent=2)
 

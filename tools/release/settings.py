@@ -14,10 +14,10 @@ from tools.release import errors
 DEFAULT_REPOSITORY = "modelship/digits"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 # host[:port], as registries are named in image references.
-_REGISTRY = re.compile(r"^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?)(:\d{1,5})?$")
+_REGISTRY = re.compile(r"^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?)(:\d{1,5})?\Z")
 # The distribution spec's repository name grammar (lower-case path components).
 _REPOSITORY = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-                         r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$")
+                         r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*\Z")
 
 
 @dataclasses.dataclass(frozen=True)

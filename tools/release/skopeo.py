@@ -96,7 +96,9 @@ def copy(settings, source, destination, sleep=time.sleep):
     with auth_file(settings) as auth, tempfile.TemporaryDirectory(
             prefix="modelship-skopeo-") as scratch:
         digestfile = os.path.join(scratch, "digest")
-        argv = [SKOPEO, "copy", "--quiet", "--digestfile", digestfile]
+        # Unpacked archives go to our private scratch folder, not skopeo's default
+        # /var/tmp (shared, and read-only in a sandbox).
+        argv = [SKOPEO, "--tmpdir", scratch, "copy", "--quiet", "--digestfile", digestfile]
         if destination.startswith("docker://"):
             argv.append("--preserve-digests")
         for side, ref in (("src", source), ("dest", destination)):

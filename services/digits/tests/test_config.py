@@ -53,6 +53,15 @@ def test_every_bad_variable_is_reported_at_once_with_value_and_what_is_accepted(
     assert any(p.startswith("DIGITS_MAX_BODY_BYTES='1e6'") for p in problems)
 
 
+def test_a_version_or_name_with_a_trailing_newline_keeps_no_newline():
+    # Values are stripped, then matched whole: no newline reaches the setting.
+    config = Config.from_environ({"DIGITS_EXPECTED_VERSION": "a" * 64 + "\n",
+                                  "DIGITS_MODEL_NAME": "digits\n"})
+    assert (config.expected_version, config.model_name) == ("a" * 64, "digits")
+    with pytest.raises(ConfigError):
+        Config.from_environ({"DIGITS_EXPECTED_VERSION": "a" * 64 + "\nb"})
+
+
 def test_an_unknown_digits_variable_is_an_error_naming_the_known_ones():
     with pytest.raises(ConfigError) as caught:
         Config.from_environ({"DIGITS_PROT": "8080"})

@@ -30,3 +30,12 @@ def test_tag_is_refused_naming_the_fix(reference):
 def test_malformed_digest_is_refused(digest):
     with pytest.raises(InputError, match="sha256:<64 lower-case hex>"):
         images.parse(f"digits@{digest}")
+
+
+def test_a_trailing_newline_is_refused_in_the_repository_and_the_digest():
+    # parse() strips the whole reference first; what it keeps holds no newline.
+    assert images.parse(f"digits@{DIGEST}\n").digest == DIGEST
+    with pytest.raises(InputError, match="sha256:<64 lower-case hex>"):
+        images.check_digest(DIGEST + "\n")
+    with pytest.raises(InputError, match="not a valid image name"):
+        images.parse(f"registry.example:5000/digits\n@{DIGEST}")

@@ -4,6 +4,7 @@ import os
 
 import pytest
 
+from tools.release import server
 from tools.release.tests import support
 
 
@@ -14,6 +15,24 @@ def fixture_registry(tmp_path_factory):
     registry.start()
     yield registry
     registry.process.stop()
+
+
+@pytest.fixture(name="token_registry", scope="session")
+def fixture_token_registry(tmp_path_factory):
+    """A docker-registry with token authentication, its token server on another loopback
+    port; both stopped afterwards."""
+    registry = support.TokenRegistry(str(tmp_path_factory.mktemp("token-registry")))
+    registry.start()
+    yield registry
+    registry.stop()
+
+
+@pytest.fixture(name="plain_registry", scope="session")
+def fixture_plain_registry(tmp_path_factory):
+    """A docker-registry without authentication; stopped afterwards."""
+    process = server.Registry(str(tmp_path_factory.mktemp("plain-registry"))).start()
+    yield process
+    process.stop()
 
 
 @pytest.fixture(name="images", scope="session")

@@ -11,6 +11,7 @@ the dirty image is it restamped as build.py stamps a dirty tree.
 
 import contextlib
 import hashlib
+import io
 import json
 import os
 import secrets
@@ -142,6 +143,64 @@ class TestRegistry:
                "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
         env.update(extra)
         return env
+
+
+class TokenRegistry(TestRegistry):
+    """A real docker-registry with token authentication (`auth: token`): its realm is a
+    token server on another loopback port (tests/token_server.py) that checks the
+    user's password and signs JWTs with a certificate the registry trusts."""
+
+    def __init__(self, root):  # pylint: disable=super-init-not-called
+        from tools.release.tests import token_server  # pylint: disable=import-outside-toplevel
+        self.root = root
+        self.password = secrets.token_urlsafe(18)
+        self.tokens = token_server.TokenServer(root, USER, self.password).start()
+        self.process = server.Registry(root, token=self.tokens.registry_auth())
+
+    def stop(self):
+        """Stops the registry and its token server."""
+        self.process.stop()
+        self.tokens.stop()
+
+
+def releasable_labels(seed):
+    """Complete, clean labels of a made-up release (`seed` makes them unique)."""
+    sha = hashlib.sha1(seed.encode()).hexdigest()
+    return {"org.opencontainers.image.revision": sha,
+            "org.opencontainers.image.version": sha[:12],
+            "org.opencontainers.image.created": "2026-12-01T00:00:00Z",
+            "io.modelship.model.name": "digits-mlp",
+            "io.modelship.model.version": hashlib.sha256(seed.encode()).hexdigest(),
+            "io.modelship.model.metric": "test_accuracy=0.98",
+            "io.modelship.api.version": "1.0"}
+
+
+def push_image(client, labels, tag=None):
+    """Pushes a small one-layer image with these labels through the distribution API
+    (no build: for tests of what the tool reads, not of the image); returns its digest."""
+    layer = io.BytesIO()
+    with tarfile.open(fileobj=layer, mode="w") as tar:
+        data = json.dumps(labels, sort_keys=True).encode()
+        info = tarfile.TarInfo("labels.json")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    layer = layer.getvalue()
+    config = json.dumps({"architecture": "amd64", "os": "linux",
+                         "config": {"Labels": labels},
+                         "rootfs": {"type": "layers",
+                                    "diff_ids": ["sha256:" + hashlib.sha256(layer).hexdigest()]}},
+                        sort_keys=True).encode()
+    media = "application/vnd.oci.image.manifest.v1+json"
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": media,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "size": len(config), "digest": client.push_blob(config)},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                    "size": len(layer), "digest": client.push_blob(layer)}],
+    }, sort_keys=True).encode()
+    digest = "sha256:" + hashlib.sha256(manifest).hexdigest()
+    client.put_manifest(tag or digest, media, manifest)
+    return digest
 
 
 def run_cli(capsys, env, *argv):

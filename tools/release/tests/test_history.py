@@ -1,6 +1,10 @@
 """The release history's rules: which digest rollback goes back to, what counts as
 validated."""
 
+import re
+
+import pytest
+
 from tools.release import history
 
 A, B, C = ("sha256:" + c * 64 for c in "abc")
@@ -39,3 +43,14 @@ def test_only_the_latest_validation_of_a_digest_counts():
     assert history.validated(records, A) is None
     assert history.validated(records, B)["result"] == "passed"
     assert history.validated(records, C) is None
+
+
+def test_a_line_that_is_not_a_record_is_named_by_its_number():
+    good = '{"event": "publish", "digest": "%s", "reference": "r", "when": "t"}\n' % A
+    assert len(history.parse(good + good)) == 2
+    for text, problem in ((good + "\n" + good, "line 2 (''): not JSON"),
+                          (good + good.replace(A, A + "\\n"), "line 2 ("),
+                          (good.replace(A, "evil.example.com/x@" + A), "line 1 ("),
+                          (good.replace('"r"', "null"), "reference None is not a string")):
+        with pytest.raises(ValueError, match=re.escape(problem)):
+            history.parse(text)

@@ -26,3 +26,10 @@ def test_a_dirty_tree_unstamped_build_or_mismatched_version_is_refused():
         labels.REVISION: "0" * 40, labels.VERSION: "0" * 12})))
     assert "does not match" in " ".join(labels.problems(dict(GOOD, **{
         labels.VERSION: "ffffffffffff"})))
+
+
+def test_a_revision_or_model_version_with_a_trailing_newline_is_refused():
+    found = " ".join(labels.problems(dict(GOOD, **{labels.REVISION: SHA + "\n",
+                                                   labels.MODEL_VERSION: "ab" * 32 + "\n"})))
+    assert "is not a 40-hex git SHA" in found
+    assert "is not a sha256 hex digest" in found

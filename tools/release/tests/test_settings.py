@@ -71,3 +71,11 @@ def test_the_password_is_in_no_repr():
                             "MODELSHIP_REGISTRY_PASSWORD": "hunter2-secret"})
     assert "hunter2-secret" not in repr(loaded)
     assert "hunter2-secret" not in repr(loaded.credentials)
+
+
+def test_a_registry_or_repository_with_a_trailing_newline_is_refused():
+    with pytest.raises(errors.UsageError) as raised:
+        settings.load({"MODELSHIP_REGISTRY": "127.0.0.1:5000\n",
+                       "MODELSHIP_REPOSITORY": "modelship/digits\n"})
+    assert "registry '127.0.0.1:5000\\n'" in str(raised.value)
+    assert "repository 'modelship/digits\\n'" in str(raised.value)
