@@ -28,7 +28,7 @@ from inference import errors as inference_errors
 from inference.model import Model
 from services.digits import cache as cache_lib
 from services.digits import contract, errors, protocol
-from services.digits.admission import Admission
+from services.digits.admission import Admission, Deadlines
 from services.digits.batcher import Batcher
 from services.digits.config import Config
 from services.digits.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -83,8 +83,9 @@ class Service:
         self._documents = {}
         self._inflight = 0
         self.admission = Admission(config.max_requests_in_flight,
-                                   config.max_body_bytes_in_flight, config.retry_after_s,
-                                   on_change=self.metrics.set_in_flight)
+                                   config.max_body_bytes_in_flight, config.retry_after_s)
+        self.metrics.watch_in_flight(self.admission)
+        self._deadlines = Deadlines()
         # Known before loading when __main__ pinned it; every response carries it.
         self.version = config.expected_version
         self._static = {
@@ -149,6 +150,7 @@ class Service:
         if self.batcher is not None:
             await self.batcher.drain(max(0.0, deadline - time.monotonic()))
         await self.cache.close()
+        await self._deadlines.close()
         if self._inflight:
             LOG.warning("stopped with %d requests still in flight", self._inflight)
 
@@ -183,14 +185,7 @@ class Service:
         size = limit if length is None else length  # chunked: the most it may be
         self.admission.admit(size)
         admitted.append(size)
-        timeout_s = self.config.body_timeout_s
-        try:
-            async with asyncio.timeout(timeout_s):
-                return await read_body(limit)
-        except TimeoutError:
-            raise errors.RequestTimeoutError(
-                f"the request body did not arrive within {timeout_s:g} s "
-                "(DIGITS_BODY_TIMEOUT_S); send it whole, or faster.") from None
+        return await self._deadlines.read(read_body(limit), self.config.body_timeout_s)
 
     def _route(self, method, path):
         static = self._static.get(path)
@@ -416,48 +411,31 @@ async def _read_body(proto, header, limit):
     trickling single bytes made it hold about 4 KiB per byte sent (measured).
     """
     declared = header("content-length")
-    body, size = _Body(), 0
+    want = limit + 1 if declared is None else int(declared)
+    body, more, size = b"", None, 0  # `more`: a buffer once there is a second chunk
     try:
         async for chunk in proto:
             size += len(chunk)
             if size > limit:
                 raise errors.PayloadTooLargeError(
                     f"the body exceeds the limit of {limit} bytes.")
-            body.add(chunk)
+            if more is not None:
+                more += chunk
+            elif not body:
+                body = chunk
+            elif chunk:
+                more = bytearray(body)
+                more += chunk
+            if size >= want:
+                break  # all there: waiting for the end of the stream costs an await
     except ProtocolClosed:
         raise errors.BadRequestError("the connection closed before the body was complete.") \
             from None
     # Granian ends the iteration quietly when the client stops short.
-    if declared is not None and size != int(declared):
+    if declared is not None and size != want:
         raise errors.BadRequestError(
             f"the connection closed after {size} of the {declared} body bytes announced.")
-    return body.value()
-
-
-class _Body:
-    """Chunks gathered into one buffer; a body of one chunk is not copied."""
-
-    __slots__ = ("_first", "_rest")
-
-    def __init__(self):
-        self._first = b""
-        self._rest = None
-
-    def add(self, chunk):
-        """Appends `chunk` (bytes)."""
-        if not chunk:
-            return
-        if not self._first:
-            self._first = chunk
-        elif self._rest is None:
-            self._rest = bytearray(self._first)
-            self._rest += chunk
-        else:
-            self._rest += chunk
-
-    def value(self):
-        """The body, as bytes."""
-        return self._first if self._rest is None else bytes(self._rest)
+    return body if more is None else bytes(more)
 
 
 class App:
@@ -550,7 +528,7 @@ async def _receive_body(receive, limit):
 
     The caller (`Service._admit_and_read`) has checked Content-Length and set the deadline.
     """
-    body, size = _Body(), 0
+    body, more, size = b"", None, 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
@@ -559,6 +537,12 @@ async def _receive_body(receive, limit):
         size += len(chunk)
         if size > limit:
             raise errors.PayloadTooLargeError(f"the body exceeds the limit of {limit} bytes.")
-        body.add(chunk)
+        if more is not None:
+            more += chunk
+        elif not body:
+            body = chunk
+        elif chunk:
+            more = bytearray(body)
+            more += chunk
         if not message.get("more_body", False):
-            return body.value()
+            return body if more is None else bytes(more)

@@ -219,7 +219,7 @@ SETTINGS = (
     Setting("max_requests_in_flight", 512, _integer(1, 100_000), "an integer from 1 to 100000",
             "requests with a body being received or served at once; beyond that 503 + "
             "Retry-After (health, metadata and metrics are not counted)"),
-    Setting("body_timeout_s", 10.0, _number(0.01, 3600), "a number of seconds from 0.01 to 3600",
+    Setting("body_timeout_s", 10.0, _number(0.1, 3600), "a number of seconds from 0.1 to 3600",
             "deadline for receiving a whole request body; 408 beyond"),
     Setting("max_connections", 1024, _integer(2, 100_000), "an integer from 2 to 100000",
             "open connections served at once (more wait in the listen backlog)"),

@@ -67,10 +67,10 @@ class Metrics:
         errors = self._cache_errors.labels(backend)
         return hits.inc, misses.inc, errors.inc
 
-    def set_in_flight(self, requests, body_bytes):
-        """Publishes what admission holds (admission.Admission's on_change)."""
-        self._requests_in_flight.set(requests)
-        self._body_bytes_in_flight.set(body_bytes)
+    def watch_in_flight(self, admission):
+        """Publishes what `admission` (admission.Admission) holds, read at each scrape."""
+        self._requests_in_flight.set_function(lambda: admission.requests)
+        self._body_bytes_in_flight.set_function(lambda: admission.bytes)
 
     def set_model(self, name, version):
         """Publishes the served model (digits_model_info)."""
