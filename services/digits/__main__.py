@@ -7,7 +7,11 @@ starts, so a bad setting or a broken artifact stops it at once with a message
 
 Granian runs one worker process (the batcher and the cache live in it);
 SIGTERM or SIGINT stops accepting connections and drains in-flight requests
-for up to DIGITS_SHUTDOWN_TIMEOUT_S.
+for up to DIGITS_SHUTDOWN_TIMEOUT_S. Granian bounds the connections it
+serves at once (DIGITS_MAX_CONNECTIONS; more wait in the listen backlog),
+each connection's read buffer (DIGITS_MAX_HEADER_BYTES) and the time to send
+headers or stay idle (DIGITS_HEADER_TIMEOUT_S); the app bounds what requests
+with a body hold (app.py, admission.py).
 """
 
 import os
@@ -63,6 +67,7 @@ def serve(config):
     from granian import Granian  # pylint: disable=import-outside-toplevel
     # pylint: disable-next=import-outside-toplevel
     from granian.constants import HTTPModes, Interfaces, Loops
+    from granian.http import HTTP1Settings  # pylint: disable=import-outside-toplevel
     from granian.log import LogLevels  # pylint: disable=import-outside-toplevel
 
     Granian(
@@ -76,6 +81,16 @@ def serve(config):
         loop=Loops.uvloop,
         http=HTTPModes.http1,
         websockets=False,
+        # Granian's "backpressure": a connection holds one of these slots from accept
+        # to close, keep-alive included; further connections wait in the backlog.
+        backpressure=config.max_connections,
+        http1_settings=HTTP1Settings(
+            # Also closes a keep-alive connection idle this long.
+            header_read_timeout=int(config.header_timeout_s * 1000),
+            keep_alive=True,
+            # The most a connection buffers; a larger request head gets 431.
+            max_buffer_size=config.max_header_bytes,
+            pipeline_flush=False),
         log_level=LogLevels(config.log_level),
         workers_kill_timeout=int(config.shutdown_timeout_s) + 5,
     ).serve()

@@ -8,6 +8,11 @@ Granian's RSGI interface (`__rsgi_init__` starts loading the model,
 
 Lifecycle: live as soon as the server runs; ready (200 on /v2/health/ready)
 only once the model is loaded, verified and has answered a warm-up batch.
+
+Bodies: a handler's `read_body(limit)` first admits the request
+(`admission.py`: a slot and its declared length, or 503 at once), then
+receives the body within DIGITS_BODY_TIMEOUT_S (408 beyond). What a request
+was admitted with is given back when its response is ready.
 """
 
 import asyncio
@@ -23,6 +28,7 @@ from inference import errors as inference_errors
 from inference.model import Model
 from services.digits import cache as cache_lib
 from services.digits import contract, errors, protocol
+from services.digits.admission import Admission, Deadlines
 from services.digits.batcher import Batcher
 from services.digits.config import Config
 from services.digits.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -36,6 +42,7 @@ _STATUS = (
     (inference_errors.InputError, 400),
     (errors.NotFoundError, 404),
     (errors.MethodNotAllowedError, 405),
+    (errors.RequestTimeoutError, 408),
     (errors.PayloadTooLargeError, 413),
     (errors.UnsupportedMediaTypeError, 415),
     (errors.NotReadyError, 503),
@@ -75,6 +82,10 @@ class Service:
         self._keys = None
         self._documents = {}
         self._inflight = 0
+        self.admission = Admission(config.max_requests_in_flight,
+                                   config.max_body_bytes_in_flight, config.retry_after_s)
+        self.metrics.watch_in_flight(self.admission)
+        self._deadlines = Deadlines()
         # Known before loading when __main__ pinned it; every response carries it.
         self.version = config.expected_version
         self._static = {
@@ -113,7 +124,7 @@ class Service:
             "/v1/results.schema.json": contract.render(contract.results_schema(spec)).encode(),
         }
         stats = cache_lib.Stats(*self.metrics.cache_stats(config.cache))
-        self.cache = cache_lib.from_config(config, model.version, stats)
+        self.cache = cache_lib.from_config(config, model.version, len(spec.labels), stats)
         self._keys = cache_lib.Keys(model.version) if config.cache != "off" else None
         self.batcher = Batcher(
             model.predict_proba, max_batch_size=config.max_batch_size,
@@ -139,6 +150,7 @@ class Service:
         if self.batcher is not None:
             await self.batcher.drain(max(0.0, deadline - time.monotonic()))
         await self.cache.close()
+        await self._deadlines.close()
         if self._inflight:
             LOG.warning("stopped with %d requests still in flight", self._inflight)
 
@@ -149,16 +161,31 @@ class Service:
         start = time.perf_counter()
         self._inflight += 1
         route = "unmatched"
+        admitted = []  # the body size admitted, once read_body is called
+
+        def admitted_read_body(limit):
+            return self._admit_and_read(header, read_body, limit, admitted)
+
         try:
             route, handler, args = self._route(method, path)
-            response = await handler(header, read_body, *args)
+            response = await handler(header, admitted_read_body, *args)
         except Exception as err:  # pylint: disable=broad-except
             response = self._error(err)
         finally:
             self._inflight -= 1
+            for size in admitted:
+                self.admission.release(size)
         self.metrics.observe_request(route, method if method in _KNOWN_METHODS else "OTHER",
                                      response.status, time.perf_counter() - start)
         return response
+
+    async def _admit_and_read(self, header, read_body, limit, admitted):
+        """The body, once admitted (503 if not) and received in time (408 if not)."""
+        length = _declared_length(header, limit)
+        size = limit if length is None else length  # chunked: the most it may be
+        self.admission.admit(size)
+        admitted.append(size)
+        return await self._deadlines.read(read_body(limit), self.config.body_timeout_s)
 
     def _route(self, method, path):
         static = self._static.get(path)
@@ -345,6 +372,9 @@ class Service:
             response.headers.append(("retry-after", str(err.retry_after_s)))
         elif isinstance(err, errors.MethodNotAllowedError):
             response.headers.append(("allow", ", ".join(err.allowed)))
+        elif isinstance(err, errors.RequestTimeoutError):
+            # The rest of the body may still be on its way: the connection cannot be reused.
+            response.headers.append(("connection", "close"))
         return response
 
 
@@ -359,34 +389,53 @@ def _read_docs(path):
 
 
 def _declared_length(header, limit):
-    """The Content-Length header (None if absent); refuses a bad or too large one."""
+    """The Content-Length header as an int (None if absent); refuses a bad or too large one."""
     length = header("content-length")
-    if length is not None:
-        if not length.isdigit():
-            raise errors.BadRequestError(f"Content-Length {length!r} is not a byte count.")
-        if int(length) > limit:
-            raise errors.PayloadTooLargeError(
-                f"the body is {int(length)} bytes; the limit is {limit} bytes.")
+    if length is None:
+        return None
+    if not (length.isascii() and length.isdigit()):
+        raise errors.BadRequestError(f"Content-Length {length!r} is not a byte count.")
+    length = int(length)
+    if length > limit:
+        raise errors.PayloadTooLargeError(
+            f"the body is {length} bytes; the limit is {limit} bytes.")
     return length
 
 
 async def _read_body(proto, header, limit):
-    """The request body, refused as soon as it is known to exceed `limit` bytes."""
-    length = _declared_length(header, limit)
+    """The request body, refused as soon as it is known to exceed `limit` bytes.
+
+    The caller (`Service._admit_and_read`) has checked Content-Length and set the deadline.
+    Read chunk by chunk, each copied out at once: Granian's `await proto()` keeps
+    every received chunk in its own buffer until the body is complete, so a client
+    trickling single bytes made it hold about 4 KiB per byte sent (measured).
+    """
+    declared = header("content-length")
+    want = limit + 1 if declared is None else int(declared)
+    body, more, size = b"", None, 0  # `more`: a buffer once there is a second chunk
     try:
-        if length is not None:
-            return await proto()
-        size, chunks = 0, []
         async for chunk in proto:
             size += len(chunk)
             if size > limit:
                 raise errors.PayloadTooLargeError(
                     f"the body exceeds the limit of {limit} bytes.")
-            chunks.append(chunk)
-        return b"".join(chunks)
+            if more is not None:
+                more += chunk
+            elif not body:
+                body = chunk
+            elif chunk:
+                more = bytearray(body)
+                more += chunk
+            if size >= want:
+                break  # all there: waiting for the end of the stream costs an await
     except ProtocolClosed:
         raise errors.BadRequestError("the connection closed before the body was complete.") \
             from None
+    # Granian ends the iteration quietly when the client stops short.
+    if declared is not None and size != want:
+        raise errors.BadRequestError(
+            f"the connection closed after {size} of the {declared} body bytes announced.")
+    return body if more is None else bytes(more)
 
 
 class App:
@@ -454,7 +503,7 @@ class AsgiApp:
             headers[name.decode("latin-1")] = value.decode("latin-1")
         response = await self.service.handle(
             scope["method"], scope["path"], headers.get,
-            lambda limit: _receive_body(receive, headers.get, limit))
+            lambda limit: _receive_body(receive, limit))
         await send({"type": "http.response.start", "status": response.status,
                     "headers": [(k.encode("latin-1"), v.encode("latin-1"))
                                 for k, v in response.headers]})
@@ -474,10 +523,12 @@ class AsgiApp:
                 return
 
 
-async def _receive_body(receive, header, limit):
-    """The request body from ASGI messages, refused once it exceeds `limit` bytes."""
-    _declared_length(header, limit)
-    chunks, size = [], 0
+async def _receive_body(receive, limit):
+    """The request body from ASGI messages, refused once it exceeds `limit` bytes.
+
+    The caller (`Service._admit_and_read`) has checked Content-Length and set the deadline.
+    """
+    body, more, size = b"", None, 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
@@ -486,6 +537,12 @@ async def _receive_body(receive, header, limit):
         size += len(chunk)
         if size > limit:
             raise errors.PayloadTooLargeError(f"the body exceeds the limit of {limit} bytes.")
-        chunks.append(chunk)
+        if more is not None:
+            more += chunk
+        elif not body:
+            body = chunk
+        elif chunk:
+            more = bytearray(body)
+            more += chunk
         if not message.get("more_body", False):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            return body if more is None else bytes(more)

@@ -11,7 +11,10 @@ Two backends with the same semantics (bounded, least recently used evicted):
   by its own `maxmemory` with an LRU policy, plus a TTL on every entry. A
   slow, failing or absent Redis is never an error for the caller: a failed
   call is counted, answered as a miss, and Redis is skipped for `BACKOFF_S`
-  so requests do not queue behind it.
+  so requests do not queue behind it. What Redis returns is not trusted: a
+  value that is not a row of the model's size (of finite probabilities) is
+  a miss, counted as an error and logged (its size only, never its content);
+  the fresh result then overwrites it.
 """
 
 import array
@@ -64,6 +67,13 @@ def encode(row):
 def decode(value):
     """Cache bytes back to the probability row."""
     return array.array("f", value).tolist()
+
+
+def valid(value, row_size):
+    """Whether `value` is the bytes of a row of `row_size` finite probabilities (0..1)."""
+    if not isinstance(value, bytes) or len(value) != 4 * row_size:
+        return False
+    return all(0.0 <= p <= 1.0 for p in decode(value))  # also False for NaN
 
 
 def _ignore(n=1):
@@ -142,8 +152,9 @@ class RedisCache:
     name = "redis"
     BACKOFF_S = 1.0
 
-    def __init__(self, url, timeout_s, ttl_s, namespace, stats=None):
-        self._redis = redis_client.Client(url, connect_timeout_s=timeout_s)
+    def __init__(self, url, timeout_s, ttl_s, namespace, row_size, stats=None, tls=None):
+        self._redis = redis_client.Client(url, connect_timeout_s=timeout_s, tls=tls)
+        self._row_size = row_size
         self._timeout = timeout_s
         self._ttl = ttl_s
         self._prefix = f"{namespace}:".encode()
@@ -163,12 +174,32 @@ class RedisCache:
             self._failed("read", err)
             self._stats.miss(len(keys))
             return [None] * len(keys)
+        if not isinstance(values, list) or len(values) != len(keys):
+            self._failed("read", redis_client.RedisError(
+                f"MGET of {len(keys)} keys answered {type(values).__name__} "
+                f"{len(values) if isinstance(values, list) else ''}".rstrip()))
+            self._stats.miss(len(keys))
+            return [None] * len(keys)
+        bad = {i for i, v in enumerate(values)
+               if v is not None and not valid(v, self._row_size)}
+        if bad:
+            self._corrupt(values, bad)
+            values = [None if i in bad else v for i, v in enumerate(values)]
         hits = sum(v is not None for v in values)
         if hits:
             self._stats.hit(hits)
         if hits < len(keys):
             self._stats.miss(len(keys) - hits)
         return values
+
+    def _corrupt(self, values, bad):
+        # Not a Redis failure: the next call goes to Redis as usual, and the
+        # recomputed rows overwrite these entries.
+        self._stats.error(len(bad))
+        sizes = sorted({len(values[i]) if isinstance(values[i], bytes) else -1 for i in bad})
+        LOG.warning("redis cache: %d cached value(s) are not a row of %d probabilities "
+                    "(%s bytes, expected %d); answered as misses and overwritten",
+                    len(bad), self._row_size, ", ".join(map(str, sizes)), 4 * self._row_size)
 
     def put_many(self, keys, values):
         """Stores in the background: the response never waits for Redis."""
@@ -203,11 +234,16 @@ class RedisCache:
             pass
 
 
-def from_config(config, model_version, stats):
-    """The cache the configuration asks for."""
+def from_config(config, model_version, row_size, stats):
+    """The cache the configuration asks for; `row_size`: probabilities per image."""
     if config.cache == "memory":
         return MemoryCache(config.cache_max_entries, stats)
     if config.cache == "redis":
+        tls = None
+        if config.redis_url.startswith("rediss:"):
+            tls = redis_client.tls_context(config.redis_ca_file, config.redis_cert_file,
+                                           config.redis_key_file)
         return RedisCache(config.redis_url, config.redis_timeout_ms / 1000.0, config.cache_ttl_s,
-                          namespace=f"{config.model_name}:{model_version[:16]}", stats=stats)
+                          namespace=f"{config.model_name}:{model_version[:16]}",
+                          row_size=row_size, stats=stats, tls=tls)
     return NoCache(stats)

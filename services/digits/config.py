@@ -11,9 +11,10 @@ import typing
 import math
 import os
 import re
-from urllib.parse import urlparse
+import ssl
 
 from models.digits import paths
+from services.digits import redis_client
 
 PREFIX = "DIGITS_"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -59,10 +60,19 @@ class Config:
     max_queue_rows: int
     kernel: str
     max_body_bytes: int
+    max_body_bytes_in_flight: int
+    max_requests_in_flight: int
+    body_timeout_s: float
+    max_connections: int
+    header_timeout_s: float
+    max_header_bytes: int
     retry_after_s: int
     cache: str
     cache_max_entries: int
     redis_url: str | None
+    redis_ca_file: str | None
+    redis_cert_file: str | None
+    redis_key_file: str | None
     redis_timeout_ms: float
     cache_ttl_s: int
     shutdown_timeout_s: float
@@ -81,7 +91,8 @@ class Config:
             try:
                 values[setting.name] = setting.parse(raw.strip())
             except ValueError:
-                problems.append(f"{PREFIX}{setting.name.upper()}={raw!r}: expected "
+                shown = setting.show(raw) if setting.show else repr(raw)
+                problems.append(f"{PREFIX}{setting.name.upper()}={shown}: expected "
                                 f"{setting.accepts}.")
         known = {PREFIX + s.name.upper() for s in SETTINGS}
         for name in sorted(environ):
@@ -98,13 +109,17 @@ class Config:
 
 @dataclasses.dataclass(frozen=True)
 class Setting:
-    """One variable: name (lower case, no prefix), default, parser, accepted values, help."""
+    """One variable: name (lower case, no prefix), default, parser, accepted values, help.
+
+    `show`, when set, is how a bad value is printed (a URL may carry a password).
+    """
 
     name: str
     default: object
     parse: typing.Callable[[str], object]
     accepts: str
     help: str
+    show: typing.Callable[[str], str] | None = None
 
 
 def _integer(low, high):
@@ -153,15 +168,24 @@ def _host(raw):
     return raw
 
 
-def _redis_url(raw):
-    url = urlparse(raw)
-    if url.scheme not in ("redis", "unix") or (url.scheme == "redis" and not url.hostname):
+def _file(raw):
+    if not os.path.isfile(raw) or not os.access(raw, os.R_OK):
         raise ValueError(raw)
-    try:
-        url.port  # pylint: disable=pointless-statement
-    except ValueError as err:
-        raise ValueError(raw) from err
     return raw
+
+
+def _redis_url(raw):
+    # The value is never put in the error: it may hold a password (Setting.show).
+    try:
+        redis_client.Address(raw)
+    except redis_client.RedisError:
+        raise ValueError("bad redis URL") from None
+    return raw
+
+
+def _redis_url_shown(raw):
+    shown = redis_client.redact_url(raw)
+    return shown if shown.startswith("<") else repr(shown)
 
 
 SETTINGS = (
@@ -186,14 +210,42 @@ SETTINGS = (
             "run the kernel on the event loop or in a worker thread (it releases the GIL)"),
     Setting("max_body_bytes", 1 << 20, _integer(64, 1 << 30), "an integer from 64 to 1073741824",
             "largest request body accepted (413 beyond)"),
+    # Memory bound: worst cases measured in docs/benchmarks.md ("Slow and unfinished
+    # bodies"); with these defaults the worker stays far inside a 256 MiB limit.
+    Setting("max_body_bytes_in_flight", 16 << 20, _integer(64, 1 << 34),
+            "an integer from 64 to 17179869184",
+            "request body bytes being received or served at once (declared length, or "
+            "DIGITS_MAX_BODY_BYTES without one); beyond that 503 + Retry-After"),
+    Setting("max_requests_in_flight", 512, _integer(1, 100_000), "an integer from 1 to 100000",
+            "requests with a body being received or served at once; beyond that 503 + "
+            "Retry-After (health, metadata and metrics are not counted)"),
+    Setting("body_timeout_s", 10.0, _number(0.1, 3600), "a number of seconds from 0.1 to 3600",
+            "deadline for receiving a whole request body; 408 beyond"),
+    Setting("max_connections", 1024, _integer(2, 100_000), "an integer from 2 to 100000",
+            "open connections served at once (more wait in the listen backlog)"),
+    Setting("header_timeout_s", 30.0, _number(1, 60), "a number of seconds from 1 to 60",
+            "deadline for a request's headers; also how long an idle keep-alive connection "
+            "stays open"),
+    Setting("max_header_bytes", 16384, _integer(8192, 1 << 20),
+            "an integer from 8192 to 1048576",
+            "largest request head (request line and headers; 431 beyond): the per-connection "
+            "read buffer"),
     Setting("retry_after_s", 1, _integer(1, 3600), "an integer from 1 to 3600",
             "Retry-After seconds sent with 503 when overloaded"),
     Setting("cache", "memory", _choice("memory", "redis", "off"), "'memory', 'redis' or 'off'",
             "result cache backend"),
     Setting("cache_max_entries", 10000, _integer(1, 10_000_000), "an integer from 1 to 10000000",
             "rows kept by the in-memory cache (LRU)"),
-    Setting("redis_url", None, _redis_url, "a redis://host:port/db URL",
-            "Redis server of the 'redis' cache"),
+    Setting("redis_url", None, _redis_url,
+            "a redis://[[user]:password@]host[:port][/db] URL (rediss:// for TLS, or "
+            "unix:///path?db=N)",
+            "Redis server of the 'redis' cache", show=_redis_url_shown),
+    Setting("redis_ca_file", None, _file, "a readable PEM file",
+            "CA certificates trusted for a rediss:// server (default: the system's)"),
+    Setting("redis_cert_file", None, _file, "a readable PEM file",
+            "client certificate for a rediss:// server that asks for one"),
+    Setting("redis_key_file", None, _file, "a readable PEM file",
+            "private key of DIGITS_REDIS_CERT_FILE (if not in that file)"),
     Setting("redis_timeout_ms", 50.0, _number(1, 10000),
             "a number of milliseconds from 1 to 10000",
             "Redis call timeout; a slower or failing Redis is skipped, never fatal"),
@@ -214,7 +266,37 @@ def _cross_checks(values):
         problems.append(
             f"{PREFIX}MAX_QUEUE_ROWS={values['max_queue_rows']} is smaller than "
             f"{PREFIX}MAX_BATCH_SIZE={values['max_batch_size']}: the queue must hold one batch.")
+    if values["max_body_bytes_in_flight"] < values["max_body_bytes"]:
+        problems.append(
+            f"{PREFIX}MAX_BODY_BYTES_IN_FLIGHT={values['max_body_bytes_in_flight']} is smaller "
+            f"than {PREFIX}MAX_BODY_BYTES={values['max_body_bytes']}: the largest body must fit.")
+    if values["max_connections"] <= values["max_requests_in_flight"]:
+        problems.append(
+            f"{PREFIX}MAX_CONNECTIONS={values['max_connections']} must be larger than "
+            f"{PREFIX}MAX_REQUESTS_IN_FLIGHT={values['max_requests_in_flight']}: the spare "
+            "connections keep health checks answerable while every request slot is taken.")
+    problems += _tls_checks(values)
     return problems
+
+
+def _tls_checks(values):
+    tls_files = [n for n in ("redis_ca_file", "redis_cert_file", "redis_key_file") if values[n]]
+    if not tls_files:
+        return []
+    names = ", ".join(PREFIX + n.upper() for n in tls_files)
+    if not (values["redis_url"] or "").startswith("rediss:"):
+        return [f"{names} apply to a TLS Redis only: use a rediss:// {PREFIX}REDIS_URL, "
+                "or unset them."]
+    if values["redis_key_file"] and not values["redis_cert_file"]:
+        return [f"{PREFIX}REDIS_KEY_FILE is set without {PREFIX}REDIS_CERT_FILE: give the "
+                "client certificate too."]
+    try:
+        redis_client.tls_context(values["redis_ca_file"], values["redis_cert_file"],
+                                 values["redis_key_file"])
+    except (OSError, ssl.SSLError) as err:
+        return [f"{names}: cannot be loaded as PEM certificates/key ({err}); give PEM files "
+                "(CA bundle; client certificate and its unencrypted key)."]
+    return []
 
 
 def describe():

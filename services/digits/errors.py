@@ -22,6 +22,10 @@ class PayloadTooLargeError(ServiceError):
     """The request body exceeds the configured limit."""
 
 
+class RequestTimeoutError(ServiceError):
+    """The request body did not arrive within the deadline."""
+
+
 class NotFoundError(ServiceError):
     """No such route, model or model version."""
 

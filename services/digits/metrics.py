@@ -39,6 +39,14 @@ class Metrics:
             ["name", "version"], registry=r)
         self.ready = Gauge("digits_ready", "1 when the model is loaded and warmed up.",
                            registry=r)
+        self._requests_in_flight = Gauge(
+            "digits_requests_in_flight",
+            "Requests with a body being received or served (bounded by "
+            "DIGITS_MAX_REQUESTS_IN_FLIGHT).", registry=r)
+        self._body_bytes_in_flight = Gauge(
+            "digits_body_bytes_in_flight",
+            "Body bytes admitted for requests being received or served (bounded by "
+            "DIGITS_MAX_BODY_BYTES_IN_FLIGHT).", registry=r)
         self._children = {}
 
     def observe_request(self, route, method, status, seconds):
@@ -58,6 +66,11 @@ class Metrics:
         misses = self._cache_misses.labels(backend)
         errors = self._cache_errors.labels(backend)
         return hits.inc, misses.inc, errors.inc
+
+    def watch_in_flight(self, admission):
+        """Publishes what `admission` (admission.Admission) holds, read at each scrape."""
+        self._requests_in_flight.set_function(lambda: admission.requests)
+        self._body_bytes_in_flight.set_function(lambda: admission.bytes)
 
     def set_model(self, name, version):
         """Publishes the served model (digits_model_info)."""

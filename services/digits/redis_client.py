@@ -5,8 +5,11 @@ redis-py with its compiled bytecode is about 6 MB of a production image that
 must stay under 60 MB (docs/benchmarks.md, "Production image"). This client
 speaks the documented RESP2 wire format over one connection:
 
-- URLs: `redis://[[user]:password@]host[:port][/db]` and
-  `unix:///path/to/socket[?db=N][&password=...]`, as DIGITS_REDIS_URL takes;
+- URLs: `redis://[[user]:password@]host[:port][/db]`, the same with
+  `rediss://` for TLS (the server's certificate and host name verified against
+  the system's CAs or a given CA file; a client certificate if asked), and
+  `unix:///path/to/socket[?db=N][&password=...]`, as DIGITS_REDIS_URL takes.
+  A URL is only ever shown through `redact_url` (no user, no password);
 - `execute(*commands)` pipelines commands in one write and reads one reply
   each; an error reply comes back as a `ReplyError` in its slot, so one bad
   command does not hide the others;
@@ -19,9 +22,29 @@ turns many requests into one MGET, so there is little to gain from a pool.
 """
 
 import asyncio
+import re
+import ssl
 from urllib.parse import parse_qs, unquote, urlparse
 
 DEFAULT_PORT = 6379
+SCHEMES = ("redis", "rediss", "unix")
+# Everything between "scheme://" and the last "@" is user information. Greedy on
+# purpose: a password pasted unencoded may itself hold "/", "@" or "?".
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)(.*)@", re.DOTALL)
+_SECRET_PARAM = re.compile(r"([?&](?:password|pass|passwd|auth|user|username)=)[^&#]*",
+                           re.IGNORECASE)
+
+
+def redact_url(url):
+    """`url` fit to print: user and password (in the authority or the query) are removed.
+
+    Works on any string, also one that is not a valid URL; a value with no
+    scheme at all might be a bare password, so none of it is shown.
+    """
+    if "://" not in url:
+        return "<not a URL; value not shown>"
+    url = _USERINFO.sub(r"\1***@", url)
+    return _SECRET_PARAM.sub(r"\1***", url)
 
 
 class RedisError(Exception):
@@ -33,31 +56,55 @@ class ReplyError(RedisError):
 
 
 class Address:
-    """Where and how to connect, parsed from a redis:// or unix:// URL."""
+    """Where and how to connect, parsed from a redis://, rediss:// or unix:// URL."""
 
     def __init__(self, url):
-        parsed = urlparse(url)
+        shown = redact_url(url)
+        try:
+            parsed = urlparse(url)
+            port = parsed.port
+        except ValueError:
+            raise RedisError(f"redis URL {shown} cannot be parsed (the port must be a number "
+                             "from 0 to 65535)") from None
         query = parse_qs(parsed.query)
         self.username = unquote(parsed.username) if parsed.username else None
         self.password = unquote(parsed.password) if parsed.password else None
-        if parsed.scheme == "redis":
+        self.tls = parsed.scheme == "rediss"
+        if parsed.scheme in ("redis", "rediss"):
             if not parsed.hostname:
-                raise RedisError(f"redis URL {url!r} names no host (redis://host:port/db)")
-            self.host, self.port, self.path = parsed.hostname, parsed.port or DEFAULT_PORT, None
+                raise RedisError(f"redis URL {shown} names no host "
+                                 f"({parsed.scheme}://host:port/db)")
+            self.host, self.port, self.path = parsed.hostname, port or DEFAULT_PORT, None
             db = parsed.path.strip("/") or "0"
         elif parsed.scheme == "unix":
             self.host, self.port, self.path = None, None, parsed.path
             db = query.get("db", ["0"])[0]
             self.password = self.password or query.get("password", [None])[0]
         else:
-            raise RedisError(f"redis URL {url!r}: the scheme must be redis:// or unix://")
+            raise RedisError(f"redis URL {shown}: the scheme must be redis://, rediss:// (TLS) "
+                             "or unix://")
         if not db.isdigit():
-            raise RedisError(f"redis URL {url!r}: the database must be a number, not {db!r}")
+            raise RedisError(f"redis URL {shown}: the database must be a number, not {db!r}")
         self.db = int(db)
 
     def __repr__(self):  # never shows the password
         where = self.path if self.path else f"{self.host}:{self.port}"
-        return f"Address({where}, db={self.db})"
+        return f"Address({'tls ' if self.tls else ''}{where}, db={self.db})"
+
+
+def tls_context(ca_file=None, cert_file=None, key_file=None):
+    """A client TLS context that verifies the server (certificate chain and host name).
+
+    `ca_file`: PEM bundle of the CAs to trust (default: the system's);
+    `cert_file`/`key_file`: a client certificate, for servers that ask for one.
+    Raises OSError or ssl.SSLError when a file is missing or not PEM.
+    """
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca_file)
+    if cert_file:
+        # An empty password: an encrypted key fails here instead of OpenSSL
+        # prompting on the terminal of a server.
+        context.load_cert_chain(cert_file, key_file or None, password=b"")
+    return context
 
 
 def encode(*commands):
@@ -101,10 +148,14 @@ async def read_reply(reader):
 
 
 class Client:
-    """One lazily opened connection to one Redis server."""
+    """One lazily opened connection to one Redis server.
 
-    def __init__(self, url, connect_timeout_s=1.0):
+    `tls`: the ssl.SSLContext for a rediss:// URL (default: `tls_context()`).
+    """
+
+    def __init__(self, url, connect_timeout_s=1.0, tls=None):
         self.address = Address(url)
+        self._tls = (tls or tls_context()) if self.address.tls else None
         self._connect_timeout = connect_timeout_s
         self._lock = asyncio.Lock()
         self._reader = None
@@ -115,8 +166,23 @@ class Client:
         if address.path:
             opening = asyncio.open_unix_connection(address.path)
         else:
-            opening = asyncio.open_connection(address.host, address.port)
-        self._reader, self._writer = await asyncio.wait_for(opening, self._connect_timeout)
+            opening = asyncio.open_connection(address.host, address.port, ssl=self._tls)
+        try:
+            self._reader, self._writer = await asyncio.wait_for(opening, self._connect_timeout)
+        except ssl.SSLCertVerificationError as err:
+            raise RedisError(
+                f"{address!r}: the server's TLS certificate is not trusted "
+                f"({err.verify_message}); set DIGITS_REDIS_CA_FILE to the CA that signed "
+                "it, and connect by the name the certificate holds") from None
+        except ssl.SSLError as err:
+            raise RedisError(f"{address!r}: TLS handshake failed ({err.reason or err}); "
+                             "is the server speaking TLS on this port (rediss://)?") from None
+        except asyncio.TimeoutError:
+            if not self._tls:
+                raise
+            raise RedisError(
+                f"{address!r}: no TLS connection within {self._connect_timeout:g} s; is the "
+                "server reachable, and speaking TLS on this port (rediss://)?") from None
         hello = []
         if address.password is not None:
             hello.append(("AUTH", address.username, address.password) if address.username

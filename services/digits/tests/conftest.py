@@ -37,3 +37,20 @@ def fixture_redis_server():
     redis.start()
     yield redis
     redis.stop()
+
+
+@pytest.fixture(name="tls_files")
+def fixture_tls_files(tmp_path):
+    """A test CA, a server and a client certificate it signed, and an unrelated CA."""
+    folder = tmp_path / "tls"
+    folder.mkdir()
+    return harness.TlsFiles(str(folder))
+
+
+@pytest.fixture(name="tls_redis")
+def fixture_tls_redis(tls_files):
+    """A redis-server that speaks only TLS (certificate for localhost) and needs a password."""
+    redis = harness.RedisServer(password="tls-pass-0f9e", tls=tls_files)
+    redis.start()
+    yield redis
+    redis.stop()

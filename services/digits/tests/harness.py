@@ -6,9 +6,11 @@ Readiness is polled with a deadline; nothing waits by sleeping a fixed time.
 import http.client
 import json
 import os
+import selectors
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -140,6 +142,17 @@ class Server:
                 return float(value)
         return 0.0
 
+    def worker_pid(self):
+        """The pid of Granian's worker process (the one child of the server process)."""
+        pid = self.process.pid
+        with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as children:
+            (worker,) = children.read().split()
+        return int(worker)
+
+    def worker_rss_mib(self):
+        """Resident memory of the worker process, in MiB (VmRSS of /proc/<pid>/status)."""
+        return rss_mib(self.worker_pid())
+
     def terminate(self):
         """Sends SIGTERM (graceful shutdown)."""
         self.process.send_signal(signal.SIGTERM)
@@ -161,6 +174,96 @@ class Server:
         return self.log.read().decode(errors="replace")
 
 
+class SlowClients:
+    """`n` raw connections that each send a POST head announcing `declared` body bytes,
+    then only `sent` of them; nothing more unless `trickle` sends another byte each.
+
+    `pump()` sends what the sockets take and collects what the server answers;
+    a connection's outcome is its raw response, or the error that ended it.
+    """
+
+    def __init__(self, port, n, declared, sent, path="/v1/predict"):
+        self.head = (f"POST {path} HTTP/1.1\r\nHost: {HOST}\r\n"
+                     "Content-Type: application/json\r\n"
+                     f"Content-Length: {declared}\r\n\r\n").encode()
+        self.sent = sent
+        self.selector = selectors.DefaultSelector()
+        self.conns = []
+        for _ in range(n):
+            sock = socket.create_connection((HOST, port), timeout=10)
+            sock.setblocking(False)
+            conn = {"sock": sock, "out": bytearray(self.head + b"1" * sent),
+                    "in": bytearray(), "done": None, "opened": time.monotonic()}
+            self.conns.append(conn)
+            self.selector.register(sock, selectors.EVENT_READ | selectors.EVENT_WRITE, conn)
+
+    def trickle(self):
+        """Queues one more body byte on every open connection."""
+        for conn in self.conns:
+            if conn["done"] is None:
+                conn["out"] += b"1"
+
+    def pump(self, seconds):
+        """Sends and receives for `seconds`."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and self.open_count():
+            for key, events in self.selector.select(timeout=0.05):
+                conn = key.data
+                try:
+                    if events & selectors.EVENT_WRITE and conn["out"]:
+                        del conn["out"][:conn["sock"].send(conn["out"])]
+                    if events & selectors.EVENT_READ:
+                        data = conn["sock"].recv(65536)
+                        if data:
+                            conn["in"] += data
+                        else:
+                            self._finish(conn, bytes(conn["in"]))
+                except BlockingIOError:
+                    pass
+                except OSError as err:
+                    self._finish(conn, bytes(conn["in"]) or err)
+
+    def _finish(self, conn, outcome):
+        conn["done"] = (outcome, time.monotonic() - conn["opened"])
+        self.selector.unregister(conn["sock"])
+        conn["sock"].close()
+
+    def open_count(self):
+        """Connections the server has not ended yet."""
+        return sum(conn["done"] is None for conn in self.conns)
+
+    def outcomes(self):
+        """(status or error name, body, seconds from opening) of each ended connection."""
+        out = []
+        for conn in self.conns:
+            if conn["done"] is None:
+                continue
+            outcome, seconds = conn["done"]
+            if isinstance(outcome, bytes) and outcome.startswith(b"HTTP/1.1 "):
+                head, _, body = outcome.partition(b"\r\n\r\n")
+                out.append((int(head[9:12]), head.decode("latin-1").lower(), body, seconds))
+            else:
+                name = type(outcome).__name__ if isinstance(outcome, OSError) else "closed"
+                out.append((name, "", b"", seconds))
+        return out
+
+    def close(self):
+        """Closes every connection still open."""
+        for conn in self.conns:
+            if conn["done"] is None:
+                self._finish(conn, None)
+        self.selector.close()
+
+
+def rss_mib(pid):
+    """VmRSS of process `pid`, in MiB."""
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmRSS for process {pid}")
+
+
 def _same_sample(key, want):
     if "{" not in want:
         return key == want
@@ -170,20 +273,84 @@ def _same_sample(key, want):
         want_labels.rstrip("}").split(","))
 
 
-class RedisServer:
-    """Debian's redis-server, in-memory only, LRU-bounded like production."""
+class TlsFiles:
+    """A CA, a server certificate it signed (for the name localhost only), a client
+    certificate it signed, and an unrelated CA: PEM files made with openssl in `folder`."""
 
-    def __init__(self, password=None):
+    def __init__(self, folder):
+        self.folder = folder
+        self.ca_cert, self.ca_key = self._ca("ca", "modelship test CA")
+        self.other_ca_cert, _ = self._ca("other-ca", "some other CA")
+        self.server_cert, self.server_key = self._signed(
+            "server", "localhost", "subjectAltName=DNS:localhost")
+        self.client_cert, self.client_key = self._signed("client", "digits", None)
+
+    def _openssl(self, *args):
+        binary = shutil.which("openssl")
+        if binary is None:
+            raise AssertionError("openssl not found: install Debian's openssl package "
+                                 "(tools/bootstrap should).")
+        subprocess.run([binary, *args], check=True, capture_output=True, cwd=self.folder)
+
+    def _ca(self, name, subject):
+        cert, key = (os.path.join(self.folder, f"{name}.{kind}") for kind in ("crt", "key"))
+        self._openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                      "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj",
+                      f"/CN={subject}", "-addext", "basicConstraints=critical,CA:TRUE",
+                      "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+        return cert, key
+
+    def _signed(self, name, common_name, extension):
+        cert, key, csr, ext = (os.path.join(self.folder, f"{name}.{kind}")
+                               for kind in ("crt", "key", "csr", "ext"))
+        self._openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                      "-nodes", "-keyout", key, "-out", csr, "-subj", f"/CN={common_name}")
+        with open(ext, "w", encoding="ascii") as out:
+            out.write((extension or "") + "\n")
+        self._openssl("x509", "-req", "-in", csr, "-CA", self.ca_cert, "-CAkey", self.ca_key,
+                      "-CAcreateserial", "-out", cert, "-days", "2", "-extfile", ext)
+        return cert, key
+
+
+class RedisServer:
+    """Debian's redis-server, in-memory only, LRU-bounded like production.
+
+    With `tls` (a TlsFiles), it speaks only TLS, with the server certificate of
+    `tls`, and asks clients for a certificate signed by its CA when
+    `client_certs` is true.
+    """
+
+    def __init__(self, password=None, tls=None, client_certs=False):
         self.port = free_port()
         self.process = None
         self.dir = tempfile.mkdtemp(prefix="redis-")
         self.password = password
+        self.tls = tls
+        self.client_certs = client_certs
 
     @property
     def url(self):
-        """The redis:// URL of this server."""
+        """The redis:// (rediss:// with TLS) URL of this server."""
         auth = f":{self.password}@" if self.password else ""
+        if self.tls:
+            return f"rediss://{auth}localhost:{self.port}/0"
         return f"redis://{auth}{HOST}:{self.port}/0"
+
+    def _listen_args(self):
+        if not self.tls:
+            return ["--port", str(self.port)]
+        return ["--port", "0", "--tls-port", str(self.port),
+                "--tls-cert-file", self.tls.server_cert, "--tls-key-file", self.tls.server_key,
+                "--tls-ca-cert-file", self.tls.ca_cert,
+                "--tls-auth-clients", "yes" if self.client_certs else "no"]
+
+    def _connect(self):
+        sock = socket.create_connection((HOST, self.port), timeout=5)
+        if not self.tls:
+            return sock
+        context = ssl.create_default_context(cafile=self.tls.ca_cert)
+        context.load_cert_chain(self.tls.client_cert, self.tls.client_key)
+        return context.wrap_socket(sock, server_hostname="localhost")
 
     def start(self):
         """Starts redis-server (again, after `stop`) and waits until it answers PING."""
@@ -193,7 +360,7 @@ class RedisServer:
             raise AssertionError("redis-server not found: install Debian's redis-server "
                                  "package (tools/bootstrap should).")
         self.process = subprocess.Popen(  # pylint: disable=consider-using-with
-            [binary, "--bind", HOST, "--port", str(self.port), "--save", "",
+            [binary, "--bind", HOST, *self._listen_args(), "--save", "",
              "--appendonly", "no", "--dir", self.dir, "--maxmemory", "16mb",
              "--maxmemory-policy", "allkeys-lru", "--protected-mode", "yes"]
             + (["--requirepass", self.password] if self.password else []),
@@ -212,7 +379,7 @@ class RedisServer:
 
     def command(self, *words):
         """One inline command; the raw reply."""
-        with socket.create_connection((HOST, self.port), timeout=5) as sock:
+        with self._connect() as sock:
             if self.password and words != ("PING",):
                 sock.sendall(f"AUTH {self.password}\r\n".encode())
                 sock.recv(1024)

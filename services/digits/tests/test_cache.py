@@ -2,9 +2,16 @@
 
 import array
 import asyncio
+import logging
 import random
 
 from services.digits import cache as cache_lib
+from services.digits import redis_client
+from services.digits.tests import harness
+
+ROW = 10  # probabilities per image: the digits model's ten labels
+P0 = cache_lib.encode([0.5] + [0.5 / 9] * 9)
+P1 = cache_lib.encode([0.0] * 9 + [1.0])
 
 
 class Counts:
@@ -68,18 +75,18 @@ def test_redis_cache_stores_and_finds_entries_with_a_ttl(redis_server):
 
     async def run():
         cache = cache_lib.RedisCache(redis_server.url, timeout_s=1.0, ttl_s=60,
-                                     namespace="t", stats=counts.stats())
+                                     namespace="t", row_size=ROW, stats=counts.stats())
         keys = cache_lib.Keys("a" * 64).of(_rows(3))
         assert await cache.get_many(keys) == [None, None, None]
-        cache.put_many(keys[:2], [b"p0", b"p1"])
+        cache.put_many(keys[:2], [P0, P1])
         await cache.close()  # waits for the background write
         cache = cache_lib.RedisCache(redis_server.url, timeout_s=1.0, ttl_s=60,
-                                     namespace="t", stats=counts.stats())
+                                     namespace="t", row_size=ROW, stats=counts.stats())
         found = await cache.get_many(keys)
         await cache.close()
         return found
 
-    assert asyncio.run(run()) == [b"p0", b"p1", None]
+    assert asyncio.run(run()) == [P0, P1, None]
     assert (counts.hits, counts.misses, counts.errors) == (2, 4, 0)
     assert redis_server.dbsize() == 2
     assert b"keys=2,expires=2" in redis_server.command("INFO", "keyspace")  # both have a TTL
@@ -91,10 +98,10 @@ def test_redis_down_is_answered_as_misses_and_counted_never_raised(redis_server)
 
     async def run():
         cache = cache_lib.RedisCache(redis_server.url, timeout_s=0.2, ttl_s=60,
-                                     namespace="t", stats=counts.stats())
+                                     namespace="t", row_size=ROW, stats=counts.stats())
         keys = cache_lib.Keys("a" * 64).of(_rows(2))
         first = await cache.get_many(keys)
-        cache.put_many(keys, [b"a", b"b"])  # skipped during the back-off
+        cache.put_many(keys, [P0, P1])  # skipped during the back-off
         second = await cache.get_many(keys)
         await cache.close()
         return first, second
@@ -103,3 +110,39 @@ def test_redis_down_is_answered_as_misses_and_counted_never_raised(redis_server)
     assert first == second == [None, None]
     assert counts.errors == 1  # the second call skipped Redis instead of waiting on it
     assert counts.misses == 4
+
+
+def test_a_cached_value_that_is_not_a_probability_row_is_a_counted_miss(caplog):
+    locked = harness.RedisServer(password="cache-pw-7d1c")
+    locked.start()
+    counts = Counts()
+    nan = cache_lib.encode([float("nan")] + [0.1] * 9)
+    negative = cache_lib.encode([-0.5] + [0.1] * 9)
+    corrupt = [b"short", P0 + b"\x00", nan, negative]
+
+    async def run():
+        writer = redis_client.Client(locked.url)
+        keys = cache_lib.Keys("a" * 64).of(_rows(5))
+        await writer.set_many([(b"t:" + k, v) for k, v in zip(keys, corrupt + [P1])], 60)
+        cache = cache_lib.RedisCache(locked.url, timeout_s=1.0, ttl_s=60, namespace="t",
+                                     row_size=ROW, stats=counts.stats())
+        found = await cache.get_many(keys)
+        # What the service does with the misses; not skipped: a bad value is no outage.
+        cache.put_many(keys[:4], [P0] * 4)
+        await cache.close()  # waits for the write
+        again = await writer.mget([b"t:" + k for k in keys])
+        await writer.aclose()
+        return found, again
+
+    try:
+        with caplog.at_level(logging.WARNING, logger="services.digits.cache"):
+            found, again = asyncio.run(run())
+    finally:
+        locked.stop()
+    assert found == [None, None, None, None, P1]
+    assert again == [P0, P0, P0, P0, P1]
+    assert (counts.hits, counts.misses, counts.errors) == (1, 4, 4)
+    logged = caplog.text
+    assert "4 cached value(s) are not a row of 10 probabilities" in logged
+    assert "5, 40, 41 bytes, expected 40" in logged
+    assert "cache-pw-7d1c" not in logged and "short" not in logged

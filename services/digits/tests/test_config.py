@@ -120,3 +120,87 @@ def test_help_lists_the_variables():
                             env={**clean, "PYTHONPATH": os.pathsep.join(sys.path)},
                             capture_output=True, text=True, timeout=60, check=True)
     assert "DIGITS_MAX_BATCH_SIZE" in result.stdout
+
+
+def test_the_limits_on_slow_and_large_requests_have_defaults_that_fit_together():
+    config = Config.from_environ({})
+    assert config.max_body_bytes_in_flight == 16 << 20
+    assert config.max_requests_in_flight == 512
+    assert config.body_timeout_s == 10.0
+    assert config.max_connections == 1024
+    assert config.header_timeout_s == 30.0
+    assert config.max_header_bytes == 16384
+    assert config.max_body_bytes <= config.max_body_bytes_in_flight
+    assert config.max_requests_in_flight < config.max_connections
+
+
+def test_limits_that_contradict_each_other_are_reported_together():
+    with pytest.raises(ConfigError) as caught:
+        Config.from_environ({"DIGITS_MAX_BODY_BYTES": "2000000",
+                             "DIGITS_MAX_BODY_BYTES_IN_FLIGHT": "1000000",
+                             "DIGITS_MAX_CONNECTIONS": "100",
+                             "DIGITS_MAX_REQUESTS_IN_FLIGHT": "100"})
+    problems = caught.value.problems
+    assert len(problems) == 2
+    assert "the largest body must fit" in problems[0]
+    assert "DIGITS_MAX_CONNECTIONS=100 must be larger than" in problems[1]
+    with pytest.raises(ConfigError) as caught:
+        Config.from_environ({"DIGITS_BODY_TIMEOUT_S": "0", "DIGITS_HEADER_TIMEOUT_S": "61",
+                             "DIGITS_MAX_HEADER_BYTES": "4096"})
+    assert len(caught.value.problems) == 3
+
+
+SECRET = "hunter2-3b7c"
+
+
+@pytest.mark.parametrize("url", [
+    f"redis://:{SECRET}@cache:notaport/0",
+    f"http://user:{SECRET}@cache:6379/0",
+    f"redis://:{SECRET}@/0",
+    f"redis://default:{SECRET}@cache:6379/zero",
+    f"unix:///run/redis.sock?db=x&password={SECRET}",
+    SECRET,
+])
+def test_a_bad_redis_url_is_reported_without_its_password(url):
+    with pytest.raises(ConfigError) as caught:
+        Config.from_environ({"DIGITS_CACHE": "redis", "DIGITS_REDIS_URL": url})
+    (problem,) = caught.value.problems
+    assert problem.startswith("DIGITS_REDIS_URL=")
+    assert SECRET not in str(caught.value)
+    assert "***" in problem or "value not shown" in problem
+
+
+def test_the_server_never_prints_the_redis_password():
+    result = _run_main({"DIGITS_CACHE": "redis",
+                        "DIGITS_REDIS_URL": f"redis://:{SECRET}@cache:port/0"})
+    assert result.returncode == 2
+    assert "DIGITS_REDIS_URL='redis://***@cache:port/0'" in result.stderr
+    assert SECRET not in result.stderr + result.stdout
+
+
+def test_a_rediss_url_and_its_tls_files_are_accepted(tls_files):
+    config = Config.from_environ({
+        "DIGITS_CACHE": "redis", "DIGITS_REDIS_URL": "rediss://:pw@cache.example:6380/0",
+        "DIGITS_REDIS_CA_FILE": tls_files.ca_cert,
+        "DIGITS_REDIS_CERT_FILE": tls_files.client_cert,
+        "DIGITS_REDIS_KEY_FILE": tls_files.client_key})
+    assert config.redis_ca_file == tls_files.ca_cert
+
+
+def test_tls_files_that_cannot_be_used_are_reported(tls_files, tmp_path):
+    not_pem = tmp_path / "not.pem"
+    not_pem.write_text("not a certificate\n")
+    cases = [
+        ({"DIGITS_REDIS_URL": "redis://cache:6379/0", "DIGITS_REDIS_CA_FILE": tls_files.ca_cert},
+         "apply to a TLS Redis only"),
+        ({"DIGITS_REDIS_URL": "rediss://cache:6379/0",
+          "DIGITS_REDIS_KEY_FILE": tls_files.client_key}, "without DIGITS_REDIS_CERT_FILE"),
+        ({"DIGITS_REDIS_URL": "rediss://cache:6379/0", "DIGITS_REDIS_CA_FILE": str(not_pem)},
+         "cannot be loaded as PEM"),
+        ({"DIGITS_REDIS_URL": "rediss://cache:6379/0",
+          "DIGITS_REDIS_CA_FILE": str(tmp_path / "missing.pem")}, "expected a readable PEM file"),
+    ]
+    for env, problem in cases:
+        with pytest.raises(ConfigError) as caught:
+            Config.from_environ({"DIGITS_CACHE": "redis", **env})
+        assert problem in str(caught.value), (env, caught.value.problems)

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from services.digits import redis_client
 from services.digits.app import AsgiApp, Service
 from services.digits.config import Config
 from services.digits.tests import harness
@@ -135,3 +136,77 @@ def test_redis_cache_serves_repeats_and_a_dead_redis_never_fails_a_request(start
         response = server.post("/v1/predict", {"instances": IMAGES[4:6]})
         assert response.status == 200, response
     assert server.metric("digits_cache_errors_total", backend="redis") >= 1
+
+
+def _corrupt_every_entry(redis):
+    async def run():
+        client = redis_client.Client(redis.url)
+        (keys,) = await client.execute(("KEYS", "*"))
+        await client.set_many([(key, b"\x00" * 7) for key in keys], ttl_s=60)
+        await client.aclose()
+        return len(keys)
+
+    return asyncio.run(run())
+
+
+def test_a_corrupt_value_in_redis_is_a_miss_never_a_500(start_server, redis_server):
+    server = start_server(DIGITS_CACHE="redis", DIGITS_REDIS_URL=redis_server.url,
+                          DIGITS_REDIS_TIMEOUT_MS="500")
+    request = {"instances": IMAGES[:3]}
+    first = server.post("/v1/predict", request)
+    assert first.status == 200, first
+    _poll(lambda: redis_server.dbsize() == 3, what="3 entries written to Redis")
+    assert _corrupt_every_entry(redis_server) == 3
+    again = server.post("/v1/predict", request)
+    assert again.status == 200, again
+    assert again.json() == first.json()
+    assert server.metric("digits_cache_errors_total", backend="redis") == 3
+    assert "3 cached value(s) are not a row of 10 probabilities" in server.output()
+    _poll(lambda: server.post("/v1/predict", request).status == 200 and server.metric(
+        "digits_cache_hits_total", backend="redis") >= 3, what="the rewritten entries hit")
+
+
+def test_a_tls_redis_serves_as_cache_with_the_configured_ca(start_server, tls_redis, tls_files):
+    server = start_server(DIGITS_CACHE="redis", DIGITS_REDIS_URL=tls_redis.url,
+                          DIGITS_REDIS_CA_FILE=tls_files.ca_cert, DIGITS_REDIS_TIMEOUT_MS="500")
+    request = {"instances": IMAGES[:4]}
+    first = server.post("/v1/predict", request)
+    assert first.status == 200, first
+    _poll(lambda: tls_redis.dbsize() == 4, what="4 entries written over TLS")
+    assert server.post("/v1/predict", request).json() == first.json()
+    assert server.metric("digits_cache_hits_total", backend="redis") == 4
+    assert server.metric("digits_cache_errors_total", backend="redis") == 0
+
+
+@pytest.mark.parametrize("trouble", ["a CA that did not sign the server", "a wrong password",
+                                     "nothing listening"])
+def test_redis_trouble_never_fails_a_request_nor_shows_the_password(
+        start_server, tls_files, trouble):
+    password = "never-print-6a1f"
+    if trouble == "a CA that did not sign the server":
+        redis = harness.RedisServer(password=password, tls=tls_files)
+        env = {"DIGITS_REDIS_URL": redis.url, "DIGITS_REDIS_CA_FILE": tls_files.other_ca_cert}
+        expected = "the server's TLS certificate is not trusted"
+    elif trouble == "a wrong password":
+        redis = harness.RedisServer(password="the-right-one")
+        env = {"DIGITS_REDIS_URL": redis.url.replace("the-right-one", password)}
+        expected = "WRONGPASS"
+    else:
+        redis = harness.RedisServer()
+        env = {"DIGITS_REDIS_URL": f"redis://user:{password}@{harness.HOST}:{redis.port}/0"}
+        expected = "ConnectionRefusedError"
+    if trouble != "nothing listening":
+        redis.start()
+    try:
+        server = start_server(DIGITS_CACHE="redis", DIGITS_REDIS_TIMEOUT_MS="500",
+                              DIGITS_LOG_LEVEL="debug", **env)
+        for i in range(3):
+            response = server.post("/v1/predict", {"instances": IMAGES[i:i + 2]})
+            assert response.status == 200, response
+        assert server.metric("digits_cache_errors_total", backend="redis") >= 1
+        metrics = server.get("/metrics").body.decode()
+        output = server.output()
+    finally:
+        redis.stop()
+    assert expected in output, output
+    assert password not in output + metrics

@@ -132,3 +132,78 @@ def test_bad_urls_are_refused_with_the_reason(url, problem):
 
 def test_the_address_never_shows_the_password():
     assert "pw" not in repr(resp.Address("redis://:pw@h:1/2"))
+
+
+@pytest.mark.parametrize("url, shown", [
+    ("redis://:pw-1@h:1/2", "redis://***@h:1/2"),
+    ("rediss://user:pw-1@h:1/2", "rediss://***@h:1/2"),
+    ("redis://user:p/w@1@h:1/2", "redis://***@h:1/2"),  # an unencoded password
+    ("redis://h:1/2", "redis://h:1/2"),
+    ("unix:///run/redis.sock?db=1&password=pw-1", "unix:///run/redis.sock?db=1&password=***"),
+    ("redis://:pw-1@h:port/0", "redis://***@h:port/0"),
+    ("pw-1", "<not a URL; value not shown>"),
+])
+def test_urls_are_shown_without_user_or_password(url, shown):
+    assert resp.redact_url(url) == shown
+
+
+@pytest.mark.parametrize("url", ["redis://:pw-1@h:port/0", "http://u:pw-1@h:1/0",
+                                 "redis://:pw-1@/0", "redis://:pw-1@h:1/x"])
+def test_a_bad_url_error_never_shows_the_password(url):
+    with pytest.raises(resp.RedisError) as caught:
+        resp.Client(url)
+    assert "pw-1" not in str(caught.value)
+    assert "***@" in str(caught.value)
+
+
+def _roundtrip(url, tls=None):
+    async def run():
+        client = resp.Client(url, tls=tls)
+        try:
+            await client.set_many([(b"k", b"over tls")], ttl_s=60)
+            return await client.mget([b"k"])
+        finally:
+            await client.aclose()
+
+    return _run(run())
+
+
+def test_rediss_verifies_the_server_against_the_given_ca_and_works(tls_redis, tls_files):
+    assert _roundtrip(tls_redis.url, resp.tls_context(tls_files.ca_cert)) == [b"over tls"]
+
+
+def test_a_server_certificate_from_another_ca_is_refused_with_the_fix(tls_redis, tls_files):
+    for context in (resp.tls_context(tls_files.other_ca_cert), None):  # None: system CAs
+        with pytest.raises(resp.RedisError) as refused:
+            _roundtrip(tls_redis.url, context)
+        message = str(refused.value)
+        assert "TLS certificate is not trusted" in message
+        assert "DIGITS_REDIS_CA_FILE" in message
+        assert tls_redis.password not in message
+
+
+def test_a_certificate_for_another_host_name_is_refused(tls_redis, tls_files):
+    other_name = tls_redis.url.replace("localhost", harness.HOST)  # the same server
+    with pytest.raises(resp.RedisError, match="not trusted"):
+        _roundtrip(other_name, resp.tls_context(tls_files.ca_cert))
+
+
+def test_a_client_certificate_is_sent_to_a_server_that_asks(tls_files):
+    server = harness.RedisServer(tls=tls_files, client_certs=True)
+    server.start()
+    try:
+        with pytest.raises(resp.RedisError):
+            _roundtrip(server.url, resp.tls_context(tls_files.ca_cert))
+        with_cert = resp.tls_context(tls_files.ca_cert, tls_files.client_cert,
+                                     tls_files.client_key)
+        assert _roundtrip(server.url, with_cert) == [b"over tls"]
+    finally:
+        server.stop()
+
+
+def test_tls_to_a_plain_server_says_so(redis_server, tls_files):
+    plain_as_tls = redis_server.url.replace("redis://127.0.0.1", "rediss://localhost")
+    # redis-server waits for the end of a command line that never comes.
+    with pytest.raises(resp.RedisError, match="no TLS connection within 1 s; is the server "
+                                              r"reachable, and speaking TLS on this port"):
+        _roundtrip(plain_as_tls, resp.tls_context(tls_files.ca_cert))
