@@ -164,6 +164,21 @@ def openapi(spec):
                 "With outputs asked for in binary: the JSON response (its length in "
                 "Inference-Header-Content-Length), then those outputs' bytes.")}}
         paths[prefix + "/infer"] = {"post": infer}
+    # Links: where a client (and schemathesis' stateful phase) finds the model's
+    # name and version for the other model routes.
+    from_metadata = {"model_name": "$response.body#/name",
+                     "model_version": "$response.body#/versions/0"}
+    paths["/v2/models/{model_name}"]["get"]["responses"]["200"]["links"] = {
+        f"{operation}": {"operationId": operation,
+                         "parameters": {k: v for k, v in from_metadata.items()
+                                        if k == "model_name" or "version" in operation}}
+        for operation in ("model_ready", "model_infer", "model_version_metadata",
+                          "model_version_ready", "model_version_infer")}
+    for path, example in (("/v1/predict", {"instances": [_EXAMPLE_IMAGE], "top_k": 2}),
+                          ("/v2/models/{model_name}/infer", _infer_example(spec)),
+                          ("/v2/models/{model_name}" + versioned + "/infer",
+                           _infer_example(spec))):
+        paths[path]["post"]["requestBody"]["content"]["application/json"]["example"] = example
     schemas = {
         "Error": _object({"error": {"type": "string", "description": "What is wrong."},
                           **_VERSIONS}, ["error"]),
@@ -265,6 +280,19 @@ def openapi(spec):
 
 _VERSIONS = {"api_version": {"type": "string"},
              "model_version": {"type": "string", "pattern": _SHA256_PATTERN}}
+
+
+# A real "0" of the training data (pixel levels 0..16), for the request examples.
+_EXAMPLE_IMAGE = [0, 0, 5, 13, 9, 1, 0, 0, 0, 0, 13, 15, 10, 15, 5, 0, 0, 3, 15, 2, 0, 11, 8, 0,
+                  0, 4, 12, 0, 0, 8, 8, 0, 0, 5, 8, 0, 0, 9, 8, 0, 0, 4, 11, 0, 1, 12, 7, 0, 0,
+                  2, 14, 5, 10, 12, 0, 0, 0, 0, 6, 13, 10, 0, 0, 0]
+
+
+def _infer_example(spec):
+    return {"id": "example-1",
+            "inputs": [{"name": spec.input_name, "shape": [1, len(_EXAMPLE_IMAGE)],
+                        "datatype": "UINT8", "data": _EXAMPLE_IMAGE}],
+            "outputs": [{"name": OUTPUT_LABEL}, {"name": OUTPUT_PROBABILITIES}]}
 
 
 def _object(properties, required):

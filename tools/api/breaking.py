@@ -373,9 +373,9 @@ def check(base, current, accepted=()):
     used = set()
     kept = []
     for document, where, what in breaks:
-        match = next((i for i, w in enumerate(waivers) if (w.get("document"), w.get("where"),
-                                                            w.get("what")) == (document, where,
-                                                                                what)), None)
+        found = (document, where, what)
+        match = next((i for i, w in enumerate(waivers)
+                      if (w.get("document"), w.get("where"), w.get("what")) == found), None)
         if match is None:
             kept.append((document, where, what))
             continue

@@ -144,7 +144,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     cases = bodies((1, 32, 256))
     for (kind, _), body in cases.items():
-        results = [CANDIDATES[name][kind](body) for name in CANDIDATES]
+        results = [parsers[kind](body) for parsers in CANDIDATES.values()]
         assert all(r == results[0] for r in results), kind
     samples = {(name, case): [] for name in CANDIDATES for case in cases}
     for _ in range(args.rounds):

@@ -80,9 +80,9 @@ def test_outputs_in_binary_when_asked_per_output_or_for_the_request():
                                 "outputs": [{"name": "label", "parameters": {"binary_data": False}},
                                             {"name": "label"}]}, SPEC)
     assert one.outputs == (("label", True),)
-    mixed = protocol.parse_infer({"inputs": [tensor], "outputs": [
-        {"name": "label"}, {"name": "probabilities", "parameters": {"binary_data": True}}]},
-                                 SPEC)
+    outputs = [{"name": "label"},
+               {"name": "probabilities", "parameters": {"binary_data": True}}]
+    mixed = protocol.parse_infer({"inputs": [tensor], "outputs": outputs}, SPEC)
     doc, raw = protocol.infer_body(SPEC, "v", mixed, proba)
     assert doc["outputs"][0]["data"] == ["0"] and "data" not in doc["outputs"][1]
     assert raw == struct.pack("<10f", *proba[0])

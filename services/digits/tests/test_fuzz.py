@@ -7,7 +7,7 @@ no 5xx, every response as documented (status, headers, content type, body),
 every schema-violating request refused with a 4xx, and every schema-valid one
 accepted (0 "schema-valid request rejected"). The operations are split into
 shards (one Bazel target each, so they run in parallel); together they send
-at least 5,000 generated requests.
+at least 5,000 generated requests (each shard's count is in its test.xml).
 
 Model paths get the served model's name and version (the config file), so
 requests reach the model; one shard leaves the path parameters to the
@@ -31,20 +31,28 @@ import pytest
 from services.digits.tests import harness
 
 OPENAPI = pathlib.Path(__file__).resolve().parent.parent / "openapi.json"
-# (shard: schemathesis options, examples per operation, whether the served model's name
-# and version are fixed, fewest generated cases). The minimums add up to 5,000.
+ALL_PHASES = ("examples", "coverage", "fuzzing", "stateful")
+_METADATA = r"^/v2/models/\{model_name\}"
+# shard: (schemathesis options, examples per operation, served model's name and version
+# fixed, phases, fewest generated cases). The minimums add up to at least 5,000. Each
+# model shard keeps model metadata in: its links feed the stateful phase.
 SHARDS = {
-    "infer": (["--include-path-regex", "/infer$"], 200, True, 2600),
+    "infer": (["--include-path-regex", _METADATA + "(/infer)?$"], 300, True, ALL_PHASES,
+              1300),
+    "infer_versioned": (["--include-path-regex",
+                         _METADATA + r"(/versions/\{model_version\}/infer)?$"], 300, True,
+                        ALL_PHASES, 1300),
     "models": (["--include-path-regex", "^/v2/models/", "--exclude-path-regex", "/infer$"],
-               150, True, 900),
-    "service": (["--exclude-path-regex", "^/v2/models/"], 60, True, 1100),
-    "any_model": (["--include-path-regex", "^/v2/models/"], 25, False, 400),
+               300, True, ALL_PHASES, 1700),
+    # No links among these operations: nothing for the stateful phase.
+    "service": (["--exclude-path-regex", "^/v2/models/"], 100, True, ALL_PHASES[:3], 200),
+    "any_model": (["--include-path-regex", "^/v2/models/"], 40, False, ALL_PHASES, 500),
 }
 MIN_TOTAL = 5000
-assert sum(shard[3] for shard in SHARDS.values()) >= MIN_TOTAL
+assert sum(shard[4] for shard in SHARDS.values()) >= MIN_TOTAL
 
 
-def _run(server, tmp_path, options, examples, served):
+def _run(server, tmp_path, options, examples, served, phases):
     version = server.get("/v2/health/ready").headers["x-model-version"]
     config = tmp_path / "schemathesis.toml"
     lines = ["[checks.positive_data_acceptance]",
@@ -59,9 +67,9 @@ def _run(server, tmp_path, options, examples, served):
     command = [sys.executable, "-c", "from schemathesis.cli import schemathesis; schemathesis()",
                "--config-file", str(config), "run", str(OPENAPI),
                "--url", f"http://{harness.HOST}:{server.port}",
-               "--checks", "all", "--phases", "examples,coverage,fuzzing,stateful",
+               "--checks", "all", "--phases", ",".join(phases),
                "--mode", "all", "--max-examples", str(examples), "--generation-deterministic",
-               "--generation-database", "none", "--suppress-health-check", "all",
+               "--suppress-health-check", "all",
                "--workers", "1", "--request-timeout", "30", "--no-color",
                "--output-truncate", "true", *options]
     result = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True,
@@ -69,16 +77,16 @@ def _run(server, tmp_path, options, examples, served):
     return result.stdout + result.stderr, result.returncode
 
 
-@pytest.mark.parametrize("shard", sorted(SHARDS))
-def test_generated_requests_find_no_failure(server, tmp_path, shard):
-    options, examples, served, fewest = SHARDS[shard]
-    output, status = _run(server, tmp_path, options, examples, served)
+@pytest.mark.parametrize("shard", sorted(SHARDS), ids=lambda shard: f"shard_{shard}")
+def test_generated_requests_find_no_failure(server, tmp_path, shard, record_property):
+    options, examples, served, phases, fewest = SHARDS[shard]
+    output, status = _run(server, tmp_path, options, examples, served, phases)
     tail = output[-6000:]
     assert status == 0, f"schemathesis failed (exit {status}):\n{tail}"
-    for phase in ("Examples", "Coverage", "Fuzzing", "Stateful"):
-        assert re.search(rf"✅ {phase}", output), f"phase {phase} did not pass:\n{tail}"
-    generated = re.search(r"(\d+) generated", output)
+    for phase in phases:
+        assert re.search(rf"✅ {phase.title()}\n", output), f"phase {phase} did not pass:\n{tail}"
+    generated = re.search(r"(\d+) generated, \1 passed", output)
     assert generated, tail
+    record_property("generated_cases", generated.group(1))
     assert int(generated.group(1)) >= fewest, f"only {generated.group(1)} cases:\n{tail}"
     assert "Schema-valid request rejected" not in output and "Server error" not in output
-    print(f"{shard}: {generated.group(1)} generated cases\n{tail}")
