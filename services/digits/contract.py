@@ -123,6 +123,7 @@ def openapi(spec):
             nested = {"type": "array", "minItems": dim, "maxItems": dim, "items": nested}
         image_forms.append(nested)
     versioned = "/versions/{model_version}"
+    tensor_schemas, infer_request = _infer_request(spec)
     # operationId names the function of the generated client, tags its module.
     paths = {
         "/v2/health/live": {"get": _get("Liveness (OIP)", "Live", not_ready=True,
@@ -218,7 +219,8 @@ def openapi(spec):
             },
         },
         "PredictResults": _results_body_schema(spec),
-        "InferRequest": _infer_request(spec),
+        "InferRequest": infer_request,
+        **tensor_schemas,
         "InferResponse": _object({
             "model_name": {"type": "string"},
             "model_version": {"type": "string"},
@@ -300,7 +302,8 @@ def _object(properties, required):
 
 
 def _infer_request(spec):
-    """The JSON form of an infer request, as exactly as JSON Schema can say it.
+    """The JSON form of an infer request, as exactly as JSON Schema can say it:
+    ({name: tensor schema}, request schema).
 
     One rule is beyond JSON Schema and only in the descriptions: `data` holds
     the product of `shape` values, flat or nested exactly as `shape`.
@@ -342,7 +345,9 @@ def _infer_request(spec):
                    + f", 1 <= N <= {MAX_INSTANCES}.")
     level = {"type": "number", "minimum": 0, "maximum": spec.max_level}
     integer_level = {"type": "integer", "minimum": 0, "maximum": spec.max_level}
-    return {
+    tensors = {"IntegerTensor": tensor(_OIP_INTEGER_DATATYPES, integer_level),
+               "FloatTensor": tensor(_OIP_FLOAT_DATATYPES, level)}
+    return tensors, {
         "type": "object",
         "additionalProperties": False,
         "required": ["inputs"],
@@ -360,8 +365,8 @@ def _infer_request(spec):
                 "binary_data_output": {"type": "boolean", "description":
                                        "Every output in binary (unless it says otherwise)."}}},
             "inputs": {"type": "array", "minItems": 1, "maxItems": 1, "items": {"oneOf": [
-                tensor(_OIP_INTEGER_DATATYPES, integer_level),
-                tensor(_OIP_FLOAT_DATATYPES, level)]}},
+                {"$ref": "#/components/schemas/IntegerTensor"},
+                {"$ref": "#/components/schemas/FloatTensor"}]}},
             "outputs": {"type": "array", "minItems": 1, "items": {
                 "type": "object",
                 "additionalProperties": False,

@@ -327,7 +327,7 @@ def _pixels(flat, rows, spec, where):
             raise BadRequestError(f"{where} holds a number too large for a pixel value; pixel "
                                   f"values are levels from 0 to {top}.") from None
         total = sum(row)
-        if total != total or not (min(row) >= 0.0 and max(row) <= top):
+        if math.isnan(total) or not (min(row) >= 0.0 and max(row) <= top):
             col = next(c for c, v in enumerate(row) if not 0.0 <= v <= top)
             raise BadRequestError(
                 f"{where}: image {r}, pixel {col} is {row[col]!r}; pixel values must be "

@@ -7,7 +7,7 @@ no 5xx, every response as documented (status, headers, content type, body),
 every schema-violating request refused with a 4xx, and every schema-valid one
 accepted (0 "schema-valid request rejected"). The operations are split into
 shards (one Bazel target each, so they run in parallel); together they send
-at least 5,000 generated requests (each shard's count is in its test.xml).
+at least 5,000 generated requests (each shard prints its count into its test log).
 
 Model paths get the served model's name and version (the config file), so
 requests reach the model; one shard leaves the path parameters to the
@@ -37,13 +37,13 @@ _METADATA = r"^/v2/models/\{model_name\}"
 # fixed, phases, fewest generated cases). The minimums add up to at least 5,000. Each
 # model shard keeps model metadata in: its links feed the stateful phase.
 SHARDS = {
-    "infer": (["--include-path-regex", _METADATA + "(/infer)?$"], 300, True, ALL_PHASES,
-              1300),
-    "infer_versioned": (["--include-path-regex",
-                         _METADATA + r"(/versions/\{model_version\}/infer)?$"], 300, True,
-                        ALL_PHASES, 1300),
+    "infer": (["--include-path-regex", _METADATA + "(/infer)?$"], 100, True, ALL_PHASES,
+              600),
+    "versioned_infer": (["--include-path-regex",
+                         _METADATA + r"(/versions/\{model_version\}/infer)?$"], 100, True,
+                        ALL_PHASES, 600),
     "models": (["--include-path-regex", "^/v2/models/", "--exclude-path-regex", "/infer$"],
-               300, True, ALL_PHASES, 1700),
+               600, True, ALL_PHASES, 3100),
     # No links among these operations: nothing for the stateful phase.
     "service": (["--exclude-path-regex", "^/v2/models/"], 100, True, ALL_PHASES[:3], 200),
     "any_model": (["--include-path-regex", "^/v2/models/"], 40, False, ALL_PHASES, 500),
@@ -78,15 +78,17 @@ def _run(server, tmp_path, options, examples, served, phases):
 
 
 @pytest.mark.parametrize("shard", sorted(SHARDS), ids=lambda shard: f"shard_{shard}")
-def test_generated_requests_find_no_failure(server, tmp_path, shard, record_property):
+def test_generated_requests_find_no_failure(server, tmp_path, shard, capsys):
     options, examples, served, phases, fewest = SHARDS[shard]
     output, status = _run(server, tmp_path, options, examples, served, phases)
-    tail = output[-6000:]
+    failures = output.find("FAILURES")
+    tail = output[failures:failures + 8000] if failures >= 0 else output[-6000:]
     assert status == 0, f"schemathesis failed (exit {status}):\n{tail}"
     for phase in phases:
         assert re.search(rf"✅ {phase.title()}\n", output), f"phase {phase} did not pass:\n{tail}"
     generated = re.search(r"(\d+) generated, \1 passed", output)
     assert generated, tail
-    record_property("generated_cases", generated.group(1))
+    with capsys.disabled():  # into the test log: the shard's share of the 5,000
+        print(f"\nfuzz shard {shard}: {generated.group(1)} generated cases, 0 failures")
     assert int(generated.group(1)) >= fewest, f"only {generated.group(1)} cases:\n{tail}"
     assert "Schema-valid request rejected" not in output and "Server error" not in output
