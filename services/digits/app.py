@@ -27,7 +27,7 @@ from granian.rsgi import ProtocolClosed
 from inference import errors as inference_errors
 from inference.model import Model
 from services.digits import cache as cache_lib
-from services.digits import contract, errors, protocol
+from services.digits import binary_data, contract, errors, protocol
 from services.digits.admission import Admission, Deadlines
 from services.digits.batcher import Batcher
 from services.digits.config import Config
@@ -279,7 +279,7 @@ class Service:
         return self._json(200 if ready else 503, {"name": name, "ready": ready})
 
     async def _predict(self, header, read_body):
-        doc = await self._json_body(header, read_body)
+        doc = protocol.parse_json(await self._body(header, read_body))
         request = protocol.parse_predict(doc, self.spec)
         proba = await self._probabilities(request.x)
         # The results format carries its own versions (contract.results_schema).
@@ -288,10 +288,21 @@ class Service:
 
     async def _infer(self, header, read_body, name, version):
         self._check_model(name, version)
-        doc = await self._json_body(header, read_body)
-        request = protocol.parse_infer(doc, self.spec)
+        # The binary tensor data extension: the header says where the JSON ends.
+        json_length = header(binary_data.HEADER)
+        body = await self._body(header, read_body, binary=json_length is not None)
+        binary = None
+        if json_length is not None:
+            body, binary = binary_data.split(body, json_length)
+        request = protocol.parse_infer(protocol.parse_json(body), self.spec, binary)
         proba = await self._probabilities(request.x)
-        return self._json(200, protocol.infer_body(self.spec, self.version, request, proba))
+        doc, raw = protocol.infer_body(self.spec, self.version, request, proba)
+        response = self._json(200, doc)
+        if raw:
+            response.headers[0] = ("content-type", binary_data.CONTENT_TYPE)
+            response.headers.append((binary_data.HEADER, str(len(response.body))))
+            response.body += raw
+        return response
 
     async def _metrics(self, header, read_body):
         del header, read_body
@@ -318,15 +329,24 @@ class Service:
 
     # --- helpers -------------------------------------------------------------
 
-    async def _json_body(self, header, read_body):
+    async def _body(self, header, read_body, binary=False):
+        """The request body, once the service is ready and the body's type is one it reads.
+
+        JSON, declared or not: Triton's and KServe's clients send infer requests
+        without a Content-Type, and both servers read them as JSON. A body with
+        binary tensor data (`binary`) may also be declared application/octet-stream.
+        An explicit other type is refused.
+        """
         self._require_ready()
         content_type = (header("content-type") or "").split(";", 1)[0].strip().lower()
-        if content_type != _JSON and not (content_type.startswith("application/")
-                                          and content_type.endswith("+json")):
+        if content_type and content_type != _JSON and not (
+                content_type.startswith("application/") and content_type.endswith("+json")) \
+                and not (binary and content_type == binary_data.CONTENT_TYPE):
             raise errors.UnsupportedMediaTypeError(
-                f"Content-Type is {content_type or 'missing'!r}; send the body as "
-                "application/json.")
-        return protocol.parse_json(await read_body(self.config.max_body_bytes))
+                f"Content-Type is {content_type!r}; send the body as application/json (or "
+                "with no Content-Type)"
+                + (", or application/octet-stream with binary tensor data." if binary else "."))
+        return await read_body(self.config.max_body_bytes)
 
     async def _probabilities(self, x):
         if self._keys is None:

@@ -41,8 +41,9 @@ OPENAPI_FILE = "openapi.json"
 RESULTS_SCHEMA_FILE = "results.schema.json"
 
 _SHA256_PATTERN = "^[0-9a-f]{64}$"
-_OIP_DATATYPES = ("UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64",
-                  "FP16", "FP32", "FP64")
+_OIP_INTEGER_DATATYPES = ("UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32",
+                          "INT64")
+_OIP_FLOAT_DATATYPES = ("FP16", "FP32", "FP64")
 
 
 def render(doc):
@@ -122,6 +123,7 @@ def openapi(spec):
             nested = {"type": "array", "minItems": dim, "maxItems": dim, "items": nested}
         image_forms.append(nested)
     versioned = "/versions/{model_version}"
+    tensor_schemas, infer_request = _infer_request(spec)
     # operationId names the function of the generated client, tags its module.
     paths = {
         "/v2/health/live": {"get": _get("Liveness (OIP)", "Live", not_ready=True,
@@ -152,9 +154,32 @@ def openapi(spec):
         paths[prefix + "/ready"] = {"get": _get("Model readiness (OIP)", "ModelReady", refs,
                                                 not_found=True, not_ready=True,
                                                 operation=(f"{infix}_ready", TAG_OIP))}
-        paths[prefix + "/infer"] = {"post": _post("Inference (OIP)", "InferRequest",
-                                                  "InferResponse", refs, not_found=True,
-                                                  operation=(f"{infix}_infer", TAG_OIP))}
+        infer = _post("Inference (OIP)", "InferRequest", "InferResponse", refs,
+                      not_found=True, operation=(f"{infix}_infer", TAG_OIP))
+        # Binary tensor data extension: outputs asked for in binary follow the JSON.
+        ok = infer["responses"]["200"]
+        ok["headers"]["Inference-Header-Content-Length"] = {
+            "$ref": "#/components/headers/InferenceHeaderContentLength"}
+        ok["content"]["application/octet-stream"] = {
+            "schema": {"type": "string", "format": "binary", "description": (
+                "With outputs asked for in binary: the JSON response (its length in "
+                "Inference-Header-Content-Length), then those outputs' bytes.")}}
+        paths[prefix + "/infer"] = {"post": infer}
+    # Links: where a client (and schemathesis' stateful phase) finds the model's
+    # name and version for the other model routes.
+    from_metadata = {"model_name": "$response.body#/name",
+                     "model_version": "$response.body#/versions/0"}
+    paths["/v2/models/{model_name}"]["get"]["responses"]["200"]["links"] = {
+        f"{operation}": {"operationId": operation,
+                         "parameters": {k: v for k, v in from_metadata.items()
+                                        if k == "model_name" or "version" in operation}}
+        for operation in ("model_ready", "model_infer", "model_version_metadata",
+                          "model_version_ready", "model_version_infer")}
+    for path, example in (("/v1/predict", {"instances": [_EXAMPLE_IMAGE], "top_k": 2}),
+                          ("/v2/models/{model_name}/infer", _infer_example(spec)),
+                          ("/v2/models/{model_name}" + versioned + "/infer",
+                           _infer_example(spec))):
+        paths[path]["post"]["requestBody"]["content"]["application/json"]["example"] = example
     schemas = {
         "Error": _object({"error": {"type": "string", "description": "What is wrong."},
                           **_VERSIONS}, ["error"]),
@@ -194,7 +219,8 @@ def openapi(spec):
             },
         },
         "PredictResults": _results_body_schema(spec),
-        "InferRequest": _infer_request(spec),
+        "InferRequest": infer_request,
+        **tensor_schemas,
         "InferResponse": _object({
             "model_name": {"type": "string"},
             "model_version": {"type": "string"},
@@ -245,6 +271,10 @@ def openapi(spec):
                                  "schema": {"type": "string", "pattern": _SHA256_PATTERN}},
                 "RetryAfter": {"description": "Seconds to wait before retrying.",
                                "schema": {"type": "integer"}},
+                "InferenceHeaderContentLength": {
+                    "description": "Binary tensor data extension: the length of the JSON "
+                                   "part of the body; sent when outputs are in binary.",
+                    "schema": {"type": "integer", "minimum": 0}},
             },
         },
     }
@@ -254,40 +284,97 @@ _VERSIONS = {"api_version": {"type": "string"},
              "model_version": {"type": "string", "pattern": _SHA256_PATTERN}}
 
 
+# A real "0" of the training data (pixel levels 0..16), for the request examples.
+_EXAMPLE_IMAGE = [0, 0, 5, 13, 9, 1, 0, 0, 0, 0, 13, 15, 10, 15, 5, 0, 0, 3, 15, 2, 0, 11, 8, 0,
+                  0, 4, 12, 0, 0, 8, 8, 0, 0, 5, 8, 0, 0, 9, 8, 0, 0, 4, 11, 0, 1, 12, 7, 0, 0,
+                  2, 14, 5, 10, 12, 0, 0, 0, 0, 6, 13, 10, 0, 0, 0]
+
+
+def _infer_example(spec):
+    return {"id": "example-1",
+            "inputs": [{"name": spec.input_name, "shape": [1, len(_EXAMPLE_IMAGE)],
+                        "datatype": "UINT8", "data": _EXAMPLE_IMAGE}],
+            "outputs": [{"name": OUTPUT_LABEL}, {"name": OUTPUT_PROBABILITIES}]}
+
+
 def _object(properties, required):
     return {"type": "object", "required": required, "properties": properties}
 
 
 def _infer_request(spec):
-    # Every array says what it holds: client generators refuse a bare {"type": "array"}.
-    data_item = {"oneOf": [{"type": "number"}, {"type": "array", "items": {}}]}
-    return {
+    """The JSON form of an infer request, as exactly as JSON Schema can say it:
+    ({name: tensor schema}, request schema).
+
+    One rule is beyond JSON Schema and only in the descriptions: `data` holds
+    the product of `shape` values, flat or nested exactly as `shape`.
+    """
+    def tensor(datatypes, value):
+        rows = [{"type": "array", "minItems": spec.n_inputs, "maxItems": spec.n_inputs,
+                 "items": value}]
+        if spec.image_shape:
+            nested = value
+            for dim in reversed(spec.image_shape):
+                nested = {"type": "array", "minItems": dim, "maxItems": dim, "items": nested}
+            rows.append(nested)
+        return {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["name", "shape", "datatype", "data"],
+            "properties": {
+                "name": {"type": "string", "enum": [spec.input_name]},
+                "shape": {"type": "array", "minItems": 1 + 1,
+                          "maxItems": 1 + max(1, len(spec.image_shape)),
+                          "description": shape_words,
+                          "items": {"type": "integer", "minimum": 1,
+                                    "maximum": max(MAX_INSTANCES, spec.n_inputs)}},
+                "datatype": {"type": "string", "enum": list(datatypes)},
+                "parameters": {"type": "object"},
+                "data": {"description": "Row-major values: flat, or nested exactly as the "
+                                        "shape (every image alike); as many as the shape's "
+                                        "product.",
+                         "oneOf": [
+                             {"type": "array", "minItems": spec.n_inputs,
+                              "maxItems": spec.n_inputs * MAX_INSTANCES, "items": value},
+                             *({"type": "array", "minItems": 1, "maxItems": MAX_INSTANCES,
+                                "items": row} for row in rows)]},
+            },
+        }
+    shape_words = (f"[N, {spec.n_inputs}]"
+                   + (f" or [N, {', '.join(map(str, spec.image_shape))}]"
+                      if spec.image_shape else "")
+                   + f", 1 <= N <= {MAX_INSTANCES}.")
+    level = {"type": "number", "minimum": 0, "maximum": spec.max_level}
+    integer_level = {"type": "integer", "minimum": 0, "maximum": spec.max_level}
+    tensors = {"IntegerTensor": tensor(_OIP_INTEGER_DATATYPES, integer_level),
+               "FloatTensor": tensor(_OIP_FLOAT_DATATYPES, level)}
+    return tensors, {
         "type": "object",
         "additionalProperties": False,
         "required": ["inputs"],
+        "description": (
+            "The binary tensor data extension is also accepted: the JSON part's length in "
+            "the Inference-Header-Content-Length request header, the tensor's bytes "
+            "(little-endian, row-major) after it, their count in the input's "
+            "parameters.binary_data_size and no data. Outputs asked for with binary_data "
+            "(or the request's binary_data_output) come back the same way, as "
+            "application/octet-stream with the Inference-Header-Content-Length response "
+            "header. A body without Content-Type is read as JSON."),
         "properties": {
             "id": {"type": "string"},
-            "parameters": {"type": "object"},
-            "inputs": {"type": "array", "minItems": 1, "maxItems": 1, "items": {
-                "type": "object",
-                "additionalProperties": False,
-                "required": ["name", "shape", "datatype", "data"],
-                "properties": {
-                    "name": {"type": "string", "enum": [spec.input_name]},
-                    "shape": {"type": "array", "minItems": 1,
-                              "items": {"type": "integer", "minimum": 0}},
-                    "datatype": {"type": "string", "enum": list(_OIP_DATATYPES)},
-                    "parameters": {"type": "object"},
-                    "data": {"type": "array", "items": data_item,
-                             "description": "Row-major values, flat or nested as the shape."},
-                },
-            }},
+            "parameters": {"type": "object", "properties": {
+                "binary_data_output": {"type": "boolean", "description":
+                                       "Every output in binary (unless it says otherwise)."}}},
+            "inputs": {"type": "array", "minItems": 1, "maxItems": 1, "items": {"oneOf": [
+                {"$ref": "#/components/schemas/IntegerTensor"},
+                {"$ref": "#/components/schemas/FloatTensor"}]}},
             "outputs": {"type": "array", "minItems": 1, "items": {
                 "type": "object",
                 "additionalProperties": False,
                 "required": ["name"],
                 "properties": {"name": {"type": "string", "enum": list(OUTPUT_NAMES)},
-                               "parameters": {"type": "object"}},
+                               "parameters": {"type": "object", "properties": {
+                                   "binary_data": {"type": "boolean", "description":
+                                                   "This output in binary."}}}},
             }},
         },
     }
@@ -332,7 +419,7 @@ def _post(summary, request_schema, response_schema, parameters=None, not_found=F
         "400": _json("Error", "Invalid request: JSON, fields, shape, datatype or values"),
         "405": _json("Error", "Method not allowed"),
         "413": _json("Error", "Request body too large"),
-        "415": _json("Error", "Content-Type is not application/json"),
+        "415": _json("Error", "Content-Type is neither JSON nor absent"),
         "503": _json("Error", "Not ready, or overloaded (then Retry-After is set)", retry=True),
     }
     if not_found:

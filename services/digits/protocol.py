@@ -16,7 +16,7 @@ import uuid
 
 import orjson
 
-from services.digits import contract
+from services.digits import binary_data, contract
 from services.digits.errors import BadRequestError
 
 # OIP datatypes the model takes (it converts every one to float), with the
@@ -109,8 +109,8 @@ def parse_predict(doc, spec):
             "request.")
     top_k = doc.get("top_k", contract.DEFAULT_TOP_K)
     n_labels = len(spec.labels)
-    if isinstance(top_k, float) and top_k.is_integer():
-        top_k = int(top_k)  # 3.0 is an integer in JSON Schema
+    if isinstance(top_k, float) and top_k.is_integer() and 1 <= top_k <= n_labels:
+        top_k = int(top_k)  # 3.0 is an integer in JSON Schema (1e300 is one too: refused below)
     if not _is_int(top_k) or not 1 <= top_k <= n_labels:
         raise BadRequestError(f"'top_k' must be an integer from 1 to {n_labels}, got "
                               f"{_describe(top_k)}.")
@@ -135,15 +135,20 @@ def parse_predict(doc, spec):
     return PredictRequest(x=x, top_k=top_k)
 
 
-def parse_infer(doc, spec):
-    """An OIP v2 infer request body -> InferRequest."""
+def parse_infer(doc, spec, binary=None):
+    """An OIP v2 infer request body -> InferRequest.
+
+    `binary` is the part of the body after the JSON when the request uses the
+    binary tensor data extension (`binary_data`), None when it does not.
+    """
     _only_fields(doc, ("id", "parameters", "inputs", "outputs"), "the request")
     request_id = doc.get("id")
-    if request_id is None:
+    if "id" not in doc:
         request_id = uuid.uuid4().hex
     elif not isinstance(request_id, str):
         raise BadRequestError(f"'id' must be a string, got {_describe(request_id)}.")
-    _optional_object(doc, "parameters", "the request")
+    parameters = _optional_object(doc, "parameters", "the request")
+    binary_output = _optional_bool(parameters, "binary_data_output", "parameters")
     inputs = doc.get("inputs")
     if not isinstance(inputs, list) or len(inputs) != 1:
         raise BadRequestError(
@@ -152,23 +157,25 @@ def parse_infer(doc, spec):
     tensor = inputs[0]
     if not isinstance(tensor, dict):
         raise BadRequestError(f"inputs[0] must be an object, got {_describe(tensor)}.")
-    x = _input_tensor(tensor, spec)
-    return InferRequest(x=x, request_id=request_id, outputs=_requested_outputs(doc))
+    x = _input_tensor(tensor, spec, binary)
+    return InferRequest(x=x, request_id=request_id,
+                        outputs=_requested_outputs(doc, binary_output))
 
 
-def _input_tensor(tensor, spec):
+def _input_tensor(tensor, spec, binary):
     _only_fields(tensor, ("name", "shape", "datatype", "data", "parameters"), "inputs[0]")
-    for field in ("name", "shape", "datatype", "data"):
+    parameters = _optional_object(tensor, "parameters", "inputs[0]")
+    size = parameters.get("binary_data_size")
+    for field in ("name", "shape", "datatype") + (("data",) if size is None else ()):
         if field not in tensor:
             raise BadRequestError(f"inputs[0].{field} is missing.")
     name, datatype, shape = tensor["name"], tensor["datatype"], tensor["shape"]
     if name != spec.input_name:
         raise BadRequestError(f"unknown input {_describe(name)}: model '{spec.model_name}' "
                               f"has one input, '{spec.input_name}'.")
-    parameters = _optional_object(tensor, "parameters", "inputs[0]")
-    if "binary_data_size" in parameters:
-        raise BadRequestError("the binary tensor data extension is not supported; send the "
-                              "tensor as JSON 'data'.")
+    if not isinstance(datatype, str):
+        raise BadRequestError(f"inputs[0].datatype must be a string, got {_describe(datatype)}; "
+                              f"use one of {', '.join(ACCEPTED_DATATYPES)}.")
     if datatype in _REJECTED_DATATYPES:
         raise BadRequestError(
             f"inputs[0].datatype {datatype} is not accepted: "
@@ -189,11 +196,42 @@ def _input_tensor(tensor, spec):
     if shape[0] > contract.MAX_INSTANCES:
         raise BadRequestError(f"inputs[0].shape {shape} has {shape[0]} rows; at most "
                               f"{contract.MAX_INSTANCES} per request.")
-    data = tensor["data"]
+    count = math.prod(shape)
+    if size is not None:
+        flat = _binary_input(tensor, size, binary, datatype, count)
+    else:
+        if binary is not None and len(binary):
+            raise BadRequestError(
+                f"the body has {len(binary)} bytes after its JSON header but no input says "
+                "parameters.binary_data_size; send the tensor either as JSON 'data' or in "
+                "binary with its size.")
+        flat = _json_input(tensor["data"], shape, count, datatype)
+    return _pixels(flat, shape[0], spec, "inputs[0].data")
+
+
+def _binary_input(tensor, size, binary, datatype, count):
+    if not _is_int(size) or size < 0:
+        raise BadRequestError(f"inputs[0].parameters.binary_data_size must be a byte count, "
+                              f"got {_describe(size)}.")
+    if binary is None:
+        raise BadRequestError(
+            "inputs[0].parameters.binary_data_size is set but the request has no "
+            f"{binary_data.HEADER.title()} header: send the header with the length of the "
+            "JSON part, the tensor bytes after it (binary tensor data extension).")
+    if "data" in tensor:
+        raise BadRequestError("inputs[0] has both 'data' and parameters.binary_data_size; send "
+                              "the tensor one way only.")
+    if size != len(binary):
+        raise BadRequestError(
+            f"inputs[0].parameters.binary_data_size is {size} but {len(binary)} bytes follow "
+            "the JSON header; they must be equal (the model has one input).")
+    return binary_data.decode(datatype, binary, count, "inputs[0]")
+
+
+def _json_input(data, shape, count, datatype):
     if not isinstance(data, list):
         raise BadRequestError(f"inputs[0].data must be an array, got {_describe(data)}.")
     flat, data_shape = _flatten(data, "inputs[0].data")
-    count = math.prod(shape)
     if len(data_shape) > 1 and list(data_shape) != shape:
         raise BadRequestError(f"inputs[0].data is nested as {list(data_shape)} but shape says "
                               f"{shape}; nest it as the shape or send it flat.")
@@ -202,31 +240,36 @@ def _input_tensor(tensor, spec):
                               f"{count}.")
     if datatype in _INTEGER_TYPES:
         for i, value in enumerate(flat):
-            if not _is_int(value):
+            if not _is_int(value) and not (isinstance(value, float) and value.is_integer()):
                 raise BadRequestError(f"inputs[0].data[{i}] is {value!r}, not an integer, but "
                                       f"datatype is {datatype}.")
-    return _pixels(flat, shape[0], spec, "inputs[0].data")
+    return flat
 
 
-def _requested_outputs(doc):
-    outputs = doc.get("outputs")
-    if outputs is None:
-        return contract.OUTPUT_NAMES
+def _requested_outputs(doc, binary_output):
+    """((name, binary), ...) of the outputs to send, in request order, without repeats."""
+    if "outputs" not in doc:
+        return tuple((name, binary_output) for name in contract.OUTPUT_NAMES)
+    outputs = doc["outputs"]
     if not isinstance(outputs, list) or not outputs:
         raise BadRequestError(f"'outputs' must be a non-empty array of {{\"name\": ...}} objects, "
                               f"got {_describe(outputs)}.")
-    names = []
+    chosen = {}
     for i, item in enumerate(outputs):
         if not isinstance(item, dict) or not isinstance(item.get("name"), str):
             raise BadRequestError(f"outputs[{i}] must be an object with a string 'name'.")
         _only_fields(item, ("name", "parameters"), f"outputs[{i}]")
-        _optional_object(item, "parameters", f"outputs[{i}]")
+        parameters = _optional_object(item, "parameters", f"outputs[{i}]")
         if item["name"] not in contract.OUTPUT_NAMES:
-            raise BadRequestError(f"outputs[{i}].name {item['name']!r} is not an output of this "
-                                  f"model; outputs: {', '.join(contract.OUTPUT_NAMES)}.")
-        if item["name"] not in names:
-            names.append(item["name"])
-    return tuple(names)
+            raise BadRequestError(f"outputs[{i}].name {item['name']!r} is not an output "
+                                  f"of this model; outputs: {', '.join(contract.OUTPUT_NAMES)}.")
+        if parameters.get("classification") not in (None, 0):
+            raise BadRequestError(f"outputs[{i}].parameters.classification is not supported; "
+                                  f"ask for outputs '{contract.OUTPUT_PROBABILITIES}' and "
+                                  f"'{contract.OUTPUT_LABEL}' instead.")
+        binary = _optional_bool(parameters, "binary_data", f"outputs[{i}].parameters")
+        chosen.setdefault(item["name"], binary or binary_output)
+    return tuple(chosen.items())
 
 
 def _flatten(data, where):
@@ -272,8 +315,8 @@ def _pixels(flat, rows, spec, where):
     """Flat pixel values -> `rows` lists of n_inputs floats, within the model's levels.
 
     The floats are canonical (ints converted, no negative zeros): the cache keys on
-    their bytes. JSON has no NaN, so min/max see every value; the model checks
-    again anyway.
+    their bytes. JSON has no NaN but binary tensor data has: min/max skip NaN
+    depending on where it is, so a NaN sum catches it first.
     """
     n, top = spec.n_inputs, spec.max_level
     out = []
@@ -283,7 +326,8 @@ def _pixels(flat, rows, spec, where):
         except OverflowError:
             raise BadRequestError(f"{where} holds a number too large for a pixel value; pixel "
                                   f"values are levels from 0 to {top}.") from None
-        if not (min(row) >= 0.0 and max(row) <= top):
+        total = sum(row)
+        if math.isnan(total) or not (min(row) >= 0.0 and max(row) <= top):
             col = next(c for c, v in enumerate(row) if not 0.0 <= v <= top)
             raise BadRequestError(
                 f"{where}: image {r}, pixel {col} is {row[col]!r}; pixel values must be "
@@ -304,11 +348,18 @@ def _only_fields(doc, allowed, where):
 
 
 def _optional_object(doc, key, where):
-    value = doc.get(key)
-    if value is None:
+    if key not in doc:
         return {}
+    value = doc[key]
     if not isinstance(value, dict):
         raise BadRequestError(f"{where}.{key} must be an object, got {_describe(value)}.")
+    return value
+
+
+def _optional_bool(doc, key, where):
+    value = doc.get(key, False)
+    if not isinstance(value, bool):
+        raise BadRequestError(f"{where}.{key} must be true or false, got {_describe(value)}.")
     return value
 
 
@@ -334,7 +385,13 @@ def _json_type(value):
 
 
 def _describe(value):
-    text = orjson.dumps(value).decode() if not isinstance(value, float) else repr(value)
+    if isinstance(value, (int, float)):
+        text = repr(value)  # orjson cannot write integers beyond 64 bits
+    else:
+        try:
+            text = orjson.dumps(value).decode()
+        except TypeError:  # a huge integer inside an array or object
+            text = repr(value)
     if len(text) > 40:
         text = text[:37] + "..."
     return f"{_json_type(value)} ({text})" if value is not None else "null"
@@ -361,22 +418,34 @@ def predict_body(spec, version, proba, top_k):
 
 
 def infer_body(spec, version, request, proba):
-    """The OIP infer response for `request` with probabilities `proba`."""
+    """The OIP infer response for `request` with probabilities `proba`: (JSON doc, binary).
+
+    Outputs asked for in binary carry `parameters.binary_data_size` instead of
+    `data`, and their bytes are in `binary` in output order (b"" when none is).
+    """
     outputs = []
+    chunks = []
     n_classes = len(spec.labels)
-    for name in request.outputs:
+    for name, binary in request.outputs:
         if name == contract.OUTPUT_PROBABILITIES:
-            outputs.append({"name": name, "datatype": "FP32", "shape": [len(proba), n_classes],
-                            "data": [v for row in proba for v in row]})
+            output = {"name": name, "datatype": "FP32", "shape": [len(proba), n_classes]}
+            data = [v for row in proba for v in row]
         else:
             classes = range(n_classes)
-            outputs.append({"name": name, "datatype": "BYTES", "shape": [len(proba)],
-                            "data": [spec.labels[max(classes, key=row.__getitem__)]
-                                     for row in proba]})
-    return {
+            output = {"name": name, "datatype": "BYTES", "shape": [len(proba)]}
+            data = [spec.labels[max(classes, key=row.__getitem__)] for row in proba]
+        if binary:
+            raw = binary_data.encode(output["datatype"], data)
+            output["parameters"] = {"binary_data_size": len(raw)}
+            chunks.append(raw)
+        else:
+            output["data"] = data
+        outputs.append(output)
+    doc = {
         "model_name": spec.model_name,
         "model_version": version,
         "id": request.request_id,
         "parameters": {"api_version": contract.API_VERSION, "format": contract.RESULTS_FORMAT},
         "outputs": outputs,
     }
+    return doc, b"".join(chunks)

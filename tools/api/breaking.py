@@ -18,7 +18,11 @@ maximum, a new pattern, no more additional properties); a widened type in a
 response. Additive changes (new paths, methods, optional request fields,
 response fields, enum values in requests, looser request bounds) pass.
 Breaks pass too when the API major version (`info.version`) was raised: they
-are then listed as accepted. Exit 2: a contract folder or document is
+are then listed as accepted. `--accepted FILE` lists, with a reason, the
+breaks that are not breaks for any client (a request bound tightened to what
+the server always enforced): each entry names the released version it is
+against and the exact break line; an entry that matches nothing fails the
+gate, so the list cannot go stale. Exit 2: a contract folder or document is
 missing or unreadable.
 """
 
@@ -345,8 +349,12 @@ def compare_results(base, current):
 
 # --- the gate --------------------------------------------------------------------
 
-def check(base, current):
-    """(breaks, verdict lines, passed) comparing two Contracts."""
+def check(base, current, accepted=()):
+    """(breaks, verdict lines, passed) comparing two Contracts.
+
+    `accepted`: waivers, dicts with "base" (released API version), "document",
+    "where", "what" (the break, exactly) and "why".
+    """
     breaks = [(OPENAPI, where, what) for where, what in compare_openapi(base.openapi,
                                                                         current.openapi)]
     if base.results is not None:
@@ -361,6 +369,25 @@ def check(base, current):
                      f"{current.version}; versions only move forward.")
         return breaks, lines, False
     raised = current.major > base.major
+    waivers = [w for w in accepted if w.get("base") == base.version]
+    used = set()
+    kept = []
+    for document, where, what in breaks:
+        found = (document, where, what)
+        match = next((i for i, w in enumerate(waivers)
+                      if (w.get("document"), w.get("where"), w.get("what")) == found), None)
+        if match is None:
+            kept.append((document, where, what))
+            continue
+        used.add(match)
+        lines.append(f"accepted {document}: {where}: {what} (waived: {waivers[match]['why']})")
+    stale = [w for i, w in enumerate(waivers) if i not in used]
+    for waiver in stale:
+        lines.append(f"STALE waiver for API {base.version}: {waiver.get('where')}: "
+                     f"{waiver.get('what')} matches no break; remove it.")
+    if stale:
+        return breaks, lines, False
+    breaks = kept
     for document, where, what in breaks:
         lines.append(f"{'accepted' if raised else 'BREAKING'} {document}: {where}: {what}")
     if not breaks:
@@ -387,6 +414,7 @@ def main(argv=None):
     base.add_argument("--releases", help="a folder of released contracts: the highest "
                                          "API version is the base")
     parser.add_argument("--current", required=True, help="the contract folder to check")
+    parser.add_argument("--accepted", help="a JSON file of waived breaks (each with its reason)")
     args = parser.parse_args(argv)
     workspace = os.environ.get("BUILD_WORKSPACE_DIRECTORY", "")
     try:
@@ -395,10 +423,15 @@ def main(argv=None):
         else:
             base_contract = latest_release(os.path.join(workspace, args.releases), args.releases)
         current = Contract(os.path.join(workspace, args.current), args.current)
+        accepted = _load(os.path.join(workspace, args.accepted), True) if args.accepted else []
+        if not isinstance(accepted, list) or not all(
+                isinstance(w, dict) and isinstance(w.get("why"), str) for w in accepted):
+            raise ContractError(f"{args.accepted}: must be a JSON array of objects with "
+                                "base, document, where, what and why.")
     except ContractError as err:
         print(f"api: {err}", file=sys.stderr)
         return 2
-    _, lines, passed = check(base_contract, current)
+    _, lines, passed = check(base_contract, current, accepted)
     for line in lines:
         print(line)
     return 0 if passed else 1

@@ -274,14 +274,68 @@ def test_infer_with_two_inputs_or_an_unknown_output_is_400(api):
     assert unknown.status == 400 and "'logits' is not an output" in unknown.json()["error"]
 
 
-def test_a_body_that_is_not_declared_json_is_415(api):
-    for content_type in ("text/plain", "application/x-www-form-urlencoded", None):
-        headers = {"Content-Type": content_type} if content_type else {}
-        response = api.post("/v1/predict", json.dumps({"instances": IMAGES}).encode(),
-                            headers=headers)
-        assert response.status == 415, content_type
-        assert "application/json" in response.json()["error"]
-        _conforms(response, "/v1/predict", "POST")
+def test_a_body_declared_as_another_type_is_415(api):
+    for content_type in ("text/plain", "application/x-www-form-urlencoded",
+                         "application/octet-stream"):
+        for path in ("/v1/predict", "/v2/models/digits/infer"):
+            response = api.post(path, json.dumps({"instances": IMAGES}).encode(),
+                                headers={"Content-Type": content_type})
+            assert response.status == 415, (content_type, path)
+            assert "application/json" in response.json()["error"]
+            _conforms(response, path.replace("digits", "{model_name}"), "POST")
+
+
+def test_a_body_without_content_type_is_read_as_json(api):
+    # Triton's and KServe's clients send infer requests without a Content-Type.
+    predict = api.post("/v1/predict", json.dumps({"instances": IMAGES[:2]}).encode())
+    assert predict.status == 200, predict
+    assert [p["label"] for p in predict.json()["predictions"]] == LABELS[:2]
+    infer = api.post("/v2/models/digits/infer", json.dumps(_infer_body(IMAGES[:2])).encode())
+    assert infer.status == 200, infer
+    assert infer.json()["outputs"][1]["data"] == LABELS[:2]
+    not_json = api.post("/v1/predict", b"instances=1")
+    assert not_json.status == 400 and "not valid JSON" in not_json.json()["error"]
+
+
+# Found by an independent schemathesis run (issue 13): each gave a 500.
+FUZZ_REGRESSIONS = [
+    ("/v2/models/digits/infer",
+     {"inputs": [{"name": "pixels", "shape": [1, 64], "datatype": {}, "data": IMAGES[0]}]},
+     "inputs[0].datatype must be a string, got an object ({})"),
+    ("/v2/models/digits/infer",
+     {"inputs": [{"name": "pixels", "shape": [1, 64], "datatype": ["FP32"],
+                  "data": IMAGES[0]}]},
+     "inputs[0].datatype must be a string"),
+    ("/v1/predict", {"instances": [IMAGES[0]], "top_k": 1e300},
+     "'top_k' must be an integer from 1 to 10, got a number (1e+300)"),
+    ("/v1/predict", {"instances": [IMAGES[0]], "top_k": 10 ** 30},
+     "'top_k' must be an integer from 1 to 10"),
+    ("/v2/models/digits/infer",
+     {"inputs": [{"name": "pixels", "shape": [0], "datatype": "FP32", "data": []}]},
+     "inputs[0].shape [0] is not accepted"),
+]
+
+
+@pytest.mark.parametrize("path,body,message", FUZZ_REGRESSIONS)
+def test_fuzz_findings_are_400_with_a_message_not_500(api, path, body, message):
+    response = api.post(path, body)
+    assert response.status == 400, response
+    assert message in response.json()["error"]
+    _conforms(response, path.replace("digits", "{model_name}"), "POST")
+
+
+def test_the_contract_accepts_no_shape_the_server_refuses():
+    schemas = OPENAPI["components"]["schemas"]
+    tensors = schemas["InferRequest"]["properties"]["inputs"]["items"]["oneOf"]
+    assert len(tensors) == 2
+    for ref in tensors:
+        shape = schemas[ref["$ref"].rsplit("/", 1)[1]]["properties"]["shape"]
+        schema = {**shape, "components": OPENAPI["components"]}
+        for refused in ([0], [0, 64], [1], [1, 64, 1, 1]):
+            with pytest.raises(jsonschema.ValidationError):
+                jsonschema.validate(refused, schema)
+        for accepted in ([1, 64], [1024, 64], [3, 8, 8]):
+            jsonschema.validate(accepted, schema)
 
 
 def test_a_body_over_the_limit_is_413_before_it_is_parsed(start_server):

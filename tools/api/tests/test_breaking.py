@@ -26,7 +26,8 @@ def _schema(doc, name):
 
 
 def _infer_tensor(doc):
-    return _schema(doc, "InferRequest")["properties"]["inputs"]["items"]
+    """The float branch of the infer input (the tensor is oneOf integer / float types)."""
+    return _schema(doc, "FloatTensor")
 
 
 # (id, edit of (openapi, results), words the gate must say). Each edit breaks clients.
@@ -53,7 +54,8 @@ def _response_field_optional(api, _):
 
 
 def _remove_request_enum_value(api, _):
-    _infer_tensor(api)["properties"]["datatype"]["enum"].remove("FP16")
+    _schema(api, "InferRequest")["properties"]["outputs"]["items"]["properties"]["name"][
+        "enum"].remove("label")
 
 
 def _remove_response_enum_value(_, results):
@@ -76,7 +78,8 @@ def _new_required_parameter(api, _):
 
 
 def _narrow_request_type(api, _):
-    _infer_tensor(api)["properties"]["data"]["items"]["oneOf"][0] = {"type": "integer"}
+    _schema(api, "PredictRequest")["properties"]["instances"]["items"]["oneOf"][0] = {
+        "type": "integer"}
 
 
 def _narrow_request_field_type(api, _):
@@ -105,7 +108,7 @@ BREAKS = [
     ("response-field-no-longer-required", _response_field_optional,
      "response.model_name: response field no longer required"),
     ("removed-request-enum-value", _remove_request_enum_value,
-     'request.inputs[].datatype: enum value "FP16" removed'),
+     'request.outputs[].name: enum value "label" removed'),
     ("removed-results-enum-value", _remove_response_enum_value,
      'results.format: enum value "1.0" removed'),
     ("new-required-request-field", _new_required_request_field,
@@ -115,7 +118,7 @@ BREAKS = [
     ("new-required-parameter", _new_required_parameter,
      "POST /v1/predict query parameter tenant: new required parameter"),
     ("narrowed-type-in-alternatives", _narrow_request_type,
-     "request.inputs[].data[].oneOf[0]: alternative no longer accepted"),
+     "POST /v1/predict request.instances[].oneOf[0]: alternative no longer accepted"),
     ("narrowed-type", _narrow_request_field_type,
      "request.id: type narrowed from string to integer"),
     ("narrowed-bound", _narrow_request_bound,
@@ -269,3 +272,22 @@ def test_broken_json_is_a_one_line_error_with_exit_2(tmp_path):
     result = _gate("--base", before, "--current", after)
     assert result.returncode == 2
     assert "is not readable JSON" in result.stderr
+
+
+def test_a_waived_break_passes_with_its_reason_and_a_stale_waiver_fails(tmp_path):
+    before, after = _pair(tmp_path, _remove_path)
+    waiver = {"base": "1.0", "document": "openapi.json", "where": "/v1/predict",
+              "what": "path removed", "why": "nobody could ever call it"}
+    accepted = tmp_path / "accepted.json"
+    accepted.write_text(json.dumps([waiver]), encoding="utf-8")
+    result = _gate("--base", before, "--current", after, "--accepted", accepted)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "(waived: nobody could ever call it)" in result.stdout
+    # Against an unchanged contract the waiver matches nothing: it must be removed.
+    same_before, same_after = _pair(tmp_path / "same", lambda api, results: None)
+    stale = _gate("--base", same_before, "--current", same_after, "--accepted", accepted)
+    assert stale.returncode == 1
+    assert "STALE waiver for API 1.0: /v1/predict: path removed" in stale.stdout
+    # A waiver for another released version does not apply.
+    accepted.write_text(json.dumps([{**waiver, "base": "0.9"}]), encoding="utf-8")
+    assert _gate("--base", before, "--current", after, "--accepted", accepted).returncode == 1

@@ -42,12 +42,10 @@ import digits_client  # noqa: E402
 from digits_client.api.oip import (model_infer, model_metadata, server_live,  # noqa: E402
                                    server_metadata, server_ready)
 from digits_client.api.task import predict  # noqa: E402
-from digits_client.models import (Error, InferRequest, InferRequestInputsItem,  # noqa: E402
+from digits_client.models import (Error, FloatTensor, InferRequest,  # noqa: E402
                                   InferResponse, Live, PredictRequest, PredictResults, Ready)
-from digits_client.models.infer_request_inputs_item_datatype import (  # noqa: E402
-    InferRequestInputsItemDatatype)
-from digits_client.models.infer_request_inputs_item_name import (  # noqa: E402
-    InferRequestInputsItemName)
+from digits_client.models.float_tensor_datatype import FloatTensorDatatype  # noqa: E402
+from digits_client.models.float_tensor_name import FloatTensorName  # noqa: E402
 
 # pylint: enable=wrong-import-position
 
@@ -55,9 +53,8 @@ IMAGES, LABELS = harness.images(6, seed=3)
 
 
 def _pixels(data, rows):
-    return InferRequestInputsItem(name=InferRequestInputsItemName.PIXELS,
-                                  datatype=InferRequestInputsItemDatatype.FP32,
-                                  shape=[rows, 64], data=data)
+    return FloatTensor(name=FloatTensorName.PIXELS, datatype=FloatTensorDatatype.FP32,
+                       shape=[rows, 64], data=data)
 
 
 @pytest.fixture(name="client", scope="module")
