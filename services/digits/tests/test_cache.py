@@ -112,7 +112,7 @@ def test_redis_down_is_answered_as_misses_and_counted_never_raised(redis_server)
     assert counts.misses == 4
 
 
-def test_a_cached_value_that_is_not_a_probability_row_is_a_counted_miss(caplog):
+def test_a_cached_value_in_redis_that_is_not_a_probability_row_is_a_counted_miss(caplog):
     locked = harness.RedisServer(password="cache-pw-7d1c")
     locked.start()
     counts = Counts()

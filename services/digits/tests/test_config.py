@@ -187,7 +187,7 @@ def test_a_rediss_url_and_its_tls_files_are_accepted(tls_files):
     assert config.redis_ca_file == tls_files.ca_cert
 
 
-def test_tls_files_that_cannot_be_used_are_reported(tls_files, tmp_path):
+def test_redis_tls_files_that_cannot_be_used_are_reported(tls_files, tmp_path):
     not_pem = tmp_path / "not.pem"
     not_pem.write_text("not a certificate\n")
     cases = [
