@@ -72,7 +72,7 @@ def short_instruction(text, width=72):
             if args and os.path.basename(args[0]).startswith("python"):
                 args = args[1:]
             rest = " ".join(args)
-    line = f"{keyword} {rest}".strip()
+    line = " ".join(f"{keyword} {rest}".split())
     return line if len(line) <= width else line[:width - 3] + "..."
 
 

@@ -176,12 +176,15 @@ def main(argv=None):
     archives = [os.path.join(root, "dist", "modelship-digits.oci.tar") for root in roots]
     keep = args.keep
     try:
-        clones = []
-        for name, variant, root in zip(("first", "second"), VARIANTS, roots):
-            clones.append(clone_for(variant, workspace, os.path.join(root, "clone")))
-            print(f"repro: {name} build: clone {clones[-1]} of commit "
-                  f"{_git(clones[-1], 'rev-parse', 'HEAD').strip()[:12]}, origin "
-                  f"{_safe(_git(clones[-1], 'remote', 'get-url', 'origin').strip())}",
+        clones = [None, None]
+        for index, (name, variant, root) in enumerate(zip(("first", "second"), VARIANTS,
+                                                          roots)):
+            if args.against and index == 0:
+                continue  # the first build is the one in --against
+            clones[index] = clone_for(variant, workspace, os.path.join(root, "clone"))
+            print(f"repro: {name} build: clone {clones[index]} of commit "
+                  f"{_git(clones[index], 'rev-parse', 'HEAD').strip()[:12]}, origin "
+                  f"{_safe(_git(clones[index], 'remote', 'get-url', 'origin').strip())}",
                   flush=True)
         if args.against:
             # The earlier build is the first; this one differs from it in umask,
