@@ -103,6 +103,10 @@ class Consumer:
         with open(os.path.join(self.path, ".gitlab-ci.yml"), "w", encoding="utf-8") as out:
             out.write(CONSUMER.format(registry=registry.address, repository=REPOSITORY,
                                       state=self.state, port=self.port))
+        # The consumer's own project URL, committed: the images' source label.
+        with open(os.path.join(self.path, "tools", "image", "source-url.txt"), "w",
+                  encoding="utf-8") as out:
+            out.write(f"https://{support.HOST}/{REPOSITORY}\n")
         self.commit("consumer pipeline", "-a")
         support.git(self.path, "remote", "add", "origin", support.CONSUMER_REMOTE)
         support.git(self.path, "update-ref", "refs/remotes/origin/main", "HEAD")

@@ -21,12 +21,15 @@ def workspace():
     return os.path.dirname(os.path.realpath("WORKSPACE"))
 
 
-def build_production(out, extra=()):
-    """Builds the production image as `bazel run //:image` does; returns the report."""
+def build_production(out, extra=(), output=None):
+    """Builds the production image as `bazel run //:image` does; returns the report.
+    What the build printed is appended to the list `output` when given."""
     env = dict(os.environ, BUILD_WORKSPACE_DIRECTORY=workspace())
     proc = subprocess.run([sys.executable, BUILDER, "--target", "production", "--out", out]
                           + list(extra), env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True, check=False)
+    if output is not None:
+        output.append(proc.stdout)
     assert proc.returncode == 0, f"image build failed:\n{proc.stdout[-4000:]}"
     with open(os.path.join(out, IMAGE + ".json"), encoding="utf-8") as report:
         return json.load(report)

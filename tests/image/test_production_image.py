@@ -10,6 +10,7 @@ that it holds no shell, package manager or compiler.
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import tarfile
@@ -28,21 +29,22 @@ LIBRARY_DIRS = ("lib/x86_64-linux-gnu", "usr/lib/x86_64-linux-gnu", "lib64", "li
 
 @pytest.fixture(name="built", scope="module")
 def fixture_built(tmp_path_factory):
-    """(report, OCI archive path) of a production build."""
+    """(report, OCI archive path, what the build printed) of a production build."""
     out = str(tmp_path_factory.mktemp("dist"))
     # A private buildah storage: never touch the images of whoever else builds here.
     storage = str(tmp_path_factory.mktemp("storage"))
+    output = []
     try:
-        report = support.build_production(out, ["--storage", storage])
+        report = support.build_production(out, ["--storage", storage], output)
     finally:
         shutil.rmtree(storage, ignore_errors=True)  # half a GB; the archive is in `out`
-    return report, os.path.join(out, support.IMAGE + ".oci.tar")
+    return report, os.path.join(out, support.IMAGE + ".oci.tar"), output[0]
 
 
 @pytest.fixture(name="docker", scope="module")
 def fixture_docker(built, tmp_path_factory):
     """A private dockerd with the built image loaded as modelship-digits:smoke."""
-    _, archive = built
+    _, archive, _ = built
     with support.dockerd() as daemon:
         daemon.load_oci_archive(archive, f"{support.IMAGE}:smoke",
                                 str(tmp_path_factory.mktemp("load")))
@@ -66,15 +68,28 @@ def fixture_container(docker):
     yield port
 
 
+def test_the_build_shows_its_steps_and_no_tool_noise(built):
+    printed = built[2]
+    lines = printed.splitlines()
+    steps = [line for line in lines if re.match(r"image: \[\w+\] step \d+/\d+: ", line)]
+    assert any(line.startswith("image: [dev] step ") for line in steps), printed[-3000:]
+    assert any(line.startswith("image: [production] step ") for line in steps)
+    assert all(re.search(r" \(\d+(s|m\d\ds)\)$", line) for line in steps), steps
+    # stderr is progress only (every line prefixed), stdout the report
+    assert not re.search(r"src/main/tools/linux-sandbox[\w.-]*\.cc:\d+", printed)
+    assert not any(line.startswith(("-->", "STEP ", "[")) for line in lines), printed[-3000:]
+    assert "image: done in " in printed
+
+
 def test_loaded_image_is_the_built_image(built, docker):
-    report, _ = built
+    report, _, _ = built
     image_id = docker.docker("image", "inspect", "--format", "{{.Id}}",
                              f"{support.IMAGE}:smoke").stdout.strip()
     assert image_id == report["config_digest"]
 
 
 def test_container_becomes_ready_and_predicts_over_http(container, built):
-    report, _ = built
+    report, _, _ = built
     image = [0, 0, 5, 13, 9, 1, 0, 0, 0, 0, 13, 15, 10, 15, 5, 0, 0, 3, 15, 2, 0, 11, 8, 0,
              0, 4, 12, 0, 0, 8, 8, 0, 0, 5, 8, 0, 0, 9, 8, 0, 0, 4, 11, 0, 1, 12, 7, 0,
              0, 2, 14, 5, 10, 12, 0, 0, 0, 0, 6, 13, 10, 0, 0, 0]  # a "0" of the data set
@@ -86,7 +101,7 @@ def test_container_becomes_ready_and_predicts_over_http(container, built):
 
 
 def test_container_serves_the_api_docs_and_reports_the_api_version(container, built):
-    report, _ = built
+    report, _, _ = built
     with open("services/digits/openapi.json", encoding="utf-8") as text:
         api_version = json.load(text)["info"]["version"]
     assert report["labels"]["io.modelship.api.version"] == api_version
@@ -124,6 +139,11 @@ def test_image_labels_record_revision_and_model(built):
                 "io.modelship.api.version"):
         assert key in labels, key
     assert len(labels["org.opencontainers.image.revision"]) == 40
+    # the committed URL (tools/image/source-url.txt), never the clone's remote
+    with open(os.path.join(support.workspace(), "tools/image/source-url.txt"),
+              encoding="utf-8") as text:
+        committed = [line.strip() for line in text if line.strip() and line[0] != "#"]
+    assert [labels["org.opencontainers.image.source"]] == committed
 
 
 def test_model_is_the_last_layer_alone(built):
@@ -142,7 +162,7 @@ def test_image_fits_the_size_budget(built):
 @pytest.fixture(name="rootfs", scope="module")
 def fixture_rootfs(built, tmp_path_factory):
     """The image's file system, unpacked from the OCI archive layer by layer."""
-    _, archive = built
+    _, archive, _ = built
     root = tmp_path_factory.mktemp("rootfs")
     blobs = tmp_path_factory.mktemp("oci")
     with tarfile.open(archive) as oci:

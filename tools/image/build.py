@@ -26,8 +26,11 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import time
+import urllib.parse
 
 from models.digits import paths
+from tools.image import progress
 
 IMAGE_NAME = "modelship-digits"
 SOURCE_DIRS = ("inference", "services", "models", "tools/image", "tests")
@@ -38,15 +41,30 @@ LABEL_NS = "io.modelship"
 # (//services/digits/api:docs), in the server's runfiles at this path.
 BUILT_SOURCES = ("services/digits/api/docs.html.gz",)
 UNSTAMPED_SHA = "0" * 40
+# The committed org.opencontainers.image.source (never the clone's git remote).
+SOURCE_URL_FILE = "tools/image/source-url.txt"
 
 
 class BuildError(Exception):
     """A problem to show as it is, naming the input."""
 
 
+# Progress on stderr, so stdout stays the report; main() points its logs at --out.
+REPORTER = progress.Reporter("image")
+
+
 def log(message):
-    """Progress on stderr, so stdout stays the report."""
-    print(f"image: {message}", file=sys.stderr, flush=True)
+    """One progress line."""
+    REPORTER.say(message)
+
+
+def run_step(argv, step, log_name, parse=None, **popen):
+    """A long command: its output into <out>/logs/<log_name>.log, progress and
+    heartbeats on stderr; BuildError naming the step and the log on failure."""
+    try:
+        return REPORTER.run(argv, step, log_name, parse=parse, **popen)
+    except progress.StepFailed as err:
+        raise BuildError(str(err)) from err
 
 
 def run(argv, **kwargs):
@@ -85,6 +103,55 @@ def stamp(workspace, stamped):
     return sha, epoch, dirty
 
 
+def strip_credentials(url):
+    """The URL without user:password@ (what a clone's remote or CI may carry)."""
+    parts = urllib.parse.urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+
+
+def _comparable(url):
+    """A URL reduced to what names the project: no credentials, scheme and host in
+    lower case, no trailing slash or .git."""
+    parts = urllib.parse.urlsplit(strip_credentials(url.strip()))
+    path = parts.path.rstrip("/")
+    path = path[:-4] if path.endswith(".git") else path
+    return (parts.scheme.lower(), parts.netloc.lower(), path)
+
+
+def source_url(workspace, claimed=""):
+    """org.opencontainers.image.source: the committed SOURCE_URL_FILE, checked.
+
+    `claimed` is what the environment says the project is (CI's CI_PROJECT_URL);
+    it only confirms: when it names another project a warning says so and the
+    label keeps the committed URL, so the same commit gives the same digest in a
+    fork or a mirror too."""
+    path = os.path.join(workspace, SOURCE_URL_FILE)
+    try:
+        with open(path, encoding="utf-8") as text:
+            lines = [line.strip() for line in text
+                     if line.strip() and not line.lstrip().startswith("#")]
+    except FileNotFoundError as err:
+        raise BuildError(f"{SOURCE_URL_FILE} is missing: commit it with the project's "
+                         f"https URL on one line (the image's source label)") from err
+    if len(lines) != 1:
+        raise BuildError(f"{SOURCE_URL_FILE} must hold one URL line, found {len(lines)}")
+    parts = urllib.parse.urlsplit(lines[0])
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise BuildError(f"{SOURCE_URL_FILE}: the source URL must be an https:// URL of the "
+                         f"project, got {strip_credentials(lines[0])!r}")
+    url = strip_credentials(lines[0])
+    if url != lines[0]:
+        log(f"warning: {SOURCE_URL_FILE} holds credentials (user:password@); they are left "
+            f"out of the label. Remove them from the file, and revoke the token")
+    if claimed and _comparable(claimed) != _comparable(url):
+        log(f"warning: CI says the project is {strip_credentials(claimed)}, {SOURCE_URL_FILE} "
+            f"says {url}; the label keeps {url} (the same commit gives the same digest "
+            f"anywhere). If the project has moved, commit the new URL in {SOURCE_URL_FILE}")
+    return url
+
+
 def cache_dir():
     """The folder that keeps downloaded, verified inputs between builds."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
@@ -97,21 +164,21 @@ def prepare_rootfs(workspace, ctx, epoch):
     debian = os.path.join(workspace, "third_party", "debian")
     locks = [os.path.join(debian, name) for name in ("base.lock", "dev.lock")]
     tools = os.path.join(workspace, "tools")
-    log("fetching and checking .deb files")
-    run([sys.executable, os.path.join(tools, "debian", "fetch.py"), "--cache", debs] + locks)
+    run_step([sys.executable, os.path.join(tools, "debian", "fetch.py"), "--cache", debs]
+             + locks, "fetching and checking .deb files", "debs")
     os.makedirs(os.path.join(ctx, "rootfs"))
     env = dict(os.environ, SOURCE_DATE_EPOCH=str(epoch))
     rootfs = [sys.executable, os.path.join(tools, "image", "rootfs.py"), "--debs", debs,
               "--link", "usr/bin/python3=python3.11"]
     base_tar = os.path.join(ctx, "rootfs", "base.tar")
-    log("assembling root filesystems")
-    run(rootfs + ["--lock", locks[0], "--prune", os.path.join(debian, "base.prune"),
-                  "--out", base_tar], env=env)
+    run_step(rootfs + ["--lock", locks[0], "--prune", os.path.join(debian, "base.prune"),
+                       "--out", base_tar], "assembling the base root filesystem",
+             "rootfs-base", env=env)
     # dev: the whole dev closure with a lighter prune (the test tools need parts of
     # the standard library that production leaves out, e.g. sqlite3), minus base.
-    run(rootfs + ["--lock", locks[1], "--prune", os.path.join(debian, "dev.prune"),
-                  "--skip-tar", base_tar, "--out", os.path.join(ctx, "rootfs", "dev.tar")],
-        env=env)
+    run_step(rootfs + ["--lock", locks[1], "--prune", os.path.join(debian, "dev.prune"),
+                       "--skip-tar", base_tar, "--out", os.path.join(ctx, "rootfs", "dev.tar")],
+             "assembling the dev root filesystem", "rootfs-dev", env=env)
 
 
 def prepare_wheels(workspace, ctx):
@@ -126,10 +193,10 @@ def prepare_wheels(workspace, ctx):
         if all_cached(lock, wheels):
             log(f"wheels of {name}.txt: all in the cache, hashes checked")
             continue
-        log(f"downloading wheels of {name}.txt (pip checks every hash)")
-        run([sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
-             "--require-hashes", "--no-deps", "--only-binary=:all:", "--dest", wheels,
-             "-r", lock])
+        run_step([sys.executable, "-m", "pip", "download", "--quiet",
+                  "--disable-pip-version-check", "--require-hashes", "--no-deps",
+                  "--only-binary=:all:", "--dest", wheels, "-r", lock],
+                 f"downloading wheels of {name}.txt (pip checks every hash)", f"wheels-{name}")
     needed = set()
     for name in LOCKS:
         needed |= wheel_names(os.path.join(ctx, "locks", name + ".txt"), wheels)
@@ -258,14 +325,14 @@ def model_labels(workspace, model):
     return labels
 
 
-def labels_for(workspace, sha, epoch, dirty, model, source_url):
+def labels_for(workspace, sha, epoch, dirty, model, source):
     """The OCI and project labels of every stage."""
     labels = {
         "org.opencontainers.image.title": IMAGE_NAME,
         "org.opencontainers.image.revision": sha,
         "org.opencontainers.image.created": _rfc3339(epoch),
         "org.opencontainers.image.version": sha[:12] + ("-dirty" if dirty else ""),
-        "org.opencontainers.image.source": source_url,
+        "org.opencontainers.image.source": source,
         "org.opencontainers.image.base.name": "debian:bookworm (from third_party/debian/"
                                               "base.lock)",
     }
@@ -275,7 +342,6 @@ def labels_for(workspace, sha, epoch, dirty, model, source_url):
 
 def _rfc3339(epoch):
     """RFC 3339 UTC time of an epoch, without the wall clock."""
-    import time  # pylint: disable=import-outside-toplevel
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
@@ -296,8 +362,8 @@ def buildah_build(ctx, target, epoch, labels, no_cache, tag, storage=None):
         argv.append("--no-cache")
     for key, value in sorted(labels.items()):
         argv += ["--label", f"{key}={value}"]
-    log(f"buildah build --target {target}")
-    run(argv + [ctx])
+    run_step(argv + [ctx], f"buildah build --target {target}", f"stage-{target}",
+             parse=progress.BuildahSteps())
     return run(buildah(storage) + ["images", "--quiet", "--no-trunc", tag]).split()[0]
 
 
@@ -307,8 +373,9 @@ def export(tag, out_dir, storage=None):
     archive = os.path.join(out_dir, IMAGE_NAME + ".oci.tar")
     if os.path.exists(archive):
         os.remove(archive)
-    run(buildah(storage) + ["push", "--quiet", "--disable-compression", tag,
-                            f"oci-archive:{archive}:latest"])
+    run_step(buildah(storage) + ["push", "--quiet", "--disable-compression", tag,
+                                 f"oci-archive:{archive}:latest"],
+             f"writing {os.path.relpath(archive)}", "export")
     inspect = json.loads(run(["skopeo", "inspect", f"oci-archive:{archive}"]))
     raw = json.loads(run(["skopeo", "inspect", "--raw", f"oci-archive:{archive}"]))
     config = json.loads(run(["skopeo", "inspect", "--config", f"oci-archive:{archive}"]))
@@ -380,19 +447,18 @@ def main(argv=None):
     parser.add_argument("--model", help="ship this model artifact instead of the one Bazel "
                                         "built (a model-only release)")
     parser.add_argument("--source-url", default=os.environ.get("CI_PROJECT_URL", ""),
-                        help="org.opencontainers.image.source (default: $CI_PROJECT_URL, "
-                             "else the git remote 'origin')")
+                        help="the project URL CI reports (default: $CI_PROJECT_URL); it "
+                             "only confirms " + SOURCE_URL_FILE + ", which the "
+                             "org.opencontainers.image.source label always comes from")
     args = parser.parse_args(argv)
     workspace = os.environ.get("BUILD_WORKSPACE_DIRECTORY") or os.getcwd()
     os.chdir(workspace)
+    global REPORTER  # pylint: disable=global-statement
+    REPORTER = progress.Reporter("image", log_dir=os.path.join(args.out, "logs"))
     targets = args.target or ["lint", "test", "production"]
     try:
         sha, epoch, dirty = stamp(workspace, not args.unstamped)
-        if not args.source_url and not args.unstamped:
-            proc = subprocess.run(["git", "-C", workspace, "remote", "get-url", "origin"],
-                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                                  check=False)
-            args.source_url = proc.stdout.strip()
+        source = source_url(workspace, args.source_url)
         model, dataset = args.model or paths.model_path(), paths.dataset_path()
         ctx = args.context or tempfile.mkdtemp(prefix="modelship-ctx-")
         if os.path.exists(ctx) and os.listdir(ctx):
@@ -401,7 +467,7 @@ def main(argv=None):
         prepare_rootfs(workspace, ctx, epoch)
         prepare_wheels(workspace, ctx)
         prepare_sources(workspace, ctx, model, dataset)
-        labels = labels_for(workspace, sha, epoch, dirty, model, args.source_url)
+        labels = labels_for(workspace, sha, epoch, dirty, model, source)
         for target in targets:
             buildah_build(ctx, target, epoch, labels, args.no_cache,
                           f"localhost/{IMAGE_NAME}:{target}", args.storage)
@@ -411,6 +477,7 @@ def main(argv=None):
                       encoding="utf-8") as out:
                 json.dump(report, out, indent=2, sort_keys=True)
             print_report(report)
+        log(f"done in {progress.duration(time.monotonic() - REPORTER.started)}")
         if not args.context:
             shutil.rmtree(ctx)
     except (OSError, BuildError) as err:  # FileNotFoundError: not run by Bazel

@@ -33,19 +33,25 @@ def python_files():
     return sorted(found)
 
 
-def run(argv):
-    """Runs one command; returns its exit status."""
-    print("check:", " ".join(argv[:4]), "...", flush=True)
-    return subprocess.run(argv, check=False).returncode
+def run(what, argv):
+    """Runs one command; returns its exit status. The `check:` lines are the
+    progress the image build shows (tools/image/progress.py)."""
+    print(f"check: {what}", flush=True)
+    status = subprocess.run(argv, check=False).returncode
+    print(f"check: {what}: {'passed' if status == 0 else f'FAILED (exit {status})'}",
+          flush=True)
+    return status
 
 
 def lint():
     """All three linters; non-zero if any complains."""
     files = python_files()
     statuses = [
-        run([sys.executable, "-m", "pyflakes"] + files),
-        run([sys.executable, "-m", "pycodestyle", "--config=setup.cfg"] + files),
-        run([sys.executable, "-m", "pylint", "--rcfile=setup.cfg", "--score=n",
+        run(f"pyflakes on {len(files)} files", [sys.executable, "-m", "pyflakes"] + files),
+        run(f"pycodestyle on {len(files)} files",
+            [sys.executable, "-m", "pycodestyle", "--config=setup.cfg"] + files),
+        run(f"pylint on {len(files)} files",
+            [sys.executable, "-m", "pylint", "--rcfile=setup.cfg", "--score=n",
              "--persistent=n"] + files),
     ]
     return 1 if any(statuses) else 0
@@ -54,7 +60,8 @@ def lint():
 def test():
     """The pytest suites of the shipped code, strict, as under Bazel."""
     suites = [s for s in TESTED if os.path.isdir(s)]
-    return run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-W", "error",
+    return run("pytest " + " ".join(suites),
+               [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-W", "error",
                 "--strict-markers", "-q", "-k", DESELECT]
                + [f"--ignore={path}" for path in IGNORED] + suites)
 

@@ -4,10 +4,14 @@
     bazel run //tools/image:repro -- --against dist    one more clean build, compared
                                                        with the one in dist/ (CI)
 
-Builds the production image twice from clean state: each build in its own
-new folder with its own empty buildah storage (no cache), the second with
-another umask, time zone, locale and home folder. The two manifest digests
-and config digests must be equal. On a mismatch it prints, for each layer
+Builds the production image twice from clean state: each build from its own
+git clone of the tree (uncommitted changes copied in, so it builds what the
+tree holds, stamped with the same commit), in its own new folder with its
+own empty buildah storage (no cache). The second differs in everything a
+clone or a host may differ in: the clone's folder, its `origin` remote (the
+first: a local path; the second: an https URL with user:token@ in it),
+umask, time zone, locale and home folder. The two manifest digests and
+config digests must be equal. On a mismatch it prints, for each layer
 that differs, the files that differ (content, mode, owner or time), then
 diffoscope's (Debian's diffoscope-minimal) report on the first such layer.
 """
@@ -23,15 +27,63 @@ import tarfile
 import tempfile
 
 VARIANTS = [
-    {"umask": 0o022, "env": {"TZ": "UTC", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}},
+    # remote None: the clone's origin is the local folder it was cloned from.
+    {"umask": 0o022, "env": {"TZ": "UTC", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"},
+     "remote": None},
+    # A remote as CI runners and credential helpers write them: with a token in it
+    # (a made-up one), which must never reach a label.
     {"umask": 0o077, "env": {"TZ": "Pacific/Chatham", "LANG": "fr_FR.UTF-8",
-                             "LC_ALL": "fr_FR.UTF-8", "USER": "someone-else"}},
+                             "LC_ALL": "fr_FR.UTF-8", "USER": "someone-else"},
+     "remote": "https://gitlab-ci-token:glpat-repro-NOT-A-SECRET@mirror.invalid/"
+               "elsewhere/modelship.git"},
 ]
+SOURCE_LABEL = "org.opencontainers.image.source"
 
 
-def build_once(builder, workspace, variant, root, extra):
-    """Runs one clean production build; returns its report."""
-    os.makedirs(root)
+def _git(folder, *args, env=None):
+    return subprocess.run(["git", "-C", folder] + list(args), stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, check=True, env=env).stdout
+
+
+def _safe(url):
+    """A remote for printing: any user:password@ masked."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url
+
+
+def clone_for(variant, workspace, dest):
+    """A clone of the workspace at `dest`, with the working tree's uncommitted changes
+    and untracked, not ignored files copied in (so it builds what the workspace
+    would, stamped with the same commit, dirty or not), and the variant's origin
+    remote (None: the workspace's folder, as `git clone` sets it). Returns dest."""
+    subprocess.run(["git", "clone", "--quiet", "--no-hardlinks", workspace, dest], check=True)
+    status = _git(workspace, "status", "--porcelain=v1", "-z", "--untracked-files=all")
+    entries = status.split("\0")
+    while entries:
+        entry = entries.pop(0)
+        if not entry:
+            continue
+        code, paths = entry[:2], [entry[3:]]
+        if "R" in code or "C" in code:
+            paths.append(entries.pop(0))  # the original path of a rename or copy
+        for rel in paths:
+            src, target = os.path.join(workspace, rel), os.path.join(dest, rel)
+            if os.path.lexists(target):
+                os.remove(target)
+            if os.path.lexists(src):
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                shutil.copy2(src, target, follow_symlinks=False)
+    if variant["remote"]:
+        _git(dest, "remote", "set-url", "origin", variant["remote"])
+    return dest
+
+
+def build_once(builder, workspace, variant, root, extra, name="build"):
+    """Runs one clean production build of `workspace`; returns its report. The
+    build's progress is shown as it comes, prefixed with the build's name."""
+    os.makedirs(root, exist_ok=True)
     env = dict(os.environ, **variant["env"], HOME=os.path.join(root, "home"),
                BUILD_WORKSPACE_DIRECTORY=workspace,
                XDG_CACHE_HOME=os.environ.get("XDG_CACHE_HOME")
@@ -41,13 +93,19 @@ def build_once(builder, workspace, variant, root, extra):
             "--context", os.path.join(root, "context"), "--storage",
             os.path.join(root, "storage"), "--out", os.path.join(root, "dist")] + extra
     old = os.umask(variant["umask"])
+    tail = []
     try:
-        proc = subprocess.run(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True, check=False)
+        proc = subprocess.Popen(  # pylint: disable=consider-using-with
+            argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        for line in proc.stderr:
+            print(f"repro: {name}: {line.rstrip()}", flush=True)
+            tail = (tail + [line.rstrip()])[-40:]
+        status = proc.wait()
     finally:
         os.umask(old)
-    if proc.returncode != 0:
-        raise SystemExit(f"repro: build in {root} failed:\n{proc.stderr[-3000:]}")
+    if status != 0:
+        raise SystemExit(f"repro: the {name} build (in {root}, kept) failed:\n"
+                         + "\n".join(tail))
     with open(os.path.join(root, "dist", "modelship-digits.json"), encoding="utf-8") as out:
         return json.load(out)
 
@@ -116,7 +174,18 @@ def main(argv=None):
     top = tempfile.mkdtemp(prefix="modelship-repro-")
     roots = [os.path.join(top, "first"), os.path.join(top, "second", "elsewhere")]
     archives = [os.path.join(root, "dist", "modelship-digits.oci.tar") for root in roots]
+    keep = args.keep
     try:
+        clones = [None, None]
+        for index, (name, variant, root) in enumerate(zip(("first", "second"), VARIANTS,
+                                                          roots)):
+            if args.against and index == 0:
+                continue  # the first build is the one in --against
+            clones[index] = clone_for(variant, workspace, os.path.join(root, "clone"))
+            print(f"repro: {name} build: clone {clones[index]} of commit "
+                  f"{_git(clones[index], 'rev-parse', 'HEAD').strip()[:12]}, origin "
+                  f"{_safe(_git(clones[index], 'remote', 'get-url', 'origin').strip())}",
+                  flush=True)
         if args.against:
             # The earlier build is the first; this one differs from it in umask,
             # time zone, locale and home, as the second of two builds does.
@@ -130,14 +199,17 @@ def main(argv=None):
                       f"give the folder a production build wrote (--out)", file=sys.stderr)
                 return 2
             archives[0] = os.path.join(against, "modelship-digits.oci.tar")
-            reports.append(build_once(builder, workspace, VARIANTS[1], roots[1], extra))
+            reports.append(build_once(builder, clones[1], VARIANTS[1], roots[1], extra,
+                                      "second"))
         else:
-            reports = [build_once(builder, workspace, variant, root, extra)
-                       for variant, root in zip(VARIANTS, roots)]
+            reports = [build_once(builder, clone, variant, root, extra, name)
+                       for name, clone, variant, root
+                       in zip(("first", "second"), clones, VARIANTS, roots)]
         same = all(reports[0][key] == reports[1][key] for key in ("digest", "config_digest"))
         for name, report in zip(("first", "second"), reports):
             print(f"repro: {name}: manifest {report['digest']} config "
-                  f"{report['config_digest']}")
+                  f"{report['config_digest']} source "
+                  f"{_safe(report['labels'].get(SOURCE_LABEL, ''))}")
         if not same:
             print("repro: MISMATCH: the two clean builds differ")
             for one, two in zip(reports[0]["layers"], reports[1]["layers"]):
@@ -147,8 +219,13 @@ def main(argv=None):
             return 1
         print("repro: identical: two builds gave the same manifest and config digests")
         return 0
+    except SystemExit:
+        keep = True  # a failed build: its logs (<root>/dist/logs) stay for reading
+        raise
     finally:
-        if not args.keep:
+        if keep:
+            print(f"repro: the build folders are kept in {top}", flush=True)
+        else:
             shutil.rmtree(top, ignore_errors=True)
 
 

@@ -14,7 +14,9 @@ import json
 import os
 import re
 import statistics
+import sys
 import tempfile
+import threading
 import time
 
 from models.digits import paths
@@ -27,6 +29,54 @@ START_DEADLINE_S = 90
 # The name the image serves the model under (DIGITS_MODEL_NAME's default, which
 # the image does not override); the contract is checked as clients call it.
 SERVED_MODEL_NAME = "digits"
+# A line at least this often while a gate runs (pull, start, load), so a long
+# validation is seen to be alive.
+HEARTBEAT_S = 20.0
+
+
+class Progress:
+    """`release: validate: ...` lines on stderr: each gate as it starts and ends,
+    with elapsed times, and a heartbeat while one runs long. stdout stays the report."""
+
+    def __init__(self, stream=None, heartbeat_s=None):
+        self.stream = stream or sys.stderr
+        self.heartbeat_s = HEARTBEAT_S if heartbeat_s is None else heartbeat_s
+        self.started = time.monotonic()
+        self.current = None
+        self._last = time.monotonic()
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._thread = None
+
+    def say(self, message):
+        """One progress line, with the time since validation began."""
+        with self._lock:
+            print(f"release: validate: {message} ({time.monotonic() - self.started:.0f}s)",
+                  file=self.stream, flush=True)
+            self._last = time.monotonic()
+
+    def step(self, name):
+        """The step now running (named by heartbeats)."""
+        self.current = name
+        self.say(name)
+
+    def __enter__(self):
+        self._thread = threading.Thread(target=self._beat, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._done.set()
+        self._thread.join()
+
+    def _beat(self):
+        while not self._done.wait(min(1.0, self.heartbeat_s / 4)):
+            if self.current and time.monotonic() - self._last >= self.heartbeat_s:
+                self.say(f"... still running: {self.current}")
+
+
+def _quiet(message):
+    del message
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,10 +164,12 @@ class Container:
         self.name = "release-validate"
         self.image_id = None
 
-    def start(self, runtime):
+    def start(self, runtime, progress=None):
         """Pulls by digest, checks the loaded image is that digest's, runs it until ready."""
+        step = progress.step if progress else _quiet
         archive = os.path.join(self.scratch, "image.docker.tar")
         ref = "modelship-release/validate:candidate"
+        step(f"pulling {self.pushed.digest[:19]} into a private dockerd")
         skopeo.copy(self.settings, f"docker://{self.pushed.reference}",
                     f"docker-archive:{archive}:{ref}")
         self.daemon.docker("load", "--quiet", "--input", archive)
@@ -125,6 +177,7 @@ class Container:
         self.image_id = self.daemon.docker("image", "inspect", "--format", "{{.Id}}",
                                            ref).stdout.strip()
         self.port = runtime.free_port()
+        step("starting the container and waiting until it is ready")
         self.daemon.docker("run", "--detach", "--network", "host", "--read-only",
                            "--name", self.name, "--env", "DIGITS_HOST=127.0.0.1",
                            "--env", f"DIGITS_PORT={self.port}", "--env", "DIGITS_CACHE=off",
@@ -248,12 +301,16 @@ def _memory_mib(daemon, name):
     return float(match.group(1)) * scale / (1 << 20)
 
 
-def operating_point_checks(container, bounds):
+def operating_point_checks(container, bounds, progress=None):
     """p95 latency of single-image /v1/predict calls, and memory after that load."""
     total = int(bounds["requests"]) + int(bounds["warmup_requests"])
     images, _ = _sample_images(total, seed=2)
     timings = []
+    shown = time.monotonic()
     for index, image in enumerate(images):
+        if progress and time.monotonic() - shown >= progress.heartbeat_s / 2:
+            progress.say(f"operating point: {index}/{total} requests sent")
+            shown = time.monotonic()
         start = time.perf_counter()
         status, _, _, raw = _request(container.port, "POST", "/v1/predict",
                                      {"instances": [image], "top_k": 1})
@@ -286,19 +343,30 @@ def run_all(settings, pushed, bounds=None):
     earlier one failed, so one report shows every problem."""
     from tools.containers import runtime  # pylint: disable=import-outside-toplevel
     bounds = bounds or load_operating_point()
-    model_bytes = pushed.file()
-    checks = label_checks(pushed, model_bytes)
-    with tempfile.TemporaryDirectory(prefix="modelship-validate-") as scratch:
-        model_path = os.path.join(scratch, "digits.model")
-        with open(model_path, "wb") as out:
-            out.write(model_bytes)
-        checks += model_checks(model_path)
-        try:
-            with runtime.dockerd(prefix="modelship-release-dockerd-") as daemon:
-                container = Container(settings, pushed, daemon, scratch)
-                container.start(runtime)
-                checks += contract_checks(container)
-                checks += operating_point_checks(container, bounds)
-        except runtime.ContainerError as err:
-            raise errors.GateError(f"the container runtime failed: {err}") from err
+    with Progress() as progress:
+        progress.step("1/4 labels: reading the model from the image")
+        model_bytes = pushed.file()
+        checks = label_checks(pushed, model_bytes)
+        with tempfile.TemporaryDirectory(prefix="modelship-validate-") as scratch:
+            model_path = os.path.join(scratch, "digits.model")
+            with open(model_path, "wb") as out:
+                out.write(model_bytes)
+            progress.step("2/4 model release gate on the shipped model")
+            checks += model_checks(model_path)
+            try:
+                progress.step("3/4 API contract: starting a private dockerd")
+                with runtime.dockerd(prefix="modelship-release-dockerd-") as daemon:
+                    container = Container(settings, pushed, daemon, scratch)
+                    container.start(runtime, progress)
+                    progress.step("3/4 API contract checks on the running container")
+                    checks += contract_checks(container)
+                    progress.step(f"4/4 operating point: {bounds['warmup_requests']} warm-up "
+                                  f"and {bounds['requests']} measured requests")
+                    checks += operating_point_checks(container, bounds, progress)
+                    progress.current = "stopping the container and dockerd"
+            except runtime.ContainerError as err:
+                raise errors.GateError(f"the container runtime failed: {err}") from err
+        failed = sum(1 for check in checks if not check.ok)
+        progress.current = None
+        progress.say(f"done: {len(checks)} checks, {failed} failed")
     return checks
