@@ -25,6 +25,7 @@ import signal
 import subprocess
 import time
 
+from tools.deploy import ownership
 from tools.deploy.errors import DeployError
 
 NGINX = "/usr/sbin/nginx"
@@ -112,14 +113,14 @@ class Nginx:
         return [NGINX, "-p", self.directory, "-c", self.conf] + list(args)
 
     def pid(self):
-        """The master's pid if it runs, else None."""
-        try:
-            with open(self.pid_file, encoding="utf-8") as text:
-                pid = int(text.read().strip())
-            os.kill(pid, 0)
-            return pid
-        except (OSError, ValueError):
-            return None
+        """The master's pid if it runs, else None.
+
+        Only a master of ours started with this very config counts (nginx
+        shows its command line as "nginx: master process <argv>"): a stale
+        or forged pid file never gets a signal.
+        """
+        title = "nginx: master process " + " ".join(self._nginx())
+        return ownership.read_pid(self.pid_file, [title])
 
     def write(self, text):
         """Writes nginx.conf and checks it with `nginx -t`."""
@@ -213,4 +214,5 @@ class Nginx:
             if self.pid() is None:
                 return
             time.sleep(0.05)
-        os.kill(pid, signal.SIGKILL)
+        if self.pid() == pid:
+            os.kill(pid, signal.SIGKILL)

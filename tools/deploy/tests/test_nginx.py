@@ -158,6 +158,7 @@ def test_weight_changes_under_load_drop_no_request(front):
 def test_reload_is_a_signal_to_the_same_master(front):
     proxy, _, _, _ = front
     pid = proxy.pid()
+    assert pid is not None
     proxy.set(40)
     assert proxy.pid() == pid
     assert "40% canary;" in read(proxy.conf)
