@@ -282,7 +282,7 @@ class LocalTarget(tracks.Target):
         for name in ("stable", "canary"):
             track = self.state.data[name]
             if track:
-                urls[name] = f"http://127.0.0.1:{track['port']}/metrics"
+                urls[name] = [f"http://127.0.0.1:{track['port']}/metrics"]
         return urls
 
     def details(self):
