@@ -17,6 +17,7 @@ import time
 
 from tools.deploy import gate
 from tools.deploy import images
+from tools.deploy import public
 from tools.deploy import tracks
 from tools.deploy.errors import DeployError
 
@@ -149,19 +150,25 @@ def service(name, namespace, track):
 
 
 def ingress(name, namespace, host, track, weight=None):
-    """The Ingress of a track; the canary one carries the canary annotations."""
+    """The Ingress of a track; the canary one carries the canary annotations.
+
+    Only the public API's paths (public.PATHS) are routed: /metrics stays
+    inside the cluster, for Prometheus and the gate, which read each pod.
+    Both Ingresses list the same host and paths, as ingress-nginx's canary
+    needs.
+    """
     annotations = {}
     if track == "canary":
         annotations = {CANARY: "true", CANARY_WEIGHT: str(weight)}
+    backend = {"service": {"name": f"{name}-{track}", "port": {"number": PORT}}}
     return {
         "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
         "metadata": {"name": f"{name}-{track}", "namespace": namespace,
                      "labels": _labels(name, track), "annotations": annotations},
         "spec": {"ingressClassName": "nginx",
-                 "rules": [{"host": host, "http": {"paths": [{
-                     "path": "/", "pathType": "Prefix",
-                     "backend": {"service": {"name": f"{name}-{track}",
-                                             "port": {"number": PORT}}}}]}}]},
+                 "rules": [{"host": host, "http": {"paths": [
+                     {"path": path, "pathType": kind, "backend": backend}
+                     for kind, path in public.PATHS]}}]},
     }
 
 

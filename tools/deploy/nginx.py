@@ -26,6 +26,7 @@ import subprocess
 import time
 
 from tools.deploy import ownership
+from tools.deploy import public
 from tools.deploy.errors import DeployError
 
 NGINX = "/usr/sbin/nginx"
@@ -69,8 +70,12 @@ http {{
                                 non_idempotent;
             proxy_pass http://$modelship_track;
         }}
+        # The public API only (tools/deploy/public.py): /metrics is read by
+        # the gate from each container directly, never through here.
+{public}
         location / {{
-            proxy_pass http://$modelship_track;
+            default_type application/json;
+            return 404 '{{"error": "no public route here; see /openapi.json"}}';
         }}
     }}
 }}
@@ -98,7 +103,8 @@ def render(directory, port, stable, canary=None, weight=0, read_timeout_s=10):
         split = f"        {weight}% canary;\n        * stable;"
     return _TEMPLATE.format(dir=directory, port=port, upstreams="\n".join(upstreams),
                             split=split, weight=weight, track_header=TRACK_HEADER,
-                            upstream_header=UPSTREAM_HEADER, read_timeout=read_timeout_s)
+                            upstream_header=UPSTREAM_HEADER, read_timeout=read_timeout_s,
+                            public=public.nginx_locations(["proxy_pass http://$modelship_track;"]))
 
 
 class Nginx:

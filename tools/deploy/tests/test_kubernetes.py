@@ -12,6 +12,7 @@ import pytest
 
 from services.digits.metrics import Metrics
 from tools.deploy import main
+from tools.deploy.tests import contract
 from tools.deploy.tests.recorder import RecordingKubectl
 
 REPO = "registry.example:5000/modelship/digits"
@@ -101,6 +102,38 @@ def test_canary_ingress_carries_the_canary_weight_for_the_same_host(cluster):
     assert backend["name"] == "digits-canary"
     assert deployment_container(objects[("Deployment", "digits-canary")])["image"] == \
         f"{REPO}@{B}"
+
+
+def ingress_backend(ingress, path):
+    """The Service an Ingress sends `path` to, by the Ingress API's matching rules."""
+    wanted = [part for part in path.split("?")[0].split("/") if part]
+    for rule in ingress["spec"]["rules"]:
+        for entry in rule["http"]["paths"]:
+            prefix = [part for part in entry["path"].split("/") if part]
+            if entry["pathType"] == "Exact":
+                matched = path.split("?")[0] == entry["path"]
+            else:
+                assert entry["pathType"] == "Prefix", entry
+                matched = wanted[:len(prefix)] == prefix
+            if matched:
+                return entry["backend"]["service"]["name"]
+    return None
+
+
+def test_ingresses_route_every_public_path_and_never_metrics(cluster):
+    cluster("deploy", "--image", f"{REPO}@{A}")
+    cluster("canary", "--image", f"{REPO}@{B}", "--weight", "25")
+    objects = cluster.kubectl.applied()
+    ingresses = {track: objects[("Ingress", f"digits-{track}")] for track in ("stable", "canary")}
+    for track, ingress in ingresses.items():
+        for path in contract.api_paths():
+            assert ingress_backend(ingress, path) == f"digits-{track}", path
+        for path in ("/metrics", "/metrics/", "/metrics?x=1", "/", "/v2metrics", "/metricsz"):
+            assert ingress_backend(ingress, path) is None, path
+    # ingress-nginx pairs a canary Ingress with the main one by host and path.
+    assert ingresses["stable"]["spec"]["rules"][0]["http"]["paths"] == [
+        dict(entry, backend={"service": {"name": "digits-stable", "port": {"number": 8080}}})
+        for entry in ingresses["canary"]["spec"]["rules"][0]["http"]["paths"]]
 
 
 def test_canary_pods_are_ready_before_its_ingress_exists(cluster):
