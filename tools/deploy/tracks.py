@@ -130,7 +130,12 @@ class Target:
             raise InputError("nothing deployed yet: nothing to roll back")
         current = self.state.stable["digest"]
         if release_history:
-            target = history.previous_stable(history.read(release_history))
+            record = history.previous_stable(history.read(release_history))
+            # Only the digest comes from the history: the repository is the one
+            # the stable track runs from, so a rewritten history cannot point
+            # production at an image somewhere else.
+            repository = images.parse(self.state.stable["image"], what="stable track").repository
+            target = images.parse(f"{repository}@{record.digest}", what="release history record")
             if target.digest == current:
                 raise InputError(f"the release history's previous stable {target.digest} is "
                                  "already the stable track")

@@ -432,7 +432,8 @@ def test_a_ready_pod_whose_metrics_cannot_be_read_aborts_naming_it(cluster, pods
     assert "cannot read the metrics of pod digits-canary-0" in reasons[0]
 
 
-def test_a_pod_not_ready_that_cannot_be_read_is_left_out(cluster, pods):
+@pytest.mark.usefixtures("pods")
+def test_a_pod_not_ready_that_cannot_be_read_is_left_out(cluster):
     cluster.kubectl.add_pod("digits-canary-2", "canary", "http://127.0.0.1:9/metrics",
                             ready=False)
     status, out = canary_on_pods(cluster)
