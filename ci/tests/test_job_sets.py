@@ -119,7 +119,7 @@ def test_job_prefix_renames_every_job(offline):
 def fixture_pipeline(offline):
     """The expanded pipeline (--preview) of the default consumer."""
     project = offline.consumer("expanded", CONSUMER.format(extra=""))
-    return support.preview_documents(offline.preview(project))
+    return support.preview_documents(offline.preview(project, *PROTECTED))
 
 
 HISTORY_WRITERS = ["modelship-publish", "modelship-promote-stable",
@@ -144,13 +144,18 @@ def test_every_history_writer_and_deploy_shares_one_resource_group(pipeline):
 
 def test_two_promote_tags_of_one_repository_share_its_resource_group(offline):
     text = ("include:\n"
+            "  - component: $CI_SERVER_FQDN/platform/modelship/image-build@1.0.0\n"
             "  - component: $CI_SERVER_FQDN/platform/modelship/publish@1.0.0\n"
             "  - component: $CI_SERVER_FQDN/platform/modelship/promote@1.0.0\n"
             "  - component: $CI_SERVER_FQDN/platform/modelship/promote@1.0.0\n"
             "    inputs:\n      tag: latest\n"
+            "  - component: $CI_SERVER_FQDN/platform/modelship/image-build@1.0.0\n"
+            "    inputs:\n      job_prefix: other\n"
             "  - component: $CI_SERVER_FQDN/platform/modelship/publish@1.0.0\n"
             "    inputs:\n      job_prefix: other\n      repository: team/other\n")
-    pipeline = support.preview_documents(offline.preview(offline.consumer("two-tags", text)))
+    project = offline.consumer("two-tags", text)
+    pipeline = support.preview_documents(offline.preview(project, *PROTECTED))
+    assert offline.jobs(project, *PROTECTED)["modelship-promote-latest"] == "manual"
     assert pipeline["modelship-promote-stable"]["resource_group"] == \
         pipeline["modelship-promote-latest"]["resource_group"] == \
         pipeline["modelship-publish"]["resource_group"]
