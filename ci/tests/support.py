@@ -28,7 +28,11 @@ TEMPLATES = "templates"
 # Predefined variables the tests set to stage a tag or merge request pipeline
 # (gitlab-ci-local itself only knows branches); it warns on stdout otherwise.
 SITUATION_VARIABLES = ["CI_COMMIT_TAG", "CI_COMMIT_REF_NAME", "CI_COMMIT_BRANCH",
-                       "CI_PIPELINE_SOURCE", "CI_MERGE_REQUEST_IID", "CI_DEPLOY_FREEZE"]
+                       "CI_PIPELINE_SOURCE", "CI_MERGE_REQUEST_IID", "CI_DEPLOY_FREEZE",
+                       "CI_COMMIT_REF_PROTECTED"]
+# gitlab-ci-local calls every ref unprotected; GitLab protects the default
+# branch, and release tags are protected by the project's settings.
+PROTECTED = ["--variable", "CI_COMMIT_REF_PROTECTED=true"]
 
 
 def runfiles_root():

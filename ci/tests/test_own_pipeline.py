@@ -43,13 +43,13 @@ def make_own(root):
 def tag_pipeline(tag):
     """gitlab-ci-local arguments of a pipeline for a tag, with the release image set."""
     return ["--variable", f"CI_COMMIT_TAG={tag}", "--variable", f"CI_COMMIT_REF_NAME={tag}",
-            "--unset-variable", "CI_COMMIT_BRANCH",
+            "--unset-variable", "CI_COMMIT_BRANCH", *support.PROTECTED,
             "--variable", f"MODELSHIP_RELEASE_CLI_IMAGE={RELEASE_IMAGE}"]
 
 
 def test_own_pipeline_runs_the_components_of_its_commit(own):
     offline, path = own
-    jobs = offline.jobs(path)
+    jobs = offline.jobs(path, *support.PROTECTED)
     assert {"modelship-image-production", "modelship-release-gate", "modelship-publish",
             "modelship-promote-stable", "modelship-rollout-production", "bazel-test",
             "modelship-check-inputs"} <= set(jobs)

@@ -17,6 +17,7 @@ would deadlock on the output base), with this test's runfiles standing in for
 what `bazel run` provides (the built model, the third-party packages).
 """
 
+import hashlib
 import http.client
 import json
 import os
@@ -130,7 +131,7 @@ class Consumer:
             "MODELSHIP_REGISTRY_BACKOFF_S": "0.2",
         }
         proc = self.offline.gcl(self.path, "--force-shell-executor", "--concurrency", "1",
-                                *args, env=env, check=False)
+                                *support.PROTECTED, *args, env=env, check=False)
         return proc.returncode, proc.stdout + proc.stderr
 
     def deploy_status(self):
@@ -220,20 +221,48 @@ def test_second_release_goes_through_a_gated_canary_then_rolls_back(consumer, fi
         status, log = consumer.run("modelship-image-production", "modelship-publish",
                                    "modelship-promote-stable",
                                    "modelship-canary-production-timed",
-                                   "modelship-rollout-production",
                                    "--manual", "modelship-promote-stable")
     assert status == 0, log[-8000:]
-    # The step was judged on live metrics and passed; the rollout then promoted.
+    # The step was judged on live metrics and passed; the canary stays at its
+    # last weight until the rollout.
     assert '"decision": "promote"' in log, log[-6000:]
     assert '"result": "passed"' in log
-    after = consumer.deploy_status()["tracks"]["stable"]["digest"]
-    assert after != before
+    running = consumer.deploy_status()["tracks"]
+    second = running["canary"]["digest"]
+    assert running["stable"]["digest"] == before and second != before
+    assert registry_digest(consumer, "stable") == second  # the manual promote ran
+    history = registry_digest(consumer, "release-history")
+
+    # A rollback while the canary runs aborts the canary, and only that: the
+    # stable track, the registry's tag and its history stay as they are.
+    with Traffic(consumer.port) as traffic:
+        status, log = consumer.run("modelship-rollback-production",
+                                   "--manual", "modelship-rollback-production")
+    assert status == 0, log[-8000:]
+    assert "aborting it (stable track and 'stable' tag unchanged)" in log
+    tracks = consumer.deploy_status()["tracks"]
+    assert tracks["canary"] is None
+    assert tracks["stable"]["digest"] == before
+    assert registry_digest(consumer, "stable") == second
+    assert registry_digest(consumer, "release-history") == history
     assert traffic.statuses and all(code == 200 for code in traffic.statuses[-20:])
 
+    # The release goes out for real this time: canary, then the rollout.
+    with Traffic(consumer.port) as traffic:
+        status, log = consumer.run("modelship-canary-production-timed",
+                                   "modelship-rollout-production")
+    assert status == 0, log[-8000:]
+    assert '"result": "passed"' in log
+    assert consumer.deploy_status()["tracks"]["stable"]["digest"] == second
+    assert traffic.statuses and all(code == 200 for code in traffic.statuses[-20:])
+
+    # With no canary running, the rollback returns production to the first
+    # release and the registry's tag follows.
     status, log = consumer.run("modelship-rollback-production",
                                "--manual", "modelship-rollback-production")
     assert status == 0, log[-8000:]
     assert consumer.deploy_status()["tracks"]["stable"]["digest"] == before
+    assert registry_digest(consumer, "stable") == before
 
 
 def test_a_refused_model_fails_the_pipeline_before_publish(consumer, first_release):
@@ -256,6 +285,14 @@ def test_a_refused_model_fails_the_pipeline_before_publish(consumer, first_relea
     assert not job_passed(log, "modelship-release-gate")
     assert not job_passed(log, "modelship-publish")
     assert registry_tags(consumer) == tags_before
+
+
+def registry_digest(consumer, tag):
+    """The digest of the manifest a tag of the consumer's repository points at."""
+    raw = subprocess.run(["skopeo", "inspect", "--tls-verify=false", "--raw",
+                          f"docker://{consumer.registry.address}/{REPOSITORY}:{tag}"],
+                         stdout=subprocess.PIPE, check=True).stdout
+    return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
 def registry_tags(consumer):

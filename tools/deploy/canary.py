@@ -19,11 +19,13 @@ def parse_steps(text):
     return steps
 
 
-def _scrape(urls):
-    return {track: gate.scrape(url) for track, url in urls.items()}
+def _read(target, counters):
+    """One reading of every instance of both tracks, added to their Increases."""
+    for track, readings in target.read_metrics().items():
+        counters[track].update(readings)
 
 
-def _watch(target, before, interval_s, bounds, sleep, poll_s=1.0):
+def _watch(target, counters, interval_s, bounds, sleep, poll_s=1.0):
     """The verdict on one interval; an abort is taken as soon as it is certain.
 
     The metrics are read every `poll_s` while the interval runs, so a canary
@@ -33,9 +35,8 @@ def _watch(target, before, interval_s, bounds, sleep, poll_s=1.0):
     end = time.monotonic() + interval_s
     while True:
         sleep(max(0.0, min(poll_s, end - time.monotonic())))
-        after = _scrape(target.metrics_urls())
-        verdict = gate.judge(after["canary"] - before["canary"],
-                             after["stable"] - before["stable"], bounds)
+        _read(target, counters)
+        verdict = gate.judge(counters["canary"].total(), counters["stable"].total(), bounds)
         if verdict.decision == gate.ABORT or time.monotonic() >= end:
             return verdict
 
@@ -60,13 +61,15 @@ def run(target, image, steps, interval_s, bounds, auto=False, max_holds=2, archi
             first = False
         step = {"weight": weight, "started": time.time(), "holds": 0}
         try:
-            before = _scrape(target.metrics_urls())
-            verdict = _watch(target, before, interval_s, bounds, sleep)
+            counters = {"stable": gate.Increase(), "canary": gate.Increase()}
+            _read(target, counters)
+            verdict = _watch(target, counters, interval_s, bounds, sleep)
             while verdict.decision == gate.HOLD and step["holds"] < max_holds:
                 step["holds"] += 1
                 emit_step(emit, dict(step, decision="hold", reasons=verdict.reasons,
                                      figures=verdict.figures))
-                verdict = _watch(target, before, interval_s, bounds, sleep)
+                verdict = _watch(target, counters, interval_s, bounds, sleep)
+            step["instances"] = {track: c.instances for track, c in counters.items()}
         except DeployError as err:
             verdict = gate.Verdict(gate.ABORT, (f"metrics unreadable: {err}",), {})
         step.update(ended=time.time(), decision=verdict.decision,

@@ -1,10 +1,14 @@
 """The metric gate: the service's own Prometheus metrics, canary against stable.
 
-Each track's /metrics is read at the start and at the end of a step; the
-difference is what that step served (the counters are cumulative and the
-stable track has served for long before). Only prediction routes count
-(OIP infer and /v1/predict): health probes and metric scrapes say nothing
-about a release.
+A track is several instances (pods on kubernetes), each with its own
+counters. Every instance's /metrics is read at the start of a step and
+again while it runs; what the track served in the step is the sum over its
+instances of each one's increase (`Increase`, the way Prometheus'
+`increase()` treats a counter reset or a new series). Subtracting readings of
+different instances, as one Service address answering from a different pod
+each time would give, means nothing. Only prediction routes count (OIP infer
+and /v1/predict): health probes and metric scrapes say nothing about a
+release.
 """
 
 import dataclasses
@@ -50,6 +54,18 @@ class Snapshot:
             {k: v - earlier.by_status.get(k, 0) for k, v in self.by_status.items()},
             {k: v - earlier.buckets.get(k, 0) for k, v in self.buckets.items()})
 
+    def __add__(self, other):
+        return Snapshot(
+            {k: self.by_status.get(k, 0) + other.by_status.get(k, 0)
+             for k in set(self.by_status) | set(other.by_status)},
+            {k: self.buckets.get(k, 0) + other.buckets.get(k, 0)
+             for k in set(self.buckets) | set(other.buckets)})
+
+    def went_down_from(self, earlier):
+        """True when a counter is lower than in `earlier`: the process restarted."""
+        return any(self.by_status.get(k, 0) < v for k, v in earlier.by_status.items()) or \
+            any(self.buckets.get(k, 0) < v for k, v in earlier.buckets.items())
+
     def error_ratio(self):
         """5xx / all (0 when nothing was served)."""
         return self.errors / self.total if self.total else 0.0
@@ -82,6 +98,9 @@ class Snapshot:
         return seconds
 
 
+EMPTY = Snapshot({}, {})
+
+
 def parse(text):
     """A Snapshot of the prediction routes from Prometheus exposition text."""
     by_status, buckets = {}, {}
@@ -109,6 +128,44 @@ def scrape(url, timeout=5):
             return parse(response.read().decode())
     except (urllib.error.URLError, OSError) as err:
         raise DeployError(f"cannot read metrics at {url}: {err}") from err
+
+
+class Increase:
+    """What one track served since its first reading, summed over its instances.
+
+    `update()` takes one reading of every instance ({instance: Snapshot});
+    `total()` is the sum of each instance's increase since it was first seen.
+    An instance first seen mid-step (a new pod) counts from that reading on;
+    one that restarted (a counter went down) keeps what it had served before
+    and counts again from zero; one that disappeared keeps its last figures.
+    """
+
+    def __init__(self):
+        self._first, self._last, self._carried = {}, {}, {}
+
+    def update(self, readings):
+        """Adds one reading of the track's instances."""
+        for instance, snapshot in readings.items():
+            if instance not in self._first:
+                self._first[instance] = self._last[instance] = snapshot
+                continue
+            if snapshot.went_down_from(self._last[instance]):
+                served = self._last[instance] - self._first[instance]
+                self._carried[instance] = self._carried.get(instance, EMPTY) + served
+                self._first[instance] = EMPTY
+            self._last[instance] = snapshot
+
+    def total(self):
+        """The track's traffic since the first reading, as one Snapshot."""
+        total = EMPTY
+        for instance, first in self._first.items():
+            total = total + self._carried.get(instance, EMPTY) + (self._last[instance] - first)
+        return total
+
+    @property
+    def instances(self):
+        """The instances read so far."""
+        return sorted(self._first)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,40 +9,49 @@ pinned by digest. Every call to the cluster goes through `Kubectl`, the one
 seam the tests replace with a recorder.
 """
 
+import concurrent.futures
 import json
 import os
 import subprocess
 import time
 
+from tools.deploy import gate
 from tools.deploy import images
+from tools.deploy import public
 from tools.deploy import tracks
 from tools.deploy.errors import DeployError
 
 PORT = 8080
+SCRAPE_TIMEOUT_S = 5
 UID = 65532
 CANARY = "nginx.ingress.kubernetes.io/canary"
 CANARY_WEIGHT = "nginx.ingress.kubernetes.io/canary-weight"
 
 
 class Kubectl:
-    """The cluster, as three kubectl calls. Tests substitute a recorder."""
+    """The cluster, as five kubectl calls. Tests substitute a recorder."""
 
     def __init__(self, binary="kubectl", context=None, namespace="modelship"):
         self.binary = binary
         self.context = context
         self.namespace = namespace
 
-    def _run(self, args, stdin=None):
+    def _run(self, args, stdin=None, timeout_s=None):
         argv = [self.binary] + (["--context", self.context] if self.context else []) + \
             ["--namespace", self.namespace] + args
         try:
             proc = subprocess.run(argv, input=stdin, stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT, text=True, check=False)
+                                  stderr=subprocess.PIPE, text=True, check=False,
+                                  timeout=timeout_s)
         except FileNotFoundError as err:
             raise DeployError(f"{self.binary} not found: install kubectl or pass "
                               "--kubectl PATH") from err
+        except subprocess.TimeoutExpired as err:
+            raise DeployError(f"kubectl {' '.join(args[:3])} did not answer within "
+                              f"{timeout_s} s") from err
         if proc.returncode != 0:
-            raise DeployError(f"kubectl {' '.join(args[:3])} failed: {proc.stdout.strip()}")
+            said = (proc.stderr.strip() or proc.stdout.strip())
+            raise DeployError(f"kubectl {' '.join(args[:3])} failed: {said}")
         return proc.stdout
 
     def apply(self, objects):
@@ -58,6 +67,20 @@ class Kubectl:
     def delete(self, kind, name):
         """Deletes one object; absent is fine."""
         return self._run(["delete", kind, name, "--ignore-not-found"])
+
+    def pods(self, selector):
+        """The pods matching a label selector, as the API lists them (JSON objects)."""
+        listed = self._run(["get", "pods", "--selector", selector, "--output", "json"],
+                           timeout_s=SCRAPE_TIMEOUT_S * 2)
+        try:
+            return json.loads(listed).get("items", [])
+        except (ValueError, AttributeError) as err:
+            raise DeployError(f"kubectl get pods gave no pod list: {err}") from err
+
+    def get_raw(self, path):
+        """GET `path` on the API server (`kubectl get --raw`), e.g. a pod's proxy."""
+        return self._run(["get", "--raw", path, f"--request-timeout={SCRAPE_TIMEOUT_S}s"],
+                         timeout_s=SCRAPE_TIMEOUT_S * 2)
 
 
 def _labels(name, track):
@@ -127,19 +150,25 @@ def service(name, namespace, track):
 
 
 def ingress(name, namespace, host, track, weight=None):
-    """The Ingress of a track; the canary one carries the canary annotations."""
+    """The Ingress of a track; the canary one carries the canary annotations.
+
+    Only the public API's paths (public.PATHS) are routed: /metrics stays
+    inside the cluster, for Prometheus and the gate, which read each pod.
+    Both Ingresses list the same host and paths, as ingress-nginx's canary
+    needs.
+    """
     annotations = {}
     if track == "canary":
         annotations = {CANARY: "true", CANARY_WEIGHT: str(weight)}
+    backend = {"service": {"name": f"{name}-{track}", "port": {"number": PORT}}}
     return {
         "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
         "metadata": {"name": f"{name}-{track}", "namespace": namespace,
                      "labels": _labels(name, track), "annotations": annotations},
         "spec": {"ingressClassName": "nginx",
-                 "rules": [{"host": host, "http": {"paths": [{
-                     "path": "/", "pathType": "Prefix",
-                     "backend": {"service": {"name": f"{name}-{track}",
-                                             "port": {"number": PORT}}}}]}}]},
+                 "rules": [{"host": host, "http": {"paths": [
+                     {"path": path, "pathType": kind, "backend": backend}
+                     for kind, path in public.PATHS]}}]},
     }
 
 
@@ -241,12 +270,58 @@ class KubernetesTarget(tracks.Target):
         return self._delete_canary()
 
     def metrics_urls(self):
+        """The --stable-metrics / --canary-metrics URLs given (comma-separated lists)."""
         urls = {}
-        for track in ("stable", "canary"):
+        for track in tracks.TRACKS:
             flag = getattr(self.options, f"{track}_metrics", None)
-            urls[track] = flag or \
-                f"http://{self.app}-{track}.{self.namespace}.svc:{PORT}/metrics"
+            if flag:
+                urls[track] = [url.strip() for url in flag.split(",") if url.strip()]
         return urls
+
+    def read_metrics(self):
+        """Every pod of each track, read one by one through the API server's pod proxy.
+
+        A Service answers each request from one pod of its choice, so two
+        readings through it may come from different pods: the gate reads
+        every pod of the track itself (`--stable-metrics` / `--canary-metrics`
+        replace that with given URLs).
+        """
+        given = self.metrics_urls()
+        readings = {track: {url: gate.scrape(url) for url in urls}
+                    for track, urls in given.items()}
+        wanted = [track for track in tracks.TRACKS if track not in given]
+        if not wanted:
+            return readings
+        selector = f"app.kubernetes.io/name={self.app},modelship.io/track in " \
+            f"({','.join(wanted)})"
+        pods = {track: [] for track in wanted}
+        for pod in self.kubectl.pods(selector):
+            track = (pod.get("metadata", {}).get("labels") or {}).get("modelship.io/track")
+            if track in pods and (pod.get("status") or {}).get("phase") == "Running":
+                pods[track].append(pod)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+            for track in wanted:
+                read = list(pool.map(self._read_pod, pods[track]))
+                readings[track] = {name: snapshot for name, snapshot in read
+                                   if snapshot is not None}
+                if not readings[track]:
+                    raise DeployError(f"no running pod of {self.app}-{track} answered "
+                                      f"/metrics (found {len(pods[track])} running)")
+        return readings
+
+    def _read_pod(self, pod):
+        """(pod name, Snapshot); None for a pod not ready or going away that cannot answer."""
+        name = pod["metadata"]["name"]
+        path = f"/api/v1/namespaces/{self.namespace}/pods/{name}:{PORT}/proxy/metrics"
+        try:
+            return name, gate.parse(self.kubectl.get_raw(path))
+        except DeployError as err:
+            conditions = (pod.get("status") or {}).get("conditions") or []
+            ready = any(c.get("type") == "Ready" and c.get("status") == "True"
+                        for c in conditions)
+            if ready and not pod["metadata"].get("deletionTimestamp"):
+                raise DeployError(f"cannot read the metrics of pod {name}: {err}") from err
+            return name, None
 
     def details(self):
         return {"namespace": self.namespace, "name": self.app, "host": self.host,

@@ -8,7 +8,6 @@ container is ready before nginx sends it traffic, and the old one gets
 SIGTERM (the service drains in-flight requests) only after the reload.
 """
 
-import hashlib
 import json
 import os
 import shutil
@@ -19,6 +18,7 @@ import time
 
 from tools.containers import runtime
 from tools.deploy import nginx
+from tools.deploy import ownership
 from tools.deploy import tracks
 from tools.deploy.errors import DeployError, InputError
 
@@ -66,21 +66,32 @@ class Daemon(runtime.Docker):
         """True if the daemon answers."""
         return os.path.exists(self.socket) and self.docker("info", check=False).returncode == 0
 
+    def argv(self):
+        """The daemon's command line (also how its pid file is recognised as ours)."""
+        return ["/usr/sbin/dockerd", "--host", f"unix://{self.socket}",
+                "--data-root", os.path.join(self.root, "data"),
+                "--exec-root", os.path.join(self.root, "exec"),
+                "--pidfile", self.pid_file,
+                "--bridge", "none", "--iptables=false", "--ip-masq=false"]
+
+    @property
+    def pid_file(self):
+        """dockerd's own pid file, inside the private root."""
+        return os.path.join(self.root, "docker.pid")
+
     def start_detached(self, deadline_s=120):
-        """Starts dockerd in its own session (setsid --fork), then waits for it."""
-        daemon = "/usr/sbin/dockerd"
-        if not os.path.exists(daemon):
+        """Starts dockerd in its own session (setsid --fork), then waits for it.
+
+        The root must already be a private folder of ours (LocalTarget sees to it).
+        """
+        argv = self.argv()
+        if not os.path.exists(argv[0]):
             raise DeployError("dockerd is not installed: run tools/bootstrap")
-        os.makedirs(self.root, exist_ok=True)
+        ownership.check_private_dir(self.root)
         with open(self.log, "ab") as log:
-            subprocess.run(
-                ["setsid", "--fork", daemon, "--host", f"unix://{self.socket}",
-                 "--data-root", os.path.join(self.root, "data"),
-                 "--exec-root", os.path.join(self.root, "exec"),
-                 "--pidfile", os.path.join(self.root, "docker.pid"),
-                 "--bridge", "none", "--iptables=false", "--ip-masq=false"],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=self.env, check=True)
+            subprocess.run(["setsid", "--fork"] + argv,
+                           stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                           env=self.env, check=True)
         end = time.monotonic() + deadline_s
         while time.monotonic() < end:
             if self.running():
@@ -100,16 +111,16 @@ class Daemon(runtime.Docker):
             ids = self.docker("ps", "-aq", check=False).stdout.split()
             if ids:
                 self.docker("rm", "-f", *ids, check=False)
-        pid_file = os.path.join(self.root, "docker.pid")
-        try:
-            with open(pid_file, encoding="utf-8") as text:
-                pid = int(text.read().strip())
-            os.kill(pid, 15)
+        # Only the dockerd this root's command line names: a pid file can lie.
+        pid = ownership.read_pid(self.pid_file, self.argv())
+        if pid is not None:
+            try:
+                os.kill(pid, 15)
+            except OSError:
+                pass
             end = time.monotonic() + 30
             while time.monotonic() < end and _alive(pid):
                 time.sleep(0.1)
-        except (OSError, ValueError):
-            pass
         # dockerd leaves its network namespace bind mount (exec/netns) and
         # overlay mounts (data) behind when it stops: unmount before removing.
         for lazy in ([], ["--lazy"]):  # a mount still busy goes on the second pass
@@ -131,19 +142,33 @@ class LocalTarget(tracks.Target):
         details = state.details
         if "port" not in details:
             details["port"] = getattr(options, "port", None) or 8080
-        if "dockerd_root" not in details:
-            # A unix socket path must stay under 108 bytes: a short root in /tmp.
-            tag = hashlib.sha256(os.path.abspath(state.directory).encode()).hexdigest()[:12]
-            details["dockerd_root"] = f"/tmp/modelship-deploy-{tag}"
         details.setdefault("containers", {})
-        self.daemon = Daemon(details["dockerd_root"])
+        root = details.get("dockerd_root")
+        self.daemon = Daemon(root) if root else None
         self._daemon_up = False
         self.proxy = nginx.Nginx(os.path.join(state.directory, "nginx"))
 
     # --- runtime ------------------------------------------------------------------
 
+    def runtime_root(self):
+        """The private dockerd's root: a folder of ours alone, made on first use."""
+        root = self.state.details.get("dockerd_root")
+        if root and os.path.lexists(root):
+            # Checked before anything in it is trusted (its socket included).
+            return ownership.check_private_dir(root)
+        # First use, or /tmp was cleared: a new folder whose name nobody can
+        # guess and create first. Recorded at once, so a command that fails
+        # later still leaves the daemon findable by `down`.
+        root = ownership.new_private_dir("modelship-deploy-")
+        self.state.details["dockerd_root"] = root
+        self.state.save()
+        return root
+
     def _docker(self):
         if not self._daemon_up:
+            root = self.runtime_root()
+            if self.daemon is None or self.daemon.root != root:
+                self.daemon = Daemon(root)
             if not self.daemon.running():
                 self.daemon.start_detached()
             self._daemon_up = True
@@ -257,18 +282,22 @@ class LocalTarget(tracks.Target):
         for name in ("stable", "canary"):
             track = self.state.data[name]
             if track:
-                urls[name] = f"http://127.0.0.1:{track['port']}/metrics"
+                urls[name] = [f"http://127.0.0.1:{track['port']}/metrics"]
         return urls
 
     def details(self):
         ports = {name: self.state.data[name]["port"] for name in ("stable", "canary")
                  if self.state.data[name]}
         return {"listen": f"127.0.0.1:{self.state.details['port']}", "ports": ports,
-                "nginx_conf": self.proxy.conf, "dockerd_root": self.daemon.root}
+                "nginx_conf": self.proxy.conf,
+                "dockerd_root": self.state.details.get("dockerd_root")}
 
     def down(self):
         self.proxy.stop()
-        self.daemon.stop_detached()
+        root = self.state.details.get("dockerd_root")
+        if root and os.path.lexists(root):
+            ownership.check_private_dir(root)
+            Daemon(root).stop_detached()
         self.state.set_canary(None)
         self.state.data["stable"] = None
         self.state.event("down")

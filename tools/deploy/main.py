@@ -96,8 +96,12 @@ def _parser():
     sub.add_argument("--max-p99-ratio", type=float, default=defaults.max_p99_ratio)
     sub.add_argument("--p99-slack", type=float, default=defaults.p99_slack_s,
                      help="seconds the canary p99 may exceed ratio x stable's (noise)")
-    sub.add_argument("--stable-metrics", help="kubernetes: URL of stable's /metrics")
-    sub.add_argument("--canary-metrics", help="kubernetes: URL of canary's /metrics")
+    sub.add_argument("--stable-metrics",
+                     help="kubernetes: URL[,URL...] of stable's pods' /metrics (default: "
+                     "every stable pod, read through the API server)")
+    sub.add_argument("--canary-metrics",
+                     help="kubernetes: URL[,URL...] of canary's pods' /metrics (default: "
+                     "every canary pod, read through the API server)")
     command("down", "local: stop nginx, every container and the private dockerd")
     return parser
 

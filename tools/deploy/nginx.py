@@ -25,6 +25,8 @@ import signal
 import subprocess
 import time
 
+from tools.deploy import ownership
+from tools.deploy import public
 from tools.deploy.errors import DeployError
 
 NGINX = "/usr/sbin/nginx"
@@ -68,8 +70,12 @@ http {{
                                 non_idempotent;
             proxy_pass http://$modelship_track;
         }}
+        # The public API only (tools/deploy/public.py): /metrics is read by
+        # the gate from each container directly, never through here.
+{public}
         location / {{
-            proxy_pass http://$modelship_track;
+            default_type application/json;
+            return 404 '{{"error": "no public route here; see /openapi.json"}}';
         }}
     }}
 }}
@@ -97,7 +103,8 @@ def render(directory, port, stable, canary=None, weight=0, read_timeout_s=10):
         split = f"        {weight}% canary;\n        * stable;"
     return _TEMPLATE.format(dir=directory, port=port, upstreams="\n".join(upstreams),
                             split=split, weight=weight, track_header=TRACK_HEADER,
-                            upstream_header=UPSTREAM_HEADER, read_timeout=read_timeout_s)
+                            upstream_header=UPSTREAM_HEADER, read_timeout=read_timeout_s,
+                            public=public.nginx_locations(["proxy_pass http://$modelship_track;"]))
 
 
 class Nginx:
@@ -112,14 +119,14 @@ class Nginx:
         return [NGINX, "-p", self.directory, "-c", self.conf] + list(args)
 
     def pid(self):
-        """The master's pid if it runs, else None."""
-        try:
-            with open(self.pid_file, encoding="utf-8") as text:
-                pid = int(text.read().strip())
-            os.kill(pid, 0)
-            return pid
-        except (OSError, ValueError):
-            return None
+        """The master's pid if it runs, else None.
+
+        Only a master of ours started with this very config counts (nginx
+        shows its command line as "nginx: master process <argv>"): a stale
+        or forged pid file never gets a signal.
+        """
+        title = "nginx: master process " + " ".join(self._nginx())
+        return ownership.read_pid(self.pid_file, [title])
 
     def write(self, text):
         """Writes nginx.conf and checks it with `nginx -t`."""
@@ -213,4 +220,5 @@ class Nginx:
             if self.pid() is None:
                 return
             time.sleep(0.05)
-        os.kill(pid, signal.SIGKILL)
+        if self.pid() == pid:
+            os.kill(pid, signal.SIGKILL)

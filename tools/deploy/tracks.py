@@ -6,9 +6,12 @@ as the previous stable and what a rollback returns to is decided here, the
 same way for both.
 """
 
+from tools.deploy import gate
 from tools.deploy import history
 from tools.deploy import images
 from tools.deploy.errors import InputError
+
+TRACKS = ("stable", "canary")
 
 
 class Target:
@@ -43,8 +46,13 @@ class Target:
         raise NotImplementedError
 
     def metrics_urls(self):
-        """{"stable": url, "canary": url} of the tracks' /metrics."""
+        """{"stable": [url, ...], "canary": [url, ...]}: each instance's /metrics."""
         raise NotImplementedError
+
+    def read_metrics(self):
+        """{track: {instance: gate.Snapshot}}: one reading of every instance of each track."""
+        return {track: {url: gate.scrape(url) for url in urls}
+                for track, urls in self.metrics_urls().items()}
 
     def details(self):
         """Target-specific facts for `status`."""
@@ -122,7 +130,12 @@ class Target:
             raise InputError("nothing deployed yet: nothing to roll back")
         current = self.state.stable["digest"]
         if release_history:
-            target = history.previous_stable(history.read(release_history))
+            record = history.previous_stable(history.read(release_history))
+            # Only the digest comes from the history: the repository is the one
+            # the stable track runs from, so a rewritten history cannot point
+            # production at an image somewhere else.
+            repository = images.parse(self.state.stable["image"], what="stable track").repository
+            target = images.parse(f"{repository}@{record.digest}", what="release history record")
             if target.digest == current:
                 raise InputError(f"the release history's previous stable {target.digest} is "
                                  "already the stable track")

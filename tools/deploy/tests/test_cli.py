@@ -95,3 +95,17 @@ def test_failing_kubectl_is_exit_1_with_its_message(tmp_path, capsys):
     assert main.main(["--target", "kubernetes", "--state-dir", str(tmp_path),
                       "--kubectl", "/bin/false", "deploy", "--image", f"{REPO}@{A}"]) == 1
     assert capsys.readouterr().err.startswith("deploy: kubectl apply")
+
+
+def test_rollback_takes_only_the_digest_from_the_release_history(deploy, tmp_path, capsys):
+    # A rewritten history naming another registry and repository: production
+    # goes back to that digest in its own repository, never to the other one.
+    history = tmp_path / "history.jsonl"
+    history.write_text("".join(json.dumps({"event": "promote", "digest": d,
+                                           "reference": f"evil.example.com/attacker/payload:{t}"})
+                               + "\n" for d, t in ((A, "stable"), (B, "stable"))))
+    deploy("deploy", "--image", f"{REPO}@{B}")
+    capsys.readouterr()
+    assert deploy("rollback", "--release-history", str(history)) == 0
+    applied = deploy.kubectl.applied()[("Deployment", "digits-stable")]
+    assert applied["spec"]["template"]["spec"]["containers"][0]["image"] == f"{REPO}@{A}"

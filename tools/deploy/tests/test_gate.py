@@ -103,3 +103,30 @@ def test_at_full_weight_only_absolute_bounds_apply():
     verdict = gate.judge(served(ok=50, seconds=0.02), served(ok=2), BOUNDS)
     assert verdict.decision == gate.PROMOTE
     assert "absolute bounds only" in verdict.reasons[0]
+
+
+def test_a_track_served_the_sum_of_each_pods_increase():
+    track = gate.Increase()
+    track.update({"pod-a": served(ok=5000), "pod-b": served(ok=10, errors=9)})
+    track.update({"pod-a": served(ok=5030), "pod-b": served(ok=40, errors=9)})
+    step = track.total()
+    assert (step.total, step.errors) == (60, 0)
+
+
+def test_a_restarted_pod_keeps_what_it_served_and_counts_again_from_zero():
+    track = gate.Increase()
+    track.update({"pod-a": served(ok=100)})
+    track.update({"pod-a": served(ok=130, errors=2)})
+    track.update({"pod-a": served(ok=5)})  # restarted: counters from zero
+    step = track.total()
+    assert (step.total, step.errors) == (37, 2)
+    assert min(step.buckets.values()) >= 0
+
+
+def test_a_pod_first_seen_mid_step_counts_from_then_and_a_gone_one_keeps_its_share():
+    track = gate.Increase()
+    track.update({"pod-a": served(ok=100)})
+    track.update({"pod-a": served(ok=110), "pod-new": served(ok=50)})
+    track.update({"pod-new": served(ok=75)})  # pod-a deleted by a rollout
+    assert track.total().total == 10 + 25
+    assert track.instances == ["pod-a", "pod-new"]

@@ -5,11 +5,14 @@ import http.server
 import io
 import json
 import threading
+import urllib.parse
+import urllib.request
 
 import pytest
 
 from services.digits.metrics import Metrics
 from tools.deploy import main
+from tools.deploy.tests import contract
 from tools.deploy.tests.recorder import RecordingKubectl
 
 REPO = "registry.example:5000/modelship/digits"
@@ -101,6 +104,38 @@ def test_canary_ingress_carries_the_canary_weight_for_the_same_host(cluster):
         f"{REPO}@{B}"
 
 
+def ingress_backend(ingress, path):
+    """The Service an Ingress sends `path` to, by the Ingress API's matching rules."""
+    wanted = [part for part in path.split("?")[0].split("/") if part]
+    for rule in ingress["spec"]["rules"]:
+        for entry in rule["http"]["paths"]:
+            prefix = [part for part in entry["path"].split("/") if part]
+            if entry["pathType"] == "Exact":
+                matched = path.split("?")[0] == entry["path"]
+            else:
+                assert entry["pathType"] == "Prefix", entry
+                matched = wanted[:len(prefix)] == prefix
+            if matched:
+                return entry["backend"]["service"]["name"]
+    return None
+
+
+def test_ingresses_route_every_public_path_and_never_metrics(cluster):
+    cluster("deploy", "--image", f"{REPO}@{A}")
+    cluster("canary", "--image", f"{REPO}@{B}", "--weight", "25")
+    objects = cluster.kubectl.applied()
+    ingresses = {track: objects[("Ingress", f"digits-{track}")] for track in ("stable", "canary")}
+    for track, ingress in ingresses.items():
+        for path in contract.api_paths():
+            assert ingress_backend(ingress, path) == f"digits-{track}", path
+        for path in ("/metrics", "/metrics/", "/metrics?x=1", "/", "/v2metrics", "/metricsz"):
+            assert ingress_backend(ingress, path) is None, path
+    # ingress-nginx pairs a canary Ingress with the main one by host and path.
+    assert ingresses["stable"]["spec"]["rules"][0]["http"]["paths"] == [
+        dict(entry, backend={"service": {"name": "digits-stable", "port": {"number": 8080}}})
+        for entry in ingresses["canary"]["spec"]["rules"][0]["http"]["paths"]]
+
+
 def test_canary_pods_are_ready_before_its_ingress_exists(cluster):
     cluster("deploy", "--image", f"{REPO}@{A}")
     cluster.kubectl.calls.clear()
@@ -180,15 +215,27 @@ def test_status_reports_tracks_digests_and_weights(cluster):
 
 
 class MetricsServer(http.server.ThreadingHTTPServer):
-    """Serves a track's /metrics as the service would: counts grow per scrape."""
+    """Serves one pod's /metrics as the service would: counts grow per scrape.
+
+    `served` = (ok, errors): what the pod answered before the test looks.
+    """
 
     daemon_threads = True
 
-    def __init__(self, status, seconds):
+    def __init__(self, status, seconds, served=(0, 0)):
         self.metrics = Metrics()
         self.status, self.seconds = status, seconds
+        for count, code in zip(served, (200, 500)):
+            for _ in range(count):
+                self.metrics.observe_request("/v2/models/{model_name}/infer", "POST", code,
+                                             seconds)
+        self.scrapes = 0
         super().__init__(("127.0.0.1", 0), MetricsHandler)
         threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    def restart(self):
+        """The pod's process restarts: every counter starts again from zero."""
+        self.metrics = Metrics()
 
     @property
     def url(self):
@@ -201,6 +248,7 @@ class MetricsHandler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):  # pylint: disable=invalid-name
         """The exposition text."""
+        self.server.scrapes += 1
         for _ in range(30):
             self.server.metrics.observe_request("/v2/models/{model_name}/infer", "POST",
                                                 self.server.status, self.server.seconds)
@@ -269,3 +317,126 @@ def test_run_canary_rolls_back_when_canary_metrics_cannot_be_read(cluster, track
     status, out = run_canary(cluster, tracks_metrics)
     assert status == 1
     assert "metrics unreadable" in json.loads(out.splitlines()[-1])["report"]["reasons"][0]
+
+
+class ServiceFront(http.server.ThreadingHTTPServer):
+    """The cluster network for an HTTP client outside it (used as its http_proxy).
+
+    `http://NAME-<track>.<ns>.svc:8080/...` is a Service: each request goes
+    to the next pod of the track, round robin, as kube-proxy spreads them.
+    """
+
+    daemon_threads = True
+
+    def __init__(self, pods):
+        self.pods = pods
+        self.turn = {track: 0 for track in pods}
+        super().__init__(("127.0.0.1", 0), ServiceHandler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    def pick(self, host):
+        """The pod the Service at `host` sends this request to."""
+        track = host.split(".", 1)[0].rsplit("-", 1)[-1]
+        pods = self.pods[track]
+        pod = pods[self.turn[track] % len(pods)]
+        self.turn[track] += 1
+        return pod
+
+
+class ServiceHandler(http.server.BaseHTTPRequestHandler):
+    """Forwards a proxied GET to the pod the Service picks."""
+
+    def do_GET(self):  # pylint: disable=invalid-name
+        """The chosen pod's answer."""
+        url = urllib.parse.urlsplit(self.path)
+        pod = self.server.pick(url.hostname)
+        with urllib.request.urlopen(pod.url.rsplit("/", 1)[0] + url.path, timeout=5) as answer:
+            body = answer.read()
+        self.send_response(200)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):  # pylint: disable=arguments-differ
+        del args
+
+
+@pytest.fixture(name="pods")
+def fixture_pods(cluster, monkeypatch):
+    """Two pods per track whose counters differ, in the recorded cluster and behind
+    Services (for a client that would read a track through its Service)."""
+    servers = {
+        # Stable has served for long; its second pod came later.
+        "stable": [MetricsServer(200, 0.003, served=(5000, 0)), MetricsServer(200, 0.003)],
+        # The canary's first pod is new; its second one had a bad start (20
+        # errors, long before this run) and has been healthy since.
+        "canary": [MetricsServer(200, 0.003), MetricsServer(200, 0.003, served=(1000, 20))],
+    }
+    for track, track_pods in servers.items():
+        for index, server in enumerate(track_pods):
+            cluster.kubectl.add_pod(f"digits-{track}-{index}", track, server.url)
+    front = ServiceFront(servers)
+    monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{front.server_address[1]}")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    # urlopen's shared opener read the proxy settings when it was first built.
+    urllib.request.install_opener(urllib.request.build_opener())
+    yield servers
+    urllib.request.install_opener(urllib.request.build_opener(urllib.request.ProxyHandler({})))
+    for server in [front] + servers["stable"] + servers["canary"]:
+        server.shutdown()
+        server.server_close()
+
+
+def canary_on_pods(cluster):
+    """A canary of B already at 5 %, then `run-canary` gated on the pods themselves."""
+    assert cluster("deploy", "--image", f"{REPO}@{A}")[0] == 0
+    assert cluster("canary", "--image", f"{REPO}@{B}", "--weight", "5")[0] == 0
+    return cluster("run-canary", "--image", f"{REPO}@{B}", "--steps", "10,50",
+                   "--interval", "0.2")
+
+
+def test_gate_sums_every_pod_of_each_track_not_one_service_answer(cluster, pods):
+    status, out = canary_on_pods(cluster)
+    report = json.loads(out.splitlines()[-1])["report"]
+    assert status == 0, out
+    assert report["result"] == "passed"
+    for step in report["steps"]:
+        assert step["decision"] == "promote", step
+        # Each pod was read at the start and once more: 30 requests each in
+        # between, so 60 per track and no error, whatever each pod served before.
+        assert step["figures"]["canary"]["requests"] == 60
+        assert step["figures"]["canary"]["errors"] == 0
+        assert step["figures"]["stable"]["requests"] == 60
+        assert step["instances"] == {"stable": ["digits-stable-0", "digits-stable-1"],
+                                     "canary": ["digits-canary-0", "digits-canary-1"]}
+    raw = [call[1] for call in cluster.kubectl.calls if call[0] == "get --raw"]
+    assert "/api/v1/namespaces/ml/pods/digits-canary-1:8080/proxy/metrics" in raw
+    assert all(server.scrapes == 4 for track in pods.values() for server in track)
+
+
+def test_gate_counts_a_restarted_pod_from_zero_instead_of_going_negative(cluster, pods):
+    pods["stable"][0].restart()
+    pods["canary"][1].restart()
+    status, out = canary_on_pods(cluster)
+    assert status == 0, out
+    steps = json.loads(out.splitlines()[-1])["report"]["steps"]
+    assert [s["figures"]["canary"]["requests"] for s in steps] == [60, 60]
+
+
+def test_a_ready_pod_whose_metrics_cannot_be_read_aborts_naming_it(cluster, pods):
+    pods["canary"][0].shutdown()
+    pods["canary"][0].socket.close()
+    status, out = canary_on_pods(cluster)
+    assert status == 1
+    reasons = json.loads(out.splitlines()[-1])["report"]["reasons"]
+    assert "cannot read the metrics of pod digits-canary-0" in reasons[0]
+
+
+@pytest.mark.usefixtures("pods")
+def test_a_pod_not_ready_that_cannot_be_read_is_left_out(cluster):
+    cluster.kubectl.add_pod("digits-canary-2", "canary", "http://127.0.0.1:9/metrics",
+                            ready=False)
+    status, out = canary_on_pods(cluster)
+    assert status == 0, out
+    steps = json.loads(out.splitlines()[-1])["report"]["steps"]
+    assert steps[0]["instances"]["canary"] == ["digits-canary-0", "digits-canary-1"]

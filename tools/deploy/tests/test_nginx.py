@@ -5,6 +5,7 @@ tracks, so the routing itself is tested in seconds; the end-to-end test with
 real service containers is tests/deploy/test_local_canary.py.
 """
 
+import http.client
 import http.server
 import json
 import threading
@@ -15,6 +16,7 @@ import pytest
 from tools.containers import runtime
 from tools.deploy import loadgen
 from tools.deploy import nginx
+from tools.deploy.tests import contract
 
 INFER = "/v2/models/digits/infer"
 
@@ -28,6 +30,7 @@ class Backend(http.server.ThreadingHTTPServer):
         self.name = name
         self.fail = False
         self.hits = 0
+        self.paths = []
         super().__init__(("127.0.0.1", 0), Handler)
         threading.Thread(target=self.serve_forever, daemon=True).start()
 
@@ -47,6 +50,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         length = int(self.headers.get("content-length") or 0)
         self.rfile.read(length)
         self.server.hits += 1
+        self.server.paths.append(self.path)
         status = 500 if self.server.fail else 200
         body = json.dumps({"track": self.server.name}).encode()
         self.send_response(status)
@@ -158,6 +162,7 @@ def test_weight_changes_under_load_drop_no_request(front):
 def test_reload_is_a_signal_to_the_same_master(front):
     proxy, _, _, _ = front
     pid = proxy.pid()
+    assert pid is not None
     proxy.set(40)
     assert proxy.pid() == pid
     assert "40% canary;" in read(proxy.conf)
@@ -169,3 +174,28 @@ def test_bad_config_is_refused_before_it_replaces_the_running_one(front):
     with pytest.raises(Exception, match="generated nginx config is invalid"):
         proxy.apply("this is not nginx;")
     assert read(proxy.conf) == good
+
+
+def status_of(port, method, path):
+    """The status of one request with `path` sent exactly as written (no client clean-up)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request(method, path, body=b"{}" if method == "POST" else None)
+        answer = conn.getresponse()
+        answer.read()
+        return answer.status
+    finally:
+        conn.close()
+
+
+def test_every_public_route_is_routed_but_metrics_never_reaches_a_track(front):
+    proxy, port, stable, canary = front
+    proxy.set(50)
+    for path in contract.api_paths():
+        method = "POST" if path.endswith(("/infer", "/predict")) else "GET"
+        assert status_of(port, method, path) == 200, path
+    served = stable.paths + canary.paths
+    assert sorted(set(served)) == contract.api_paths()
+    for spelling in contract.METRICS_SPELLINGS:
+        assert status_of(port, "GET", spelling) == 404, spelling
+    assert stable.paths + canary.paths == served, "a /metrics request reached a track"
