@@ -154,3 +154,16 @@ def test_durations_read_as_a_person_would_say_them():
     assert progress.duration(7.9) == "7s"
     assert progress.duration(185) == "3m05s"
     assert progress.duration(3720) == "1h02m"
+
+
+def test_a_stage_built_in_the_middle_of_another_does_not_take_over_its_steps():
+    steps = progress.BuildahSteps()
+    lines = ["[2/3] STEP 1/4: FROM abc AS production",
+             "[2/3] STEP 2/4: COPY --from=dev /a /a",
+             "[1/3] STEP 1/2: FROM scratch AS dev",
+             "[1/3] STEP 2/2: RUN make",
+             "[2/3] STEP 3/4: COPY --from=dev /b /b",
+             "STEP 4/4: LABEL x=y"]
+    shown = [steps.feed(line) for line in lines]
+    assert [line.split("]")[0] for line in shown] == [
+        "[production", "[production", "[dev", "[dev", "[production", "[production"]

@@ -405,6 +405,9 @@ def check(base, current, accepted=()):
     return breaks, lines, False
 
 
+ACCEPTED_FILE = "accepted_breaks.json"
+
+
 def main(argv=None):
     """Entry point; the exit status (0 compatible, 1 breaking, 2 bad input)."""
     parser = argparse.ArgumentParser(description=__doc__,
@@ -414,9 +417,16 @@ def main(argv=None):
     base.add_argument("--releases", help="a folder of released contracts: the highest "
                                          "API version is the base")
     parser.add_argument("--current", required=True, help="the contract folder to check")
-    parser.add_argument("--accepted", help="a JSON file of waived breaks (each with its reason)")
+    parser.add_argument("--accepted", help="a JSON file of waived breaks (each with its "
+                                           "reason); default with --releases: "
+                                           f"RELEASES/{ACCEPTED_FILE} when it exists")
     args = parser.parse_args(argv)
     workspace = os.environ.get("BUILD_WORKSPACE_DIRECTORY", "")
+    if args.accepted is None and args.releases and os.path.isfile(
+            os.path.join(workspace, args.releases, ACCEPTED_FILE)):
+        # Waivers live beside the released contracts they are against, so every
+        # caller of the gate (Bazel, the CI component) applies the same ones.
+        args.accepted = os.path.join(args.releases, ACCEPTED_FILE)
     try:
         if args.base:
             base_contract = Contract(os.path.join(workspace, args.base), args.base)

@@ -82,6 +82,10 @@ class BuildahSteps:
     def __init__(self):
         self.stage = None
         self.step = None  # "3/9: RUN ..."
+        # Stage names by buildah's stage index (or, without one, by step count):
+        # buildah builds a stage that a COPY --from needs in the middle of
+        # another, then goes on with the first one's steps.
+        self._names = {}
 
     def describe(self):
         """Where the build is, for heartbeats and failures."""
@@ -94,9 +98,11 @@ class BuildahSteps:
         match = _STEP.match(line)
         if match:
             number, count, instruction = match.group(3), match.group(4), match.group(5)
+            key = match.group(1) or f"/{count}"
             if number == "1":
                 named = _STAGE_NAME.match(instruction)
-                self.stage = named.group(1) if named else f"stage {match.group(1) or 1}"
+                self._names[key] = named.group(1) if named else f"stage {match.group(1) or 1}"
+            self.stage = self._names.get(key, self.stage)
             self.step = f"{number}/{count}: {short_instruction(instruction)}"
             return f"[{self.stage}] step {self.step}"
         if _OWN_PROGRESS.match(line):

@@ -291,3 +291,17 @@ def test_a_waived_break_passes_with_its_reason_and_a_stale_waiver_fails(tmp_path
     # A waiver for another released version does not apply.
     accepted.write_text(json.dumps([{**waiver, "base": "0.9"}]), encoding="utf-8")
     assert _gate("--base", before, "--current", after, "--accepted", accepted).returncode == 1
+
+
+def test_waivers_beside_the_releases_apply_without_being_named(tmp_path):
+    before, after = _pair(tmp_path, _remove_path)
+    releases = tmp_path / "releases"
+    releases.mkdir()
+    before.rename(releases / "1.0")
+    assert _gate("--releases", releases, "--current", after).returncode == 1
+    waiver = {"base": "1.0", "document": "openapi.json", "where": "/v1/predict",
+              "what": "path removed", "why": "nobody could ever call it"}
+    (releases / "accepted_breaks.json").write_text(json.dumps([waiver]), encoding="utf-8")
+    result = _gate("--releases", releases, "--current", after)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "(waived: nobody could ever call it)" in result.stdout
