@@ -432,30 +432,48 @@ async def _read_body(proto, header, limit):
     """
     declared = header("content-length")
     want = limit + 1 if declared is None else int(declared)
-    body, more, size = b"", None, 0  # `more`: a buffer once there is a second chunk
+    body = _Body(limit)
     try:
         async for chunk in proto:
-            size += len(chunk)
-            if size > limit:
-                raise errors.PayloadTooLargeError(
-                    f"the body exceeds the limit of {limit} bytes.")
-            if more is not None:
-                more += chunk
-            elif not body:
-                body = chunk
-            elif chunk:
-                more = bytearray(body)
-                more += chunk
-            if size >= want:
+            if body.add(chunk) >= want:
                 break  # all there: waiting for the end of the stream costs an await
     except ProtocolClosed:
         raise errors.BadRequestError("the connection closed before the body was complete.") \
             from None
     # Granian ends the iteration quietly when the client stops short.
-    if declared is not None and size != want:
+    if declared is not None and body.size != want:
         raise errors.BadRequestError(
-            f"the connection closed after {size} of the {declared} body bytes announced.")
-    return body if more is None else bytes(more)
+            f"the connection closed after {body.size} of the {declared} body bytes announced.")
+    return body.value()
+
+
+class _Body:
+    """A body's chunks, refused once over `limit` bytes; copied only when there are several."""
+
+    __slots__ = ("limit", "size", "_first", "_more")
+
+    def __init__(self, limit):
+        self.limit, self.size = limit, 0
+        self._first, self._more = b"", None  # `_more`: a buffer once there is a second chunk
+
+    def add(self, chunk):
+        """Takes one chunk; returns the size so far."""
+        self.size += len(chunk)
+        if self.size > self.limit:
+            raise errors.PayloadTooLargeError(
+                f"the body exceeds the limit of {self.limit} bytes.")
+        if self._more is not None:
+            self._more += chunk
+        elif not self._first:
+            self._first = chunk
+        elif chunk:
+            self._more = bytearray(self._first)
+            self._more += chunk
+        return self.size
+
+    def value(self):
+        """The whole body as bytes."""
+        return self._first if self._more is None else bytes(self._more)
 
 
 class App:
@@ -548,21 +566,11 @@ async def _receive_body(receive, limit):
 
     The caller (`Service._admit_and_read`) has checked Content-Length and set the deadline.
     """
-    body, more, size = b"", None, 0
+    body = _Body(limit)
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
             raise errors.BadRequestError("the connection closed before the body was complete.")
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise errors.PayloadTooLargeError(f"the body exceeds the limit of {limit} bytes.")
-        if more is not None:
-            more += chunk
-        elif not body:
-            body = chunk
-        elif chunk:
-            more = bytearray(body)
-            more += chunk
+        body.add(message.get("body", b""))
         if not message.get("more_body", False):
-            return body if more is None else bytes(more)
+            return body.value()
