@@ -117,15 +117,17 @@ def from_pool(pool, path):
     """Downloads `pool` (a path relative to a mirror) into `path`; True when one had it."""
     for mirror in mirrors():
         url = mirror.rstrip("/") + "/" + pool
+        # A private partial file: another fetch may be filling the same cache.
+        handle, part = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".part")
         try:
-            with urllib.request.urlopen(url, timeout=60) as response, \
-                    open(path + ".part", "wb") as out:
+            with os.fdopen(handle, "wb") as out, \
+                    urllib.request.urlopen(url, timeout=60) as response:
                 shutil.copyfileobj(response, out, 1 << 20)
         except (urllib.error.URLError, OSError):
-            if os.path.exists(path + ".part"):
-                os.remove(path + ".part")
+            os.remove(part)
             continue
-        os.replace(path + ".part", path)
+        os.chmod(part, 0o644)
+        os.replace(part, path)
         return True
     return False
 

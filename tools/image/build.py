@@ -17,6 +17,8 @@ A missing or mismatching input stops the build with a message naming it.
 """
 
 import argparse
+import contextlib
+import fcntl
 import gzip
 import hashlib
 import json
@@ -158,14 +160,28 @@ def cache_dir():
     return os.path.join(base, "modelship")
 
 
+@contextlib.contextmanager
+def cache_lock():
+    """Holds the cache's lock: builds running at once (CI jobs, the end-to-end
+    tests) take turns to fill it, so none reads a file another is writing."""
+    os.makedirs(cache_dir(), exist_ok=True)
+    with open(os.path.join(cache_dir(), ".lock"), "w", encoding="utf-8") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def prepare_rootfs(workspace, ctx, epoch):
     """Fetches the pinned .debs and assembles base.tar and dev.tar."""
     debs = os.path.join(cache_dir(), "debs")
     debian = os.path.join(workspace, "third_party", "debian")
     locks = [os.path.join(debian, name) for name in ("base.lock", "dev.lock")]
     tools = os.path.join(workspace, "tools")
-    run_step([sys.executable, os.path.join(tools, "debian", "fetch.py"), "--cache", debs]
-             + locks, "fetching and checking .deb files", "debs")
+    with cache_lock():
+        run_step([sys.executable, os.path.join(tools, "debian", "fetch.py"), "--cache", debs]
+                 + locks, "fetching and checking .deb files", "debs")
     os.makedirs(os.path.join(ctx, "rootfs"))
     env = dict(os.environ, SOURCE_DATE_EPOCH=str(epoch))
     rootfs = [sys.executable, os.path.join(tools, "image", "rootfs.py"), "--debs", debs,
@@ -183,6 +199,12 @@ def prepare_rootfs(workspace, ctx, epoch):
 
 def prepare_wheels(workspace, ctx):
     """Downloads (or reuses) every wheel of the locks, hash-checked by pip."""
+    with cache_lock():
+        _prepare_wheels(workspace, ctx)
+
+
+def _prepare_wheels(workspace, ctx):
+    """prepare_wheels, holding the cache's lock."""
     wheels = os.path.join(cache_dir(), "wheels")
     os.makedirs(wheels, exist_ok=True)
     os.makedirs(os.path.join(ctx, "locks"))
