@@ -35,7 +35,8 @@ COPY wheels/ /opt/modelship/wheels/
 RUN ["/usr/bin/python3", "/opt/modelship/wheels/pip.whl/pip", "install", "--quiet", "--no-index", "--find-links=/opt/modelship/wheels", "--require-hashes", "--no-deps", "--only-binary=:all:", "--no-compile", "--disable-pip-version-check", "--root-user-action=ignore", "--target=/opt/modelship/site", "-r", "/opt/modelship/locks/runtime.txt"]
 RUN ["/usr/bin/python3", "/opt/modelship/wheels/pip.whl/pip", "install", "--quiet", "--no-index", "--find-links=/opt/modelship/wheels", "--require-hashes", "--no-deps", "--only-binary=:all:", "--no-compile", "--disable-pip-version-check", "--root-user-action=ignore", "--target=/opt/modelship/devsite", "-r", "/opt/modelship/locks/imagedev.txt"]
 ENV PYTHONPATH=/opt/modelship/app:/opt/modelship/site:/opt/modelship/devsite \
-    DIGITS_MODEL_PATH=/opt/modelship/model/digits.model
+    MODELSHIP_HANDLER=services.digits.handler:DigitsHandler \
+    MODELSHIP_MODEL_PATH=/opt/modelship/model/digits.model
 # The model changes less often than the code while developing: it goes first.
 COPY model/ /opt/modelship/model/
 COPY src/ /opt/modelship/app/
@@ -59,10 +60,11 @@ COPY --from=dev /opt/modelship/release/app/ /opt/modelship/app/
 # Last layer: a model-only change rebuilds and pushes this layer alone.
 COPY model/ /opt/modelship/model/
 ENV PYTHONPATH=/opt/modelship/app:/opt/modelship/site \
-    DIGITS_MODEL_PATH=/opt/modelship/model/digits.model \
-    DIGITS_HOST=0.0.0.0 \
-    DIGITS_PORT=8080
+    MODELSHIP_HANDLER=services.digits.handler:DigitsHandler \
+    MODELSHIP_MODEL_PATH=/opt/modelship/model/digits.model \
+    MODELSHIP_HOST=0.0.0.0 \
+    MODELSHIP_PORT=8080
 USER 65532:65532
 WORKDIR /home/nonroot
 EXPOSE 8080
-ENTRYPOINT ["/usr/bin/python3", "-m", "services.digits"]
+ENTRYPOINT ["/usr/bin/python3", "-m", "serving"]

@@ -56,7 +56,7 @@ def fixture_container(docker):
     """The service container, read-only root filesystem, ready; yields its port."""
     port = support.free_port()
     run = docker.docker("run", "--detach", "--network", "host", "--read-only",
-                        "--env", f"DIGITS_PORT={port}", "--env", "DIGITS_HOST=127.0.0.1",
+                        "--env", f"MODELSHIP_PORT={port}", "--env", "MODELSHIP_HOST=127.0.0.1",
                         "--name", "smoke", f"{support.IMAGE}:smoke")
     assert run.stdout.strip()
     try:

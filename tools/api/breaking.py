@@ -400,7 +400,7 @@ def check(base, current, accepted=()):
         return breaks, lines, True
     lines.append(f"api: {len(breaks)} breaking change(s) against API {base.version} "
                  f"({base.folder}). Make the change additive, or raise the API major version "
-                 f"(info.version, now {current.version}; services/digits/contract.py "
+                 f"(info.version, now {current.version}; serving/contract.py "
                  "API_VERSION) and snapshot the release.")
     return breaks, lines, False
 

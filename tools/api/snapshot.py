@@ -37,7 +37,7 @@ def snapshot(workspace, force=False):
             raise breaking.ContractError(
                 f"{dest} already holds API {current.version} with another "
                 f"{', '.join(changed)}; a released contract does not change. Raise "
-                "API_VERSION in services/digits/contract.py (then `bazel run "
+                "API_VERSION in serving/contract.py (then `bazel run "
                 "//services/digits:update_contract`), or pass --force to replace it.")
     os.makedirs(absolute, exist_ok=True)
     for name in names:

@@ -8,7 +8,7 @@ and 256 images (pixel levels as JSON integers), and OIP infer requests of the
 same images (INT32, flat data). Candidates, each from body bytes to the
 validated rows of floats the batcher takes:
 
-  today    orjson.loads + protocol.parse_predict / parse_infer (hand checks)
+  today    orjson.loads + the digits handler's task_request / protocol.parse_infer (hand checks)
   msgspec  msgspec.json.decode into typed structs (fields, types, ranges and
            lengths checked by the decoder), then what a type cannot say
            (shape against data, nesting forms) by hand
@@ -27,10 +27,14 @@ import msgspec
 import numpy as np
 
 from models.digits import paths
-from services.digits import contract, protocol
+from serving import contract, protocol
+from serving.handler import InputSpec
+from services.digits.handler import DEFAULT_TOP_K, DigitsHandler
 
-SPEC = protocol.InputSpec(model_name="digits", input_name="pixels", n_inputs=64,
-                          image_shape=(8, 8), max_level=16, labels=tuple("0123456789"))
+SPEC = InputSpec(model_name="digits", input_name="pixels", n_inputs=64, image_shape=(8, 8),
+                 max_level=16, labels=tuple("0123456789"), item="image", value="pixel")
+HANDLER = DigitsHandler()
+HANDLER.spec = SPEC
 
 Level = Annotated[float, msgspec.Meta(ge=0, le=16)]
 Row = Annotated[list[Level], msgspec.Meta(min_length=64, max_length=64)]
@@ -40,7 +44,7 @@ class Predict(msgspec.Struct, forbid_unknown_fields=True):
     """/v1/predict, flat images (the common form)."""
 
     instances: Annotated[list[Row], msgspec.Meta(min_length=1, max_length=contract.MAX_INSTANCES)]
-    top_k: Annotated[int, msgspec.Meta(ge=1, le=10)] = contract.DEFAULT_TOP_K
+    top_k: Annotated[int, msgspec.Meta(ge=1, le=10)] = DEFAULT_TOP_K
 
 
 class Tensor(msgspec.Struct, forbid_unknown_fields=True):
@@ -76,7 +80,7 @@ INFER = msgspec.json.Decoder(Infer)
 
 def today_predict(body):
     """Today's path for /v1/predict."""
-    return protocol.parse_predict(protocol.parse_json(body), SPEC).x
+    return HANDLER.task_request(protocol.parse_json(body))[0]
 
 
 def today_infer(body):

@@ -1,6 +1,6 @@
-"""The service's ASGI adapter (`services.digits.app.AsgiApp`) on uvicorn, for comparison.
+"""The service's ASGI adapter (`serving.app.AsgiApp`) on uvicorn, for comparison.
 
-    python -m tools.bench.serve_uvicorn      (configured by DIGITS_* like the service)
+    python -m tools.bench.serve_uvicorn      (configured by MODELSHIP_* like the service)
 
 The service runs on Granian (RSGI); this runs the same Service on the runner-up
 stack, uvicorn + httptools + uvloop, so the choice is measured on the real
@@ -9,8 +9,8 @@ workload too (docs/benchmarks.md).
 
 import uvicorn
 
-from services.digits.app import AsgiApp
-from services.digits.config import Config
+from serving.app import AsgiApp
+from serving.config import Config
 
 
 def main():

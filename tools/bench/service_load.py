@@ -34,6 +34,7 @@ from models.digits import paths
 from tools.bench import wrk
 
 CONNECTIONS = 64
+HANDLER = "services.digits.handler:DigitsHandler"
 SOAK_REQUESTS = 100_000
 SOAK_WARM_UP = 25_000
 SOAK_RANDOM_IMAGES = 20_000
@@ -57,14 +58,14 @@ def soak_bodies(n_random=SOAK_RANDOM_IMAGES):
 
 
 class Target:
-    """A server process under test: the service (with DIGITS_* env) or the baseline."""
+    """A server process under test: the service (with MODELSHIP_* env) or the baseline."""
 
     def __init__(self, name, argv, env=None):
         self.name = name
         self.port = wrk.free_port()
         self.argv = [a.replace("{port}", str(self.port)) for a in argv]
         self.env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), **(env or {}),
-                    "DIGITS_PORT": str(self.port)}
+                    "MODELSHIP_PORT": str(self.port)}
         self.process = None
 
     @property
@@ -108,14 +109,16 @@ def _rss_kib(pid):
 
 
 def service(name, **env):
-    """The service with `env` settings (DIGITS_MODEL_PATH from runfiles)."""
-    env = {"DIGITS_MODEL_PATH": paths.model_path(), "DIGITS_LOG_LEVEL": "warning", **env}
-    return Target(name, [sys.executable, "-m", "services.digits"], env)
+    """The service with `env` settings (MODELSHIP_MODEL_PATH from runfiles)."""
+    env = {"MODELSHIP_HANDLER": HANDLER, "MODELSHIP_MODEL_PATH": paths.model_path(),
+           "MODELSHIP_LOG_LEVEL": "warning", **env}
+    return Target(name, [sys.executable, "-m", "serving"], env)
 
 
 def service_on_uvicorn(name, **env):
     """The same service through its ASGI adapter on uvicorn (the runner-up stack)."""
-    env = {"DIGITS_MODEL_PATH": paths.model_path(), "DIGITS_LOG_LEVEL": "warning", **env}
+    env = {"MODELSHIP_HANDLER": HANDLER, "MODELSHIP_MODEL_PATH": paths.model_path(),
+           "MODELSHIP_LOG_LEVEL": "warning", **env}
     return Target(name, [sys.executable, "-m", "tools.bench.serve_uvicorn"], env)
 
 
@@ -160,10 +163,10 @@ def _median(figures):
 
 def phase_compare(load, duration_s, n_rounds):
     """Baseline vs service at saturation."""
-    makers = (baseline, lambda: service("service, cache off", DIGITS_CACHE="off"),
+    makers = (baseline, lambda: service("service, cache off", MODELSHIP_CACHE="off"),
               lambda: service("service, default (in-memory cache)"),
               lambda: service_on_uvicorn("service on uvicorn (ASGI adapter), cache off",
-                                         DIGITS_CACHE="off"))
+                                         MODELSHIP_CACHE="off"))
     rows = [(name, high) for name, high, _ in rounds(makers, load, duration_s, n_rounds)]
     ratio = rows[1][1]["rps"] / rows[0][1]["rps"]
     print(f"\n### Saturation, {CONNECTIONS} connections, median of {n_rounds} interleaved "
@@ -175,7 +178,7 @@ def phase_compare(load, duration_s, n_rounds):
 
 def phase_half(load, duration_s, n_rounds, saturation_rps=None):
     """The service paced to half of its saturation throughput (median of `n_rounds`)."""
-    with service("service, cache off", DIGITS_CACHE="off") as target:
+    with service("service, cache off", MODELSHIP_CACHE="off") as target:
         if saturation_rps is None:
             saturation_rps = measure(target, load, CONNECTIONS, duration_s)["rps"]
         target_rps = saturation_rps / 2
@@ -247,8 +250,8 @@ def phase_tune(load, duration_s, n_rounds):
             for delay in ("0", "0.5", "2"):
                 makers.append(functools.partial(
                     service, f"kernel={kernel} max_batch={batch} delay={delay} ms",
-                    DIGITS_CACHE="off", DIGITS_KERNEL=kernel, DIGITS_MAX_BATCH_SIZE=str(batch),
-                    DIGITS_MAX_QUEUE_DELAY_MS=delay))
+                    MODELSHIP_CACHE="off", MODELSHIP_KERNEL=kernel,
+                    MODELSHIP_MAX_BATCH_SIZE=str(batch), MODELSHIP_MAX_QUEUE_DELAY_MS=delay))
     rows = rounds(makers, load, duration_s, n_rounds, low=4)
     print(f"\n### Batcher settings, cache off, median of {n_rounds} interleaved rounds of "
           f"{duration_s} s\n")

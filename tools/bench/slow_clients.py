@@ -2,9 +2,9 @@
 
     bazel run //tools/bench:slow_clients                       # every phase, defaults
     bazel run //tools/bench:slow_clients -- --only bodies      # one phase
-    DIGITS_MAX_BODY_BYTES_IN_FLIGHT=33554432 bazel run //tools/bench:slow_clients
+    MODELSHIP_MAX_BODY_BYTES_IN_FLIGHT=33554432 bazel run //tools/bench:slow_clients
 
-Each phase starts the real server (`python -m services.digits`, the DIGITS_*
+Each phase starts the real server (`python -m serving` with the digits handler, the MODELSHIP_*
 of this environment on top of the defaults), reads its worker's resident
 memory (VmRSS) before and every 0.2 s while raw-socket clients on 127.0.0.1
 hold requests open, and times `GET /v2/health/live` throughout. The figures
@@ -17,7 +17,7 @@ Phases:
   bodies   300 connections each sending 1 MiB - 10 bytes of a 1 MiB body
            (issue 13's report).
   heads    1,000 connections each sending 16,000 bytes of a request head that
-           never ends (the most a connection buffers, DIGITS_MAX_HEADER_BYTES).
+           never ends (the most a connection buffers, MODELSHIP_MAX_HEADER_BYTES).
   full     16 clients posting valid 1,024-image requests as fast as answered.
   all      everything at once, in rounds of 12 s on one server (--rounds, 3 by
            default: memory freed between rounds is not all given back, so the
@@ -151,7 +151,7 @@ def main(argv=None):
     parser.add_argument("--only", choices=PHASES, action="append")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of phase 'all'")
     args = parser.parse_args(argv)
-    env = {k: v for k, v in os.environ.items() if k.startswith("DIGITS_")}
+    env = {k: v for k, v in os.environ.items() if k.startswith("MODELSHIP_")}
     print(f"settings: {env or 'defaults'}", file=sys.stderr)
     rows = []
     for name in args.only or PHASES:

@@ -19,8 +19,8 @@ import urllib.request
 
 from tools.deploy.errors import DeployError
 
-REQUESTS = "digits_http_requests_total"
-LATENCY_BUCKET = "digits_http_request_duration_seconds_bucket"
+REQUESTS = "modelship_http_requests_total"
+LATENCY_BUCKET = "modelship_http_request_duration_seconds_bucket"
 _SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)')
 _LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 

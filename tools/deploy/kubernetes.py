@@ -97,8 +97,8 @@ def deployment(name, namespace, track, image, replicas):
         "image": image.reference,
         "imagePullPolicy": "IfNotPresent",
         "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
-        "env": [{"name": "DIGITS_HOST", "value": "0.0.0.0"},
-                {"name": "DIGITS_PORT", "value": str(PORT)}],
+        "env": [{"name": "MODELSHIP_HOST", "value": "0.0.0.0"},
+                {"name": "MODELSHIP_PORT", "value": str(PORT)}],
         "readinessProbe": dict(probe, httpGet={"path": "/v2/health/ready", "port": "http"},
                                failureThreshold=2),
         "livenessProbe": dict(probe, httpGet={"path": "/v2/health/live", "port": "http"},
@@ -131,7 +131,7 @@ def deployment(name, namespace, track, image, replicas):
                                              "runAsGroup": UID, "fsGroup": UID,
                                              "seccompProfile": {"type": "RuntimeDefault"}},
                          "automountServiceAccountToken": False,
-                         # SIGTERM drains for DIGITS_SHUTDOWN_TIMEOUT_S (30 s).
+                         # SIGTERM drains for MODELSHIP_SHUTDOWN_TIMEOUT_S (30 s).
                          "terminationGracePeriodSeconds": 40},
             },
         },

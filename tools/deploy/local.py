@@ -203,7 +203,7 @@ class LocalTarget(tracks.Target):
         port = runtime.free_port()
         name = f"digits-{track}-{image.short}-{port}"
         daemon.docker("run", "--detach", "--network", "host", "--read-only",
-                      "--env", "DIGITS_HOST=127.0.0.1", "--env", f"DIGITS_PORT={port}",
+                      "--env", "MODELSHIP_HOST=127.0.0.1", "--env", f"MODELSHIP_PORT={port}",
                       "--label", f"io.modelship.deploy.digest={image.digest}",
                       "--name", name, tag)
         end = time.monotonic() + READY_DEADLINE_S

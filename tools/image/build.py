@@ -35,7 +35,7 @@ from models.digits import paths
 from tools.image import progress
 
 IMAGE_NAME = "modelship-digits"
-SOURCE_DIRS = ("inference", "services", "models", "tools/image", "tests")
+SOURCE_DIRS = ("inference", "serving", "services", "models", "tools/image", "tests")
 SOURCE_FILES = ("setup.cfg",)
 LOCKS = ("runtime", "imagedev")
 LABEL_NS = "io.modelship"

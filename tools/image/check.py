@@ -11,14 +11,14 @@ import os
 import subprocess
 import sys
 
-LINTED = ("inference", "models", "services", "tools/image")
+LINTED = ("inference", "models", "serving", "services", "tools/image")
 # The tests of the shipped code. Training (models/) is tested by Bazel only: it
 # needs scikit-learn, which no image holds. Tests that need a redis-server
 # (a host program, not part of the image) are deselected by name.
 # Three more stay with Bazel, which runs them on the same interpreter build:
 # Triton's client (a dev-only package the image's dev stage does not hold),
 # the slow-client load test, and all fuzz shards but the smallest.
-TESTED = ("inference/tests", "services/digits/tests")
+TESTED = ("inference/tests", "serving/tests", "services/digits/tests")
 DESELECT = "not redis and (not shard_ or shard_service)"
 IGNORED = ("services/digits/tests/test_tritonclient.py",
            "services/digits/tests/test_slow_clients.py")

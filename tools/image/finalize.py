@@ -27,7 +27,7 @@ import subprocess
 import sys
 import sysconfig
 
-PRODUCTION_PACKAGES = ("inference", "services")
+PRODUCTION_PACKAGES = ("inference", "serving", "services")
 # Single modules production imports from otherwise build-time packages.
 PRODUCTION_FILES = ("models/__init__.py", "models/digits/__init__.py", "models/digits/paths.py")
 RELEASE = "/opt/modelship/release/app"

@@ -66,12 +66,14 @@ def module_file(name, root):
 def trace(model_path):
     """Runs the service, exercises it, stops it; the sorted stdlib modules it imported."""
     port = runtime.free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DIGITS_", "PYTHON"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MODELSHIP_", "PYTHON"))}
     env.update(PYTHONPROFILEIMPORTTIME="1", PYTHONPATH=os.pathsep.join(sys.path),
-               DIGITS_MODEL_PATH=model_path, DIGITS_HOST="127.0.0.1", DIGITS_PORT=str(port))
+               MODELSHIP_HANDLER="services.digits.handler:DigitsHandler",
+               MODELSHIP_MODEL_PATH=model_path, MODELSHIP_HOST="127.0.0.1",
+               MODELSHIP_PORT=str(port))
     with tempfile.TemporaryFile(mode="w+") as log:
         proc = subprocess.Popen(  # pylint: disable=consider-using-with
-            [sys.executable, "-m", "services.digits"], env=env, stdout=log, stderr=log)
+            [sys.executable, "-m", "serving"], env=env, stdout=log, stderr=log)
         try:
             deadline = time.monotonic() + DEADLINE_S
             while True:

@@ -26,7 +26,7 @@ OPERATING_POINT = "models/digits/release/operating_point.json"
 OPENAPI = "services/digits/openapi.json"
 RESULTS_SCHEMA = "services/digits/results.schema.json"
 START_DEADLINE_S = 90
-# The name the image serves the model under (DIGITS_MODEL_NAME's default, which
+# The name the image serves the model under (MODELSHIP_MODEL_NAME's default, which
 # the image does not override); the contract is checked as clients call it.
 SERVED_MODEL_NAME = "digits"
 # A line at least this often while a gate runs (pull, start, load), so a long
@@ -179,8 +179,8 @@ class Container:
         self.port = runtime.free_port()
         step("starting the container and waiting until it is ready")
         self.daemon.docker("run", "--detach", "--network", "host", "--read-only",
-                           "--name", self.name, "--env", "DIGITS_HOST=127.0.0.1",
-                           "--env", f"DIGITS_PORT={self.port}", "--env", "DIGITS_CACHE=off",
+                           "--name", self.name, "--env", "MODELSHIP_HOST=127.0.0.1",
+                           "--env", f"MODELSHIP_PORT={self.port}", "--env", "MODELSHIP_CACHE=off",
                            ref)
         try:
             runtime.wait_until(
@@ -223,7 +223,9 @@ def _sample_images(count, seed=0):
 def contract_checks(container):
     """The service's public contract, checked against the running container."""
     import jsonschema  # pylint: disable=import-outside-toplevel
-    from services.digits import contract  # pylint: disable=import-outside-toplevel
+    from serving import contract  # pylint: disable=import-outside-toplevel
+    # pylint: disable-next=import-outside-toplevel
+    from services.digits.handler import INPUT_NAME, DigitsHandler
     port, labels = container.port, container.pushed.labels
     model = SERVED_MODEL_NAME
     checks = []
@@ -245,14 +247,15 @@ def contract_checks(container):
           f"{status} {raw[:80]}")
     status, headers, body, raw = _request(port, "GET", "/v2")
     check("GET /v2 names the server",
-          status == 200 and isinstance(body, dict) and body.get("name") == contract.SERVER_NAME,
+          status == 200 and isinstance(body, dict)
+          and body.get("name") == DigitsHandler.server_name,
           f"{status} {raw[:120]}")
     status, headers, body, raw = _request(port, "GET", f"/v2/models/{model}")
     ok = status == 200 and isinstance(body, dict) and body.get("name") == model \
-        and [i.get("name") for i in body.get("inputs", [])] == [contract.INPUT_NAME]
+        and [i.get("name") for i in body.get("inputs", [])] == [INPUT_NAME]
     check(f"GET /v2/models/{model} metadata", ok, f"{status} {raw[:160]}")
     images, _ = _sample_images(2, seed=1)
-    infer = {"inputs": [{"name": contract.INPUT_NAME, "shape": [2, 64], "datatype": "INT32",
+    infer = {"inputs": [{"name": INPUT_NAME, "shape": [2, 64], "datatype": "INT32",
                          "data": images}]}
     status, headers, body, raw = _request(port, "POST", f"/v2/models/{model}/infer", infer)
     outputs = {o.get("name"): o for o in (body or {}).get("outputs", [])} \

@@ -15,8 +15,7 @@ import pathlib
 import jsonschema
 import pytest
 
-from services.digits import app
-from services.digits.config import Config
+from serving import app
 from services.digits.tests import harness
 
 HERE = pathlib.Path(__file__).resolve().parent.parent
@@ -339,7 +338,7 @@ def test_the_contract_accepts_no_shape_the_server_refuses():
 
 
 def test_a_body_over_the_limit_is_413_before_it_is_parsed(start_server):
-    small = start_server(DIGITS_MAX_BODY_BYTES="1000")
+    small = start_server(MODELSHIP_MAX_BODY_BYTES="1000")
     response = small.post("/v1/predict", {"instances": IMAGES})
     assert response.status == 413
     assert "limit is 1000 bytes" in response.json()["error"]
@@ -357,19 +356,19 @@ def test_wrong_method_is_405_with_allow_and_unknown_route_is_404(api):
 
 
 def test_metrics_count_requests_batches_cache_and_model_version(api):
-    before = api.metric("digits_http_requests_total", route="predict", method="POST",
+    before = api.metric("modelship_http_requests_total", route="predict", method="POST",
                         status="200")
     assert api.post("/v1/predict", {"instances": IMAGES[:2]}).status == 200
-    assert api.metric("digits_http_requests_total", route="predict", method="POST",
+    assert api.metric("modelship_http_requests_total", route="predict", method="POST",
                       status="200") == before + 1
     text = api.get("/metrics").body.decode()
-    assert 'digits_http_request_duration_seconds_bucket{le="0.005",method="POST",' \
+    assert 'modelship_http_request_duration_seconds_bucket{le="0.005",method="POST",' \
            'route="predict",status="200"}' in text
-    assert "digits_batch_size_rows_count" in text
-    assert "digits_queue_depth_rows" in text
-    assert 'digits_cache_hits_total{backend="memory"}' in text
-    assert 'digits_cache_misses_total{backend="memory"}' in text
-    assert api.metric("digits_model_info", name="digits", version=api.version) == 1.0
+    assert "modelship_batch_size_rows_count" in text
+    assert "modelship_queue_depth_rows" in text
+    assert 'modelship_cache_hits_total{backend="memory"}' in text
+    assert 'modelship_cache_misses_total{backend="memory"}' in text
+    assert api.metric("modelship_model_info", name="digits", version=api.version) == 1.0
     response = api.get("/metrics")
     assert response.headers["content-type"].startswith("text/plain")
     _assert_versions(api, response)
@@ -377,11 +376,11 @@ def test_metrics_count_requests_batches_cache_and_model_version(api):
 
 def test_a_repeated_image_is_answered_from_the_cache(api):
     image = [[min(16, (i * 7) % 17) for i in range(64)]]
-    hits = api.metric("digits_cache_hits_total", backend="memory")
+    hits = api.metric("modelship_cache_hits_total", backend="memory")
     first = api.post("/v1/predict", {"instances": image}).json()
     second = api.post("/v1/predict", {"instances": image}).json()
     assert first == second
-    assert api.metric("digits_cache_hits_total", backend="memory") == hits + 1
+    assert api.metric("modelship_cache_hits_total", backend="memory") == hits + 1
 
 
 def test_server_and_model_metadata_carry_the_api_version_of_the_contract(api):
@@ -415,7 +414,7 @@ def test_docs_are_the_html_reference_of_this_api_sent_compressed(api):
 
 
 def test_docs_of_a_server_built_without_them_are_404_with_an_error(tmp_path):
-    service = app.Service(Config.from_environ({}), docs_file=str(tmp_path / "docs.html.gz"))
+    service = app.Service(harness.config({}), docs_file=str(tmp_path / "docs.html.gz"))
     response = asyncio.run(service.handle("GET", "/docs", lambda name: None, None))
     assert response.status == 404
     assert "built without its API docs" in json.loads(response.body)["error"]

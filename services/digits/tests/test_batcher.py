@@ -7,8 +7,8 @@ import pytest
 
 from inference import errors as inference_errors
 from inference.model import Model
-from services.digits.batcher import Batcher
-from services.digits.errors import NotReadyError, OverloadedError
+from serving.batcher import Batcher
+from serving.errors import NotReadyError, OverloadedError
 from services.digits.tests import harness
 
 

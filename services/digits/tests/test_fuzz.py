@@ -56,7 +56,7 @@ def _run(server, tmp_path, options, examples, served, phases):
     version = server.get("/v2/health/ready").headers["x-model-version"]
     config = tmp_path / "schemathesis.toml"
     lines = ["[checks.positive_data_acceptance]",
-             # A valid body over DIGITS_MAX_BODY_BYTES is refused before it is read.
+             # A valid body over MODELSHIP_MAX_BODY_BYTES is refused before it is read.
              'expected-statuses = ["2xx", "404", "413"]']
     if served:
         lines = ["[parameters]", 'model_name = "digits"', f'model_version = "{version}"',

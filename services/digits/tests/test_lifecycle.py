@@ -7,9 +7,8 @@ import time
 
 import pytest
 
-from services.digits import redis_client
-from services.digits.app import AsgiApp, Service
-from services.digits.config import Config
+from serving import redis_client
+from serving.app import AsgiApp, Service
 from services.digits.tests import harness
 
 IMAGES, _ = harness.images(64)
@@ -25,7 +24,7 @@ def _poll(condition, deadline_s=20.0, what="condition"):
 
 
 def test_not_ready_until_the_model_is_loaded_and_warmed_up_then_ready():
-    config = Config.from_environ({"DIGITS_MODEL_PATH": harness.model_path()})
+    config = harness.config({"MODELSHIP_MODEL_PATH": harness.model_path()})
 
     async def body():
         return b""
@@ -54,7 +53,7 @@ def test_not_ready_until_the_model_is_loaded_and_warmed_up_then_ready():
 
 
 def test_the_asgi_adapter_loads_on_startup_serves_and_drains_on_shutdown():
-    config = Config.from_environ({"DIGITS_MODEL_PATH": harness.model_path()})
+    config = harness.config({"MODELSHIP_MODEL_PATH": harness.model_path()})
     body = json.dumps({"instances": IMAGES[:2], "top_k": 1}).encode()
 
     async def run():
@@ -90,12 +89,12 @@ def test_the_asgi_adapter_loads_on_startup_serves_and_drains_on_shutdown():
 
 
 def test_a_full_queue_answers_503_with_retry_after(start_server):
-    server = start_server(DIGITS_MAX_BATCH_SIZE="64", DIGITS_MAX_QUEUE_ROWS="64",
-                          DIGITS_MAX_QUEUE_DELAY_MS="3000", DIGITS_RETRY_AFTER_S="2",
-                          DIGITS_CACHE="off")
+    server = start_server(MODELSHIP_MAX_BATCH_SIZE="64", MODELSHIP_MAX_QUEUE_ROWS="64",
+                          MODELSHIP_MAX_QUEUE_DELAY_MS="3000", MODELSHIP_RETRY_AFTER_S="2",
+                          MODELSHIP_CACHE="off")
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         waiting = pool.submit(server.post, "/v1/predict", {"instances": IMAGES[:60]})
-        _poll(lambda: server.metric("digits_queue_depth_rows") == 60, what="60 rows queued")
+        _poll(lambda: server.metric("modelship_queue_depth_rows") == 60, what="60 rows queued")
         refused = server.post("/v1/predict", {"instances": IMAGES[:10]})
         assert refused.status == 503
         assert refused.headers["retry-after"] == "2"
@@ -104,11 +103,11 @@ def test_a_full_queue_answers_503_with_retry_after(start_server):
 
 
 def test_sigterm_drains_in_flight_requests_before_exiting(start_server):
-    server = start_server(DIGITS_MAX_QUEUE_DELAY_MS="1500", DIGITS_MAX_BATCH_SIZE="1024",
-                          DIGITS_CACHE="off")
+    server = start_server(MODELSHIP_MAX_QUEUE_DELAY_MS="1500", MODELSHIP_MAX_BATCH_SIZE="1024",
+                          MODELSHIP_CACHE="off")
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         in_flight = pool.submit(server.post, "/v1/predict", {"instances": IMAGES[:3]})
-        _poll(lambda: server.metric("digits_queue_depth_rows") == 3, what="request queued")
+        _poll(lambda: server.metric("modelship_queue_depth_rows") == 3, what="request queued")
         server.terminate()
         response = in_flight.result(timeout=30)
     assert response.status == 200, response
@@ -120,22 +119,22 @@ def test_sigterm_drains_in_flight_requests_before_exiting(start_server):
 
 def test_redis_cache_serves_repeats_and_a_dead_redis_never_fails_a_request(start_server,
                                                                            redis_server):
-    server = start_server(DIGITS_CACHE="redis", DIGITS_REDIS_URL=redis_server.url,
-                          DIGITS_REDIS_TIMEOUT_MS="200")
+    server = start_server(MODELSHIP_CACHE="redis", MODELSHIP_REDIS_URL=redis_server.url,
+                          MODELSHIP_REDIS_TIMEOUT_MS="200")
     request = {"instances": IMAGES[:4]}
     first = server.post("/v1/predict", request)
     assert first.status == 200
     _poll(lambda: redis_server.dbsize() == 4, what="4 entries written to Redis")
     second = server.post("/v1/predict", request)
     assert second.json() == first.json()
-    assert server.metric("digits_cache_hits_total", backend="redis") == 4
-    assert server.metric("digits_cache_misses_total", backend="redis") == 4
+    assert server.metric("modelship_cache_hits_total", backend="redis") == 4
+    assert server.metric("modelship_cache_misses_total", backend="redis") == 4
 
     redis_server.stop()
     for _ in range(3):
         response = server.post("/v1/predict", {"instances": IMAGES[4:6]})
         assert response.status == 200, response
-    assert server.metric("digits_cache_errors_total", backend="redis") >= 1
+    assert server.metric("modelship_cache_errors_total", backend="redis") >= 1
 
 
 def _corrupt_every_entry(redis):
@@ -150,8 +149,8 @@ def _corrupt_every_entry(redis):
 
 
 def test_a_corrupt_value_in_redis_is_a_miss_never_a_500(start_server, redis_server):
-    server = start_server(DIGITS_CACHE="redis", DIGITS_REDIS_URL=redis_server.url,
-                          DIGITS_REDIS_TIMEOUT_MS="500")
+    server = start_server(MODELSHIP_CACHE="redis", MODELSHIP_REDIS_URL=redis_server.url,
+                          MODELSHIP_REDIS_TIMEOUT_MS="500")
     request = {"instances": IMAGES[:3]}
     first = server.post("/v1/predict", request)
     assert first.status == 200, first
@@ -160,22 +159,23 @@ def test_a_corrupt_value_in_redis_is_a_miss_never_a_500(start_server, redis_serv
     again = server.post("/v1/predict", request)
     assert again.status == 200, again
     assert again.json() == first.json()
-    assert server.metric("digits_cache_errors_total", backend="redis") == 3
+    assert server.metric("modelship_cache_errors_total", backend="redis") == 3
     assert "3 cached value(s) are not a row of 10 probabilities" in server.output()
     _poll(lambda: server.post("/v1/predict", request).status == 200 and server.metric(
-        "digits_cache_hits_total", backend="redis") >= 3, what="the rewritten entries hit")
+        "modelship_cache_hits_total", backend="redis") >= 3, what="the rewritten entries hit")
 
 
 def test_a_tls_redis_serves_as_cache_with_the_configured_ca(start_server, tls_redis, tls_files):
-    server = start_server(DIGITS_CACHE="redis", DIGITS_REDIS_URL=tls_redis.url,
-                          DIGITS_REDIS_CA_FILE=tls_files.ca_cert, DIGITS_REDIS_TIMEOUT_MS="500")
+    server = start_server(MODELSHIP_CACHE="redis", MODELSHIP_REDIS_URL=tls_redis.url,
+                          MODELSHIP_REDIS_CA_FILE=tls_files.ca_cert,
+                          MODELSHIP_REDIS_TIMEOUT_MS="500")
     request = {"instances": IMAGES[:4]}
     first = server.post("/v1/predict", request)
     assert first.status == 200, first
     _poll(lambda: tls_redis.dbsize() == 4, what="4 entries written over TLS")
     assert server.post("/v1/predict", request).json() == first.json()
-    assert server.metric("digits_cache_hits_total", backend="redis") == 4
-    assert server.metric("digits_cache_errors_total", backend="redis") == 0
+    assert server.metric("modelship_cache_hits_total", backend="redis") == 4
+    assert server.metric("modelship_cache_errors_total", backend="redis") == 0
 
 
 @pytest.mark.parametrize("trouble", ["a CA that did not sign the server", "a wrong password",
@@ -185,25 +185,25 @@ def test_redis_trouble_never_fails_a_request_nor_shows_the_password(
     password = "never-print-6a1f"
     if trouble == "a CA that did not sign the server":
         redis = harness.RedisServer(password=password, tls=tls_files)
-        env = {"DIGITS_REDIS_URL": redis.url, "DIGITS_REDIS_CA_FILE": tls_files.other_ca_cert}
+        env = {"MODELSHIP_REDIS_URL": redis.url, "MODELSHIP_REDIS_CA_FILE": tls_files.other_ca_cert}
         expected = "the server's TLS certificate is not trusted"
     elif trouble == "a wrong password":
         redis = harness.RedisServer(password="the-right-one")
-        env = {"DIGITS_REDIS_URL": redis.url.replace("the-right-one", password)}
+        env = {"MODELSHIP_REDIS_URL": redis.url.replace("the-right-one", password)}
         expected = "WRONGPASS"
     else:
         redis = harness.RedisServer()
-        env = {"DIGITS_REDIS_URL": f"redis://user:{password}@{harness.HOST}:{redis.port}/0"}
+        env = {"MODELSHIP_REDIS_URL": f"redis://user:{password}@{harness.HOST}:{redis.port}/0"}
         expected = "ConnectionRefusedError"
     if trouble != "nothing listening":
         redis.start()
     try:
-        server = start_server(DIGITS_CACHE="redis", DIGITS_REDIS_TIMEOUT_MS="500",
-                              DIGITS_LOG_LEVEL="debug", **env)
+        server = start_server(MODELSHIP_CACHE="redis", MODELSHIP_REDIS_TIMEOUT_MS="500",
+                              MODELSHIP_LOG_LEVEL="debug", **env)
         for i in range(3):
             response = server.post("/v1/predict", {"instances": IMAGES[i:i + 2]})
             assert response.status == 200, response
-        assert server.metric("digits_cache_errors_total", backend="redis") >= 1
+        assert server.metric("modelship_cache_errors_total", backend="redis") >= 1
         metrics = server.get("/metrics").body.decode()
         output = server.output()
     finally:

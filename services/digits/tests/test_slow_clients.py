@@ -14,8 +14,7 @@ import time
 
 import pytest
 
-from services.digits.app import AsgiApp
-from services.digits.config import Config
+from serving.app import AsgiApp
 from services.digits.tests import harness
 
 # Over Granian's default of 1,024 connections: on a server without a body
@@ -47,7 +46,7 @@ def test_trickling_bodies_get_408_at_the_deadline_while_health_answers(start_ser
             clients.pump(0.3)
             clients.trickle()
             health.append(_health_seconds(server))
-        assert server.metric("digits_requests_in_flight") == 512  # the default bound
+        assert server.metric("modelship_requests_in_flight") == 512  # the default bound
         clients.pump(16.0)
         outcomes = clients.outcomes()
     finally:
@@ -60,13 +59,13 @@ def test_trickling_bodies_get_408_at_the_deadline_while_health_answers(start_ser
     for _, head, body, seconds in timed_out:
         assert 9.9 < seconds < 16.0
         assert "connection: close" in head
-        assert "DIGITS_BODY_TIMEOUT_S" in json.loads(body)["error"]
+        assert "MODELSHIP_BODY_TIMEOUT_S" in json.loads(body)["error"]
     for _, head, body, seconds in (o for o in outcomes if o[0] == 503):
         assert "retry-after: 1" in head
-        assert "DIGITS_MAX_REQUESTS_IN_FLIGHT" in json.loads(body)["error"]
-    assert server.metric("digits_requests_in_flight") == 0
-    assert server.metric("digits_body_bytes_in_flight") == 0
-    assert server.metric("digits_http_requests_total", route="predict", method="POST",
+        assert "MODELSHIP_MAX_REQUESTS_IN_FLIGHT" in json.loads(body)["error"]
+    assert server.metric("modelship_requests_in_flight") == 0
+    assert server.metric("modelship_body_bytes_in_flight") == 0
+    assert server.metric("modelship_http_requests_total", route="predict", method="POST",
                          status="408") == len(timed_out)
     assert server.post("/v1/predict", {"instances": [[0] * 64]}).status == 200
 
@@ -83,20 +82,20 @@ def test_unfinished_large_bodies_keep_the_worker_under_its_memory_bound(start_se
             clients.pump(0.2)
             peak = max(peak, server.worker_rss_mib())
             health.append(_health_seconds(server))
-        admitted = server.metric("digits_body_bytes_in_flight")
+        admitted = server.metric("modelship_body_bytes_in_flight")
         refused = [o for o in clients.outcomes() if o[0] != 408]
     finally:
         clients.close()
     assert peak < WORKER_RSS_BOUND_MIB, (before, peak)
     assert max(health) < HEALTH_S, health
-    assert admitted == 16 * declared  # the default DIGITS_MAX_BODY_BYTES_IN_FLIGHT, full
+    assert admitted == 16 * declared  # the default MODELSHIP_MAX_BODY_BYTES_IN_FLIGHT, full
     # The rest were refused before their bodies were read (503, or a reset when the
     # server closed with the client's bytes still unread).
     assert len(refused) >= 300 - 16
 
 
 def test_a_request_head_slower_than_the_header_deadline_is_dropped(start_server):
-    server = start_server(DIGITS_HEADER_TIMEOUT_S="1")
+    server = start_server(MODELSHIP_HEADER_TIMEOUT_S="1")
     with socket.create_connection((harness.HOST, server.port), timeout=10) as sock:
         sock.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n")
         started = time.monotonic()
@@ -111,26 +110,27 @@ def test_a_request_head_slower_than_the_header_deadline_is_dropped(start_server)
 
 
 def test_a_request_head_over_the_header_limit_gets_431(start_server):
-    server = start_server(DIGITS_MAX_HEADER_BYTES="8192")
+    server = start_server(MODELSHIP_MAX_HEADER_BYTES="8192")
     assert server.get("/v2/health/live", headers={"X-Pad": "a" * 7000}).status == 200
     assert server.get("/v2/health/live", headers={"X-Pad": "a" * 9000}).status == 431
 
 
 def test_a_request_refused_for_its_size_holds_nothing(start_server):
-    server = start_server(DIGITS_MAX_BODY_BYTES="1000", DIGITS_MAX_BODY_BYTES_IN_FLIGHT="1500")
+    server = start_server(MODELSHIP_MAX_BODY_BYTES="1000",
+                          MODELSHIP_MAX_BODY_BYTES_IN_FLIGHT="1500")
     clients = harness.SlowClients(server.port, 1, declared=1000, sent=10)
     try:
         clients.pump(0.5)
-        assert server.metric("digits_body_bytes_in_flight") == 1000
+        assert server.metric("modelship_body_bytes_in_flight") == 1000
         # 1,000 of 1,500 bytes are held: a 600-byte body does not fit, a 400-byte one does.
         refused = server.post("/v1/predict", b"{" + b" " * 598 + b"}", headers=JSON)
-        assert refused.status == 503 and "DIGITS_MAX_BODY_BYTES_IN_FLIGHT" in refused.json()[
+        assert refused.status == 503 and "MODELSHIP_MAX_BODY_BYTES_IN_FLIGHT" in refused.json()[
             "error"]
         assert refused.headers["retry-after"] == "1"
         small = server.post("/v1/predict", {"instances": [[0] * 64]})
         assert small.status == 200, small
         assert server.post("/v1/predict", b"x" * 1001, headers=JSON).status == 413
-        assert server.metric("digits_body_bytes_in_flight") == 1000
+        assert server.metric("modelship_body_bytes_in_flight") == 1000
     finally:
         clients.close()
 
@@ -140,8 +140,8 @@ def test_a_request_refused_for_its_size_holds_nothing(start_server):
     pytest.param([{"type": "http.request", "body": b"{", "more_body": True}], id="a partial body"),
 ])
 def test_the_asgi_adapter_answers_408_when_the_body_is_late(chunks):
-    config = Config.from_environ({"DIGITS_MODEL_PATH": harness.model_path(),
-                                  "DIGITS_BODY_TIMEOUT_S": "0.2"})
+    config = harness.config({"MODELSHIP_MODEL_PATH": harness.model_path(),
+                             "MODELSHIP_BODY_TIMEOUT_S": "0.2"})
 
     async def run():
         app = AsgiApp(config)
@@ -175,17 +175,18 @@ def test_the_asgi_adapter_answers_408_when_the_body_is_late(chunks):
 
 
 def test_a_body_without_a_length_is_admitted_for_the_most_it_may_be(start_server):
-    server = start_server(DIGITS_MAX_BODY_BYTES="1000", DIGITS_MAX_BODY_BYTES_IN_FLIGHT="1500")
+    server = start_server(MODELSHIP_MAX_BODY_BYTES="1000",
+                          MODELSHIP_MAX_BODY_BYTES_IN_FLIGHT="1500")
     with socket.create_connection((harness.HOST, server.port), timeout=10) as sock:
         sock.sendall(b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                      b"Transfer-Encoding: chunked\r\n\r\n2\r\n{\"\r\n")
         deadline = time.monotonic() + 10
-        while server.metric("digits_body_bytes_in_flight") != 1000:
+        while server.metric("modelship_body_bytes_in_flight") != 1000:
             assert time.monotonic() < deadline, "the chunked request was not admitted"
             time.sleep(0.02)
         body = json.dumps({"instances": [[0] * 64]}).encode() + b" " * 400  # 610 bytes
         assert server.post("/v1/predict", body, headers=JSON).status == 503  # 1000 + 610 > 1500
         sock.sendall(b"0\r\n\r\n")
         assert sock.recv(1024).startswith(b"HTTP/1.1 400")  # '{"' is no request
-    assert server.metric("digits_body_bytes_in_flight") == 0
+    assert server.metric("modelship_body_bytes_in_flight") == 0
     assert server.post("/v1/predict", body, headers=JSON).status == 200

@@ -29,9 +29,9 @@ def _install():
     mode = os.environ.get("MODELSHIP_FAULT", "")
     if mode not in ("error", "slow"):
         return
-    from services.digits import app  # pylint: disable=import-outside-toplevel
+    from serving import app  # pylint: disable=import-outside-toplevel
     delay_s = float(os.environ.get("MODELSHIP_FAULT_DELAY_S", "0.3"))
-    for name in ("_predict", "_infer"):
+    for name in ("_task", "_infer"):
         setattr(app.Service, name, _wrap(getattr(app.Service, name), mode, delay_s))
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from services.digits.metrics import Metrics
+from serving.metrics import Metrics
 from tools.deploy import gate
 
 INFER = "/v2/models/{model_name}/infer"

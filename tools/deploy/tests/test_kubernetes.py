@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from services.digits.metrics import Metrics
+from serving.metrics import Metrics
 from tools.deploy import main
 from tools.deploy.tests import contract
 from tools.deploy.tests.recorder import RecordingKubectl

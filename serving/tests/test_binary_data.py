@@ -7,11 +7,12 @@ import struct
 
 import pytest
 
-from services.digits import binary_data, protocol
-from services.digits.errors import BadRequestError
+from serving import binary_data, protocol
+from serving.errors import BadRequestError
+from serving.handler import InputSpec
 
-SPEC = protocol.InputSpec(model_name="digits", input_name="pixels", n_inputs=64,
-                          image_shape=(8, 8), max_level=16, labels=tuple("0123456789"))
+SPEC = InputSpec(model_name="digits", input_name="pixels", n_inputs=64, image_shape=(8, 8),
+                 max_level=16, labels=tuple("0123456789"), item="image", value="pixel")
 LEVELS = [i % 17 for i in range(64)]
 CODES = {"UINT8": "B", "UINT16": "H", "UINT32": "I", "UINT64": "Q", "INT8": "b",
          "INT16": "h", "INT32": "i", "INT64": "q", "FP16": "e", "FP32": "f", "FP64": "d"}

@@ -1,35 +1,29 @@
-"""The service's public contract: versions, names, limits, the OpenAPI document
-and the JSON Schema of the /v1/predict results.
+"""The service's public contract: versions, names, limits and the OpenAPI document.
 
-The documents are built from the served model's metadata, so the checked-in
-copies (`openapi.json`, `results.schema.json` beside this file) change when
-the API or the model's interface does. Tests fail when the served documents
-and the checked-in ones differ; regenerate them with
-
-    bazel run //services/digits:update_contract
+The document is built from the runtime's routes, the served model's input
+(`handler.InputSpec`) and the handler's `Contract` (its task endpoint), so a
+model's checked-in copy (e.g. services/digits/openapi.json) changes when the
+API or the model's interface does. Its tests fail when the served documents
+and the checked-in ones differ; regenerate them with the model's
+`update_contract` target (serving/update_contract.py).
 """
 
 import json
 
 # Version of the HTTP API (routes, fields, error shape). Sent as X-API-Version.
 API_VERSION = "1.0"
-# Version of the /v1/predict results format (`format` field, results.schema.json).
+# Version of the results format (OIP response parameters, a task's `format` field).
 RESULTS_FORMAT = "1.0"
 
 MODEL_VERSION_HEADER = "x-model-version"
 API_VERSION_HEADER = "x-api-version"
 
-INPUT_NAME = "pixels"
 OUTPUT_PROBABILITIES = "probabilities"
 OUTPUT_LABEL = "label"
 OUTPUT_NAMES = (OUTPUT_PROBABILITIES, OUTPUT_LABEL)
-PLATFORM = "modelship_cython"
-SERVER_NAME = "modelship-digits"
-
 MAX_INSTANCES = 1024
-DEFAULT_TOP_K = 3
 
-# The HTML reference generated from openapi.json (services/digits/api:docs).
+# The HTML reference generated from openapi.json (a model's api:docs target).
 DOCS_PATH = "/docs"
 
 # Groups of operations (OpenAPI tags): sections of the docs, modules of the SDK.
@@ -40,7 +34,7 @@ TAG_SERVICE = "service"
 OPENAPI_FILE = "openapi.json"
 RESULTS_SCHEMA_FILE = "results.schema.json"
 
-_SHA256_PATTERN = "^[0-9a-f]{64}$"
+SHA256_PATTERN = "^[0-9a-f]{64}$"
 _OIP_INTEGER_DATATYPES = ("UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32",
                           "INT64")
 _OIP_FLOAT_DATATYPES = ("FP16", "FP32", "FP64")
@@ -51,77 +45,11 @@ def render(doc):
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
 
-def results_schema(spec):
-    """JSON Schema (2020-12) of a /v1/predict response body."""
-    body = _results_body_schema(spec)
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": f"urn:modelship:{spec.model_name}:results:{RESULTS_FORMAT}",
-        "title": f"{spec.model_name} prediction results, format {RESULTS_FORMAT}",
-        **body,
-    }
-
-
-def _results_body_schema(spec):
-    labels = list(spec.labels)
-    ranked = {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["label", "probability"],
-        "properties": {
-            "label": {"type": "string", "enum": labels},
-            "probability": {"type": "number", "minimum": 0, "maximum": 1},
-        },
-    }
-    return {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["format", "api_version", "model", "predictions"],
-        "properties": {
-            "format": {"type": "string", "enum": [RESULTS_FORMAT],
-                       "description": "Version of this results format."},
-            "api_version": {"type": "string"},
-            "model": {
-                "type": "object",
-                "additionalProperties": False,
-                "required": ["name", "version"],
-                "properties": {
-                    "name": {"type": "string"},
-                    "version": {"type": "string", "pattern": _SHA256_PATTERN,
-                                "description": "sha256 of the model artifact."},
-                },
-            },
-            "predictions": {
-                "type": "array",
-                "description": "One entry per instance, in request order.",
-                "items": {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "required": ["label", "top_k"],
-                    "properties": {
-                        "label": {"type": "string", "enum": labels,
-                                  "description": "The most probable label."},
-                        "top_k": {"type": "array", "minItems": 1, "maxItems": len(labels),
-                                  "description": "Most probable labels, highest first.",
-                                  "items": ranked},
-                    },
-                },
-            },
-        },
-    }
-
-
-def openapi(spec):
-    """The OpenAPI 3.0 document of the service serving `spec` (protocol.InputSpec)."""
-    level = {"type": "number", "minimum": 0, "maximum": spec.max_level}
-    image_flat = {"type": "array", "minItems": spec.n_inputs, "maxItems": spec.n_inputs,
-                  "items": level}
-    image_forms = [image_flat]
-    if spec.image_shape:
-        nested = level
-        for dim in reversed(spec.image_shape):
-            nested = {"type": "array", "minItems": dim, "maxItems": dim, "items": nested}
-        image_forms.append(nested)
+def openapi(spec, model, task_path=None, results_path=None):
+    """The OpenAPI 3.0 document of the service serving `spec` (handler.InputSpec) with
+    the handler's `model` (handler.Contract), its task at `task_path` and the task's
+    results schema at `results_path`."""
+    task = model.task if task_path else None
     versioned = "/versions/{model_version}"
     tensor_schemas, infer_request = _infer_request(spec)
     # operationId names the function of the generated client, tags its module.
@@ -132,17 +60,17 @@ def openapi(spec):
                                          operation=("server_ready", TAG_OIP))},
         "/v2": {"get": _get("Server metadata (OIP)", "ServerMetadata",
                             operation=("server_metadata", TAG_OIP))},
-        "/v1/predict": {"post": _post(
-            "Top-k labels of each image (task API)", "PredictRequest", "PredictResults",
-            operation=("predict", TAG_TASK))},
-        "/openapi.json": {"get": _get("This document", "AnyObject",
-                                      operation=("openapi", TAG_SERVICE))},
-        "/v1/results.schema.json": {"get": _get("JSON Schema of /v1/predict results",
-                                                "AnyObject",
-                                                operation=("results_schema", TAG_TASK))},
-        "/metrics": {"get": _metrics()},
-        DOCS_PATH: {"get": _docs()},
     }
+    if task:
+        paths[task_path] = {"post": _post(task.summary, task.request[0], task.response[0],
+                                          operation=(task.operation, TAG_TASK))}
+    paths["/openapi.json"] = {"get": _get("This document", "AnyObject",
+                                          operation=("openapi", TAG_SERVICE))}
+    if task and results_path:
+        paths[results_path] = {"get": _get(f"JSON Schema of {task_path} results", "AnyObject",
+                                           operation=("results_schema", TAG_TASK))}
+    paths["/metrics"] = {"get": _metrics()}
+    paths[DOCS_PATH] = {"get": _docs()}
     for prefix, params, infix in (
             ("/v2/models/{model_name}", ["ModelName"], "model"),
             ("/v2/models/{model_name}" + versioned, ["ModelName", "ModelVersion"],
@@ -175,10 +103,11 @@ def openapi(spec):
                                         if k == "model_name" or "version" in operation}}
         for operation in ("model_ready", "model_infer", "model_version_metadata",
                           "model_version_ready", "model_version_infer")}
-    for path, example in (("/v1/predict", {"instances": [_EXAMPLE_IMAGE], "top_k": 2}),
-                          ("/v2/models/{model_name}/infer", _infer_example(spec)),
-                          ("/v2/models/{model_name}" + versioned + "/infer",
-                           _infer_example(spec))):
+    examples = [("/v2/models/{model_name}/infer", _infer_example(spec, model)),
+                ("/v2/models/{model_name}" + versioned + "/infer", _infer_example(spec, model))]
+    if task:
+        examples.insert(0, (task_path, task.example))
+    for path, example in examples:
         paths[path]["post"]["requestBody"]["content"]["application/json"]["example"] = example
     schemas = {
         "Error": _object({"error": {"type": "string", "description": "What is wrong."},
@@ -205,20 +134,7 @@ def openapi(spec):
             **_VERSIONS}, ["name", "versions", "platform", "inputs", "outputs"]),
         "ModelReady": _object({"name": {"type": "string"}, "ready": {"type": "boolean"},
                                **_VERSIONS}, ["name", "ready"]),
-        "PredictRequest": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["instances"],
-            "properties": {
-                "instances": {"type": "array", "minItems": 1, "maxItems": MAX_INSTANCES,
-                              "description": f"Images: {spec.n_inputs} pixel levels each "
-                                             f"(0..{spec.max_level}), flat or as rows.",
-                              "items": {"oneOf": image_forms}},
-                "top_k": {"type": "integer", "minimum": 1, "maximum": len(spec.labels),
-                          "default": DEFAULT_TOP_K},
-            },
-        },
-        "PredictResults": _results_body_schema(spec),
+        **(dict((task.request, task.response)) if task else {}),
         "InferRequest": infer_request,
         **tensor_schemas,
         "InferResponse": _object({
@@ -241,15 +157,13 @@ def openapi(spec):
             "title": f"{spec.model_name} inference service",
             "version": API_VERSION,
             "description": (
-                f"Classifies {'x'.join(map(str, spec.image_shape)) or spec.n_inputs} images "
-                f"of pixel levels 0..{spec.max_level}. Open Inference Protocol v2 REST under "
-                "/v2, a task API under /v1. Every response carries X-Model-Version (sha256 "
+                model.description + " Every response carries X-Model-Version (sha256 "
                 "of the model artifact) and X-API-Version; errors are {\"error\": \"...\"}."),
         },
         "tags": [
             {"name": TAG_OIP, "description": "Open Inference Protocol v2 (KServe/Triton REST): "
                                              "health, metadata, inference."},
-            {"name": TAG_TASK, "description": "The task API: top-k labels per image."},
+            *([{"name": TAG_TASK, "description": task.about}] if task else []),
             {"name": TAG_SERVICE, "description": "The contract, its docs and metrics."},
         ],
         "paths": paths,
@@ -268,7 +182,7 @@ def openapi(spec):
                                "schema": {"type": "string"}},
                 "ModelVersion": {"description": "sha256 of the served model artifact.",
                                  "required": True,
-                                 "schema": {"type": "string", "pattern": _SHA256_PATTERN}},
+                                 "schema": {"type": "string", "pattern": SHA256_PATTERN}},
                 "RetryAfter": {"description": "Seconds to wait before retrying.",
                                "schema": {"type": "integer"}},
                 "InferenceHeaderContentLength": {
@@ -281,19 +195,14 @@ def openapi(spec):
 
 
 _VERSIONS = {"api_version": {"type": "string"},
-             "model_version": {"type": "string", "pattern": _SHA256_PATTERN}}
+             "model_version": {"type": "string", "pattern": SHA256_PATTERN}}
 
 
-# A real "0" of the training data (pixel levels 0..16), for the request examples.
-_EXAMPLE_IMAGE = [0, 0, 5, 13, 9, 1, 0, 0, 0, 0, 13, 15, 10, 15, 5, 0, 0, 3, 15, 2, 0, 11, 8, 0,
-                  0, 4, 12, 0, 0, 8, 8, 0, 0, 5, 8, 0, 0, 9, 8, 0, 0, 4, 11, 0, 1, 12, 7, 0, 0,
-                  2, 14, 5, 10, 12, 0, 0, 0, 0, 6, 13, 10, 0, 0, 0]
-
-
-def _infer_example(spec):
+def _infer_example(spec, model):
+    row = model.example_row or [0] * spec.n_inputs
     return {"id": "example-1",
-            "inputs": [{"name": spec.input_name, "shape": [1, len(_EXAMPLE_IMAGE)],
-                        "datatype": "UINT8", "data": _EXAMPLE_IMAGE}],
+            "inputs": [{"name": spec.input_name, "shape": [1, len(row)],
+                        "datatype": model.example_datatype, "data": row}],
             "outputs": [{"name": OUTPUT_LABEL}, {"name": OUTPUT_PROBABILITIES}]}
 
 

@@ -1,5 +1,6 @@
 """The HTTP edge: routes, request bodies, responses, and the one place where
-typed errors become status codes (`_STATUS`).
+typed errors become status codes (`_STATUS`). The model is the handler's
+(`handler.py`); everything here is the same for every model.
 
 `Service.handle` is independent of the server: it takes a method, a path, a
 header getter and a body reader, and returns a `Response`. `App` adapts it to
@@ -7,34 +8,36 @@ Granian's RSGI interface (`__rsgi_init__` starts loading the model,
 `__rsgi__` serves, `__rsgi_del__` drains).
 
 Lifecycle: live as soon as the server runs; ready (200 on /v2/health/ready)
-only once the model is loaded, verified and has answered a warm-up batch.
+only once the handler has loaded the model, its version is the one expected
+and it has answered a warm-up batch.
 
 Bodies: a handler's `read_body(limit)` first admits the request
 (`admission.py`: a slot and its declared length, or 503 at once), then
-receives the body within DIGITS_BODY_TIMEOUT_S (408 beyond). What a request
+receives the body within MODELSHIP_BODY_TIMEOUT_S (408 beyond). What a request
 was admitted with is given back when its response is ready.
 """
 
 import asyncio
+import dataclasses
 import gzip
 import logging
 import os
+import sys
 import time
 
 import orjson
 from granian.rsgi import ProtocolClosed
 
 from inference import errors as inference_errors
-from inference.model import Model
-from services.digits import cache as cache_lib
-from services.digits import binary_data, contract, errors, protocol
-from services.digits.admission import Admission, Deadlines
-from services.digits.batcher import Batcher
-from services.digits.config import Config
-from services.digits.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from services.digits.metrics import Metrics
+from serving import cache as cache_lib
+from serving import binary_data, contract, errors, protocol
+from serving.admission import Admission, Deadlines
+from serving.batcher import Batcher
+from serving.config import Config
+from serving.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from serving.metrics import Metrics
 
-LOG = logging.getLogger("services.digits")
+LOG = logging.getLogger("serving")
 
 # The only mapping from errors to HTTP statuses. First match wins.
 _STATUS = (
@@ -50,9 +53,9 @@ _STATUS = (
 )
 _JSON = "application/json"
 _HTML = "text/html; charset=utf-8"
-# The HTML reference, built by //services/digits/api:docs into the server's data
-# (runfiles under Bazel, the same place beside this package in the image).
-DOCS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "api", "docs.html.gz")
+# The HTML reference, built by the model's api:docs target into the server's data
+# (runfiles under Bazel, the same place in the image): api/ beside the handler's module.
+DOCS_FILE = os.path.join("api", "docs.html.gz")
 _KNOWN_METHODS = frozenset(("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"))
 
 
@@ -70,12 +73,13 @@ class Response:
 class Service:
     """The service behind the HTTP server: state, routes and handlers."""
 
-    def __init__(self, config, model=None, docs_file=DOCS_FILE):
+    def __init__(self, config, handler=None, docs_file=None):
+        """`handler`: an instance of the model's handler (default: a new `config.handler`);
+        already loaded (`version` set) or not."""
         self.config = config
-        self._preloaded = model
+        self.handler = config.handler() if handler is None else handler
         self.metrics = Metrics()
         self.state = "loading"
-        self.model = None
         self.spec = None
         self.batcher = None
         self.cache = cache_lib.NoCache()
@@ -92,13 +96,18 @@ class Service:
             "/v2/health/live": ("live", {"GET": self._live}),
             "/v2/health/ready": ("ready", {"GET": self._ready}),
             "/v2": ("server", {"GET": self._server_metadata}),
-            "/v1/predict": ("predict", {"POST": self._predict}),
             "/metrics": ("metrics", {"GET": self._metrics}),
             "/openapi.json": ("openapi", {"GET": self._document}),
-            "/v1/results.schema.json": ("results_schema", {"GET": self._document}),
             contract.DOCS_PATH: ("docs", {"GET": self._docs}),
         }
-        self._docs_gzip = _read_docs(docs_file)
+        # The task route's metrics label is "predict" whatever its path (the deploy
+        # gate watches it).
+        if self.handler.task_path:
+            self._static[self.handler.task_path] = ("predict", {"POST": self._task})
+        if self.handler.results_path:
+            self._static[self.handler.results_path] = ("results_schema",
+                                                       {"GET": self._document})
+        self._docs_gzip = _read_docs(docs_file or _handler_docs(self.handler))
         self._docs_plain = None
 
     # --- lifecycle -----------------------------------------------------------
@@ -107,37 +116,42 @@ class Service:
         """Loads and warms up the model off the event loop, then becomes ready."""
         loop = asyncio.get_running_loop()
         config = self.config
+        handler = self.handler
         try:
-            model = self._preloaded or await loop.run_in_executor(
-                None, Model.load, config.model_path, config.expected_version)
-            spec = protocol.InputSpec.from_model(model, config.model_name)
+            if handler.version is None:
+                await loop.run_in_executor(None, load, handler, config)
+            # The handler's spec from here on carries the served name (its task response
+            # may need it).
+            spec = handler.spec = dataclasses.replace(handler.spec,
+                                                      model_name=config.model_name)
             warm = [[0.0] * spec.n_inputs for _ in range(config.max_batch_size)]
-            await loop.run_in_executor(None, model.predict_proba, warm)
-            await loop.run_in_executor(None, model.predict_proba, warm[:1])
+            await loop.run_in_executor(None, handler.predict, warm)
+            await loop.run_in_executor(None, handler.predict, warm[:1])
+            documents = contract_documents(handler, spec)
         except Exception as err:  # pylint: disable=broad-except
             self.state = "failed"
             LOG.error("model %s could not be loaded: %s", config.model_path, err)
             raise
-        self.model, self.spec, self.version = model, spec, model.version
-        self._documents = {
-            "/openapi.json": contract.render(contract.openapi(spec)).encode(),
-            "/v1/results.schema.json": contract.render(contract.results_schema(spec)).encode(),
-        }
+        self.spec, self.version = spec, handler.version
+        self._documents = {"/openapi.json": documents[contract.OPENAPI_FILE].encode()}
+        if handler.results_path:
+            self._documents[handler.results_path] = \
+                documents[contract.RESULTS_SCHEMA_FILE].encode()
         stats = cache_lib.Stats(*self.metrics.cache_stats(config.cache))
-        self.cache = cache_lib.from_config(config, model.version, len(spec.labels), stats)
-        self._keys = cache_lib.Keys(model.version) if config.cache != "off" else None
+        self.cache = cache_lib.from_config(config, self.version, len(spec.labels), stats)
+        self._keys = cache_lib.Keys(self.version) if config.cache != "off" else None
         self.batcher = Batcher(
-            model.predict_proba, max_batch_size=config.max_batch_size,
+            handler.predict, max_batch_size=config.max_batch_size,
             max_queue_delay_s=config.max_queue_delay_ms / 1000.0,
             max_queue_rows=config.max_queue_rows, retry_after_s=config.retry_after_s,
             kernel=config.kernel, on_batch=self.metrics.batch_size.observe,
             on_depth=self.metrics.queue_depth.set)
         self.batcher.start()
-        self.metrics.set_model(config.model_name, model.version)
+        self.metrics.set_model(config.model_name, self.version)
         self.metrics.ready.set(1)
         self.state = "ready"
         LOG.info("ready: model %s version %s (cache %s, max batch %d, delay %.2f ms, kernel %s)",
-                 config.model_name, model.version, config.cache, config.max_batch_size,
+                 config.model_name, self.version, config.cache, config.max_batch_size,
                  config.max_queue_delay_ms, config.kernel)
 
     async def stop(self, timeout_s):
@@ -250,7 +264,8 @@ class Service:
 
     async def _server_metadata(self, header, read_body):
         del header, read_body
-        return self._json(200, {"name": contract.SERVER_NAME, "version": contract.API_VERSION,
+        return self._json(200, {"name": self.handler.server_name,
+                                "version": contract.API_VERSION,
                                 "extensions": []})
 
     async def _model_metadata(self, header, read_body, name, version):
@@ -261,7 +276,7 @@ class Service:
         return self._json(200, {
             "name": spec.model_name,
             "versions": [self.version],
-            "platform": contract.PLATFORM,
+            "platform": self.handler.platform,
             "inputs": [{"name": spec.input_name, "datatype": "FP32",
                         "shape": [-1, spec.n_inputs]}],
             "outputs": [
@@ -278,13 +293,12 @@ class Service:
         ready = self.state == "ready"
         return self._json(200 if ready else 503, {"name": name, "ready": ready})
 
-    async def _predict(self, header, read_body):
+    async def _task(self, header, read_body):
         doc = protocol.parse_json(await self._body(header, read_body))
-        request = protocol.parse_predict(doc, self.spec)
-        proba = await self._probabilities(request.x)
-        # The results format carries its own versions (contract.results_schema).
-        return self._json(200, protocol.predict_body(self.spec, self.version, proba,
-                                                     request.top_k), versions=False)
+        rows, options = self.handler.task_request(doc)
+        proba = await self._probabilities(rows)
+        # The task's results carry their own versions (the handler's results schema).
+        return self._json(200, self.handler.task_response(proba, options), versions=False)
 
     async def _infer(self, header, read_body, name, version):
         self._check_model(name, version)
@@ -318,7 +332,7 @@ class Service:
         del read_body
         if self._docs_gzip is None:
             raise errors.NotFoundError(
-                "this server was built without its API docs (//services/digits/api:docs); "
+                "this server was built without its API docs (the model's api:docs target); "
                 "the machine-readable contract is at /openapi.json.")
         headers = self._headers(_HTML) + [("vary", "accept-encoding")]
         if "gzip" in (header("accept-encoding") or "").lower():
@@ -398,8 +412,44 @@ class Service:
         return response
 
 
+def load(handler, config):
+    """Loads the handler's model from `config.model_path`, checking the version pinned
+    by MODELSHIP_EXPECTED_VERSION; raises whatever the handler raises, or ModelError."""
+    handler.load(config.model_path)
+    if handler.version is None or handler.spec is None:
+        raise errors.ModelError(f"{type(handler).__name__}.load did not set version and spec.")
+    if config.expected_version is not None and handler.version != config.expected_version:
+        raise errors.ModelError(
+            f"{config.model_path} is model version {handler.version}, but version "
+            f"{config.expected_version} was expected. Deploy the expected artifact or "
+            "update the pinned version.")
+
+
+def contract_documents(handler, spec):
+    """{file name: text} of the contract documents of a loaded handler served as `spec`."""
+    model = handler.contract()
+    documents = {contract.OPENAPI_FILE: contract.render(contract.openapi(
+        spec, model, handler.task_path, handler.results_path))}
+    if handler.results_path:
+        if not (model.task and model.task.results_schema is not None):
+            raise errors.ModelError(f"{type(handler).__name__} has a results_path but its "
+                                    "contract's task has no results_schema.")
+        documents[contract.RESULTS_SCHEMA_FILE] = contract.render(model.task.results_schema)
+    return documents
+
+
+def _handler_docs(handler):
+    """The docs file beside the handler's module (api/docs.html.gz), or None."""
+    module = sys.modules.get(type(handler).__module__)
+    if module is None or not getattr(module, "__file__", None):
+        return None
+    return os.path.join(os.path.dirname(os.path.abspath(module.__file__)), DOCS_FILE)
+
+
 def _read_docs(path):
     """The gzip-compressed HTML reference, or None (logged) when it is not there."""
+    if path is None:
+        return None
     try:
         with open(path, "rb") as data:
             return data.read()
@@ -524,8 +574,8 @@ def create_app():
 class AsgiApp:
     """The ASGI application uvicorn runs: lifespan starts loading, http serves."""
 
-    def __init__(self, config, model=None):
-        self.service = Service(config, model)
+    def __init__(self, config, handler=None):
+        self.service = Service(config, handler)
         self._start = None
 
     async def __call__(self, scope, receive, send):

@@ -8,7 +8,7 @@ speaks the documented RESP2 wire format over one connection:
 - URLs: `redis://[[user]:password@]host[:port][/db]`, the same with
   `rediss://` for TLS (the server's certificate and host name verified against
   the system's CAs or a given CA file; a client certificate if asked), and
-  `unix:///path/to/socket[?db=N][&password=...]`, as DIGITS_REDIS_URL takes.
+  `unix:///path/to/socket[?db=N][&password=...]`, as MODELSHIP_REDIS_URL takes.
   A URL is only ever shown through `redact_url` (no user, no password);
 - `execute(*commands)` pipelines commands in one write and reads one reply
   each; an error reply comes back as a `ReplyError` in its slot, so one bad
@@ -172,7 +172,7 @@ class Client:
         except ssl.SSLCertVerificationError as err:
             raise RedisError(
                 f"{address!r}: the server's TLS certificate is not trusted "
-                f"({err.verify_message}); set DIGITS_REDIS_CA_FILE to the CA that signed "
+                f"({err.verify_message}); set MODELSHIP_REDIS_CA_FILE to the CA that signed "
                 "it, and connect by the name the certificate holds") from None
         except ssl.SSLError as err:
             raise RedisError(f"{address!r}: TLS handshake failed ({err.reason or err}); "

@@ -4,8 +4,8 @@ import asyncio
 
 import pytest
 
-from services.digits import redis_client as resp
-from services.digits.tests import harness
+from serving import redis_client as resp
+from serving.tests import redis_harness as harness
 
 
 @pytest.fixture(name="locked_redis")
@@ -178,7 +178,7 @@ def test_a_server_certificate_from_another_ca_is_refused_with_the_fix(tls_redis,
             _roundtrip(tls_redis.url, context)
         message = str(refused.value)
         assert "TLS certificate is not trusted" in message
-        assert "DIGITS_REDIS_CA_FILE" in message
+        assert "MODELSHIP_REDIS_CA_FILE" in message
         assert tls_redis.password not in message
 
 

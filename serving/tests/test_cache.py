@@ -5,9 +5,9 @@ import asyncio
 import logging
 import random
 
-from services.digits import cache as cache_lib
-from services.digits import redis_client
-from services.digits.tests import harness
+from serving import cache as cache_lib
+from serving import redis_client
+from serving.tests import redis_harness as harness
 
 ROW = 10  # probabilities per image: the digits model's ten labels
 P0 = cache_lib.encode([0.5] + [0.5 / 9] * 9)
@@ -135,7 +135,7 @@ def test_a_cached_value_in_redis_that_is_not_a_probability_row_is_a_counted_miss
         return found, again
 
     try:
-        with caplog.at_level(logging.WARNING, logger="services.digits.cache"):
+        with caplog.at_level(logging.WARNING, logger="serving.cache"):
             found, again = asyncio.run(run())
     finally:
         locked.stop()

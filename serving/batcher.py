@@ -23,7 +23,7 @@ import logging
 import time
 
 from inference import errors as inference_errors
-from services.digits.errors import NotReadyError, OverloadedError
+from serving.errors import NotReadyError, OverloadedError
 
 LOG = logging.getLogger(__name__)
 

@@ -16,37 +16,38 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self._requests = Counter(
-            "digits_http_requests", "HTTP requests answered, by route template, method and status.",
+            "modelship_http_requests",
+            "HTTP requests answered, by route template, method and status.",
             ["route", "method", "status"], registry=r)
         self._latency = Histogram(
-            "digits_http_request_duration_seconds",
+            "modelship_http_request_duration_seconds",
             "Time from request start to response, by route template, method and status.",
             ["route", "method", "status"], buckets=_LATENCY_BUCKETS, registry=r)
         self.batch_size = Histogram(
-            "digits_batch_size_rows", "Rows given to each kernel call (dynamic batching).",
+            "modelship_batch_size_rows", "Rows given to each kernel call (dynamic batching).",
             buckets=_BATCH_BUCKETS, registry=r)
         self.queue_depth = Gauge(
-            "digits_queue_depth_rows", "Rows waiting for a kernel call.", registry=r)
+            "modelship_queue_depth_rows", "Rows waiting for a kernel call.", registry=r)
         self._cache_hits = Counter(
-            "digits_cache_hits", "Result cache hits (images).", ["backend"], registry=r)
+            "modelship_cache_hits", "Result cache hits (images).", ["backend"], registry=r)
         self._cache_misses = Counter(
-            "digits_cache_misses", "Result cache misses (images).", ["backend"], registry=r)
+            "modelship_cache_misses", "Result cache misses (images).", ["backend"], registry=r)
         self._cache_errors = Counter(
-            "digits_cache_errors", "Result cache backend failures (answered as misses).",
+            "modelship_cache_errors", "Result cache backend failures (answered as misses).",
             ["backend"], registry=r)
         self._model_info = Gauge(
-            "digits_model_info", "The served model (value 1); version = artifact sha256.",
+            "modelship_model_info", "The served model (value 1); version = artifact sha256.",
             ["name", "version"], registry=r)
-        self.ready = Gauge("digits_ready", "1 when the model is loaded and warmed up.",
+        self.ready = Gauge("modelship_ready", "1 when the model is loaded and warmed up.",
                            registry=r)
         self._requests_in_flight = Gauge(
-            "digits_requests_in_flight",
+            "modelship_requests_in_flight",
             "Requests with a body being received or served (bounded by "
-            "DIGITS_MAX_REQUESTS_IN_FLIGHT).", registry=r)
+            "MODELSHIP_MAX_REQUESTS_IN_FLIGHT).", registry=r)
         self._body_bytes_in_flight = Gauge(
-            "digits_body_bytes_in_flight",
+            "modelship_body_bytes_in_flight",
             "Body bytes admitted for requests being received or served (bounded by "
-            "DIGITS_MAX_BODY_BYTES_IN_FLIGHT).", registry=r)
+            "MODELSHIP_MAX_BODY_BYTES_IN_FLIGHT).", registry=r)
         self._children = {}
 
     def observe_request(self, route, method, status, seconds):
@@ -73,7 +74,7 @@ class Metrics:
         self._body_bytes_in_flight.set_function(lambda: admission.bytes)
 
     def set_model(self, name, version):
-        """Publishes the served model (digits_model_info)."""
+        """Publishes the served model (modelship_model_info)."""
         self._model_info.labels(name, version).set(1)
 
     def render(self):

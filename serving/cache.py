@@ -25,7 +25,7 @@ import logging
 import sys
 import time
 
-from services.digits import redis_client
+from serving import redis_client
 
 LOG = logging.getLogger(__name__)
 _BIG_ENDIAN = sys.byteorder == "big"  # keys use little-endian float64 everywhere

@@ -15,7 +15,7 @@ Python (`struct`): the production image has no numpy.
 
 import struct
 
-from services.digits.errors import BadRequestError
+from serving.errors import BadRequestError
 
 HEADER = "inference-header-content-length"
 CONTENT_TYPE = "application/octet-stream"

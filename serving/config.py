@@ -1,6 +1,7 @@
 """The service's configuration: environment variables, parsed and validated in one place.
 
-Every setting has a default, so the service runs with no configuration at all.
+Every setting but MODELSHIP_HANDLER (which model handler to serve) has a
+default; the handler supplies the model's name and path.
 `Config.from_environ` checks every variable and reports all the bad ones at
 once (`ConfigError`), each with its name, the value given and what is
 accepted. Variables are listed by `describe()` (and in README.md).
@@ -13,28 +14,13 @@ import os
 import re
 import ssl
 
-from models.digits import paths
-from services.digits import redis_client
+from serving import handler as handler_lib
+from serving import redis_client
 
-PREFIX = "DIGITS_"
+PREFIX = "MODELSHIP_"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-
-
-def default_model_path():
-    """The artifact `bazel build //models/digits:model` makes, from this program's runfiles."""
-    try:
-        return paths.model_path()
-    except FileNotFoundError:
-        pass
-    # `bazel run` may announce its runfiles by manifest only; this file is then at
-    # <runfiles>/<workspace>/services/digits/config.py. Not resolved: runfiles are
-    # symlinks into the source tree, where the artifact does not exist.
-    beside = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", paths.MODEL)
-    if os.path.exists(beside):
-        return os.path.normpath(beside)
-    # Not under Bazel: name where it would be, so the error says what is missing.
-    return os.path.join("bazel-bin", paths.MODEL)
+_HANDLER = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class ConfigError(Exception):
@@ -48,9 +34,11 @@ class ConfigError(Exception):
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    """Validated settings. Field names are the variable names without the prefix, lower case."""
+    """Validated settings. Field names are the variable names without the prefix, lower case;
+    `handler` is the handler class MODELSHIP_HANDLER names."""
 
-    model_path: str
+    handler: type
+    model_path: str | None
     model_name: str
     expected_version: str | None
     host: str
@@ -79,8 +67,12 @@ class Config:
     log_level: str
 
     @classmethod
-    def from_environ(cls, environ=None):
-        """Reads `DIGITS_*` from `environ` (default os.environ); raises ConfigError."""
+    def from_environ(cls, environ=None, handler=None):
+        """Reads `MODELSHIP_*` from `environ` (default os.environ); raises ConfigError.
+
+        `handler` (a handler class) stands in for MODELSHIP_HANDLER; its `name`
+        and `default_model_path()` are the defaults of the model name and path.
+        """
         environ = os.environ if environ is None else environ
         values, problems = {}, []
         for setting in SETTINGS:
@@ -98,10 +90,23 @@ class Config:
         for name in sorted(environ):
             if name.startswith(PREFIX) and name not in known:
                 problems.append(f"{name}: unknown setting. Known: {', '.join(sorted(known))}.")
+        if handler is None and values.get("handler") is None:
+            problems.append(f"{PREFIX}HANDLER is not set: name the model's handler class, "
+                            "e.g. services.digits.handler:DigitsHandler (serving/README.md).")
+        elif handler is None:
+            try:
+                handler = handler_lib.resolve(values["handler"])
+            except ValueError as err:
+                problems.append(f"{PREFIX}HANDLER={values['handler']!r}: {err}; expected "
+                                "package.module:Class on the Python path.")
+        values["handler"] = handler
         if not problems:
             problems += _cross_checks(values)
-        if values.get("model_path") is None:
-            values["model_path"] = default_model_path()
+        if handler is not None:
+            if values.get("model_name") is None:
+                values["model_name"] = handler.name
+            if values.get("model_path") is None:
+                values["model_path"] = handler.default_model_path()
         if problems:
             raise ConfigError(problems)
         return cls(**values)
@@ -189,11 +194,13 @@ def _redis_url_shown(raw):
 
 
 SETTINGS = (
+    Setting("handler", None, _pattern(_HANDLER), "package.module:Class",
+            "the model's handler class (serving/README.md)"),
     Setting("model_path", None, _path, "a path to a model artifact",
-            "model artifact to serve (default: //models/digits:model from runfiles)"),
-    Setting("model_name", "digits", _pattern(_NAME),
+            "model artifact to serve (default: the handler's)"),
+    Setting("model_name", None, _pattern(_NAME),
             "a name of 1-64 letters, digits, '_', '.' or '-'",
-            "name of the model in the API (/v2/models/<name>)"),
+            "name of the model in the API, /v2/models/<name> (default: the handler's)"),
     Setting("expected_version", None, _pattern(_SHA256), "a sha256 in lower-case hex (64 chars)",
             "refuse to start unless the artifact has this version"),
     Setting("host", "127.0.0.1", _host, "an IP address or host name", "address to listen on"),
@@ -215,7 +222,7 @@ SETTINGS = (
     Setting("max_body_bytes_in_flight", 16 << 20, _integer(64, 1 << 34),
             "an integer from 64 to 17179869184",
             "request body bytes being received or served at once (declared length, or "
-            "DIGITS_MAX_BODY_BYTES without one); beyond that 503 + Retry-After"),
+            "MODELSHIP_MAX_BODY_BYTES without one); beyond that 503 + Retry-After"),
     Setting("max_requests_in_flight", 512, _integer(1, 100_000), "an integer from 1 to 100000",
             "requests with a body being received or served at once; beyond that 503 + "
             "Retry-After (health, metadata and metrics are not counted)"),
@@ -245,7 +252,7 @@ SETTINGS = (
     Setting("redis_cert_file", None, _file, "a readable PEM file",
             "client certificate for a rediss:// server that asks for one"),
     Setting("redis_key_file", None, _file, "a readable PEM file",
-            "private key of DIGITS_REDIS_CERT_FILE (if not in that file)"),
+            "private key of MODELSHIP_REDIS_CERT_FILE (if not in that file)"),
     Setting("redis_timeout_ms", 50.0, _number(1, 10000),
             "a number of milliseconds from 1 to 10000",
             "Redis call timeout; a slower or failing Redis is skipped, never fatal"),

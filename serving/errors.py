@@ -2,7 +2,8 @@
 
 Status codes are not chosen here: `app.py` (the HTTP edge) maps these classes
 to statuses in one table. The model library's own `inference.errors.InputError`
-is a caller error too and is mapped there as well.
+is a caller error too and is mapped there as well. `ModelError` stops the
+server before it serves (`__main__.py`), so it has no status.
 """
 
 
@@ -48,3 +49,7 @@ class OverloadedError(ServiceError):
     def __init__(self, message, retry_after_s):
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class ModelError(ServiceError):
+    """The handler's model cannot be served (not the expected version, incomplete handler)."""

@@ -1,12 +1,10 @@
-"""Request bodies in, response bodies out: the two wire formats of the service.
-
-- `/v1/predict` (the task API):
-  `{"instances": [[64 pixel levels], ...], "top_k": 3}` -> `contract.results_schema()`.
-- Open Inference Protocol v2 (`/v2/models/{m}/infer`): one input tensor with
-  name, shape, datatype and flat or nested row-major data.
+"""Request bodies in, response bodies out: the Open Inference Protocol v2
+(`/v2/models/{m}/infer`: one input tensor with name, shape, datatype and flat or
+nested row-major data), and the helpers a handler's task endpoint uses to read
+its own requests (`flatten`, `to_rows`, `describe`, `only_fields`, `is_int`).
 
 Every check raises `errors.BadRequestError` with a message naming the field,
-the value and what is accepted. Pixel values are validated here, per request,
+the value and what is accepted. Values are validated here, per request,
 before a request can join a batch: one bad request must not fail the batch.
 """
 
@@ -16,8 +14,8 @@ import uuid
 
 import orjson
 
-from services.digits import binary_data, contract
-from services.digits.errors import BadRequestError
+from serving import binary_data, contract
+from serving.errors import BadRequestError
 
 # OIP datatypes the model takes (it converts every one to float), with the
 # Python type JSON data must have for each.
@@ -25,45 +23,11 @@ _INTEGER_TYPES = ("UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32
 _FLOAT_TYPES = ("FP16", "FP32", "FP64")
 ACCEPTED_DATATYPES = _INTEGER_TYPES + _FLOAT_TYPES
 _REJECTED_DATATYPES = {
-    "BOOL": "a pixel is a level from 0 to {max}, not a boolean",
-    "BYTES": "a pixel is a number, not a string",
+    "BOOL": "a {value} is a level from 0 to {max}, not a boolean",
+    "BYTES": "a {value} is a number, not a string",
 }
 _NUMBER = (int, float)
 _MAX_DEPTH = 4
-
-
-@dataclasses.dataclass(frozen=True)
-class InputSpec:
-    """What the served model takes and returns, from its artifact metadata."""
-
-    model_name: str
-    input_name: str
-    n_inputs: int
-    image_shape: tuple
-    max_level: int
-    labels: tuple
-
-    @classmethod
-    def from_model(cls, model, model_name):
-        """The spec of a loaded `inference.model.Model` served as `model_name`."""
-        meta = model.metadata["input"]
-        n_inputs = int(meta["shape"][0])
-        image_shape = tuple(meta.get("image_shape") or ())
-        return cls(model_name=model_name, input_name=meta.get("name") or contract.INPUT_NAME,
-                   n_inputs=n_inputs, image_shape=image_shape,
-                   max_level=int(meta["value_range"][1]), labels=tuple(model.labels))
-
-    def row_shapes(self):
-        """Accepted shapes of one instance: flat, and as an image if the model has one."""
-        return [(self.n_inputs,)] + ([self.image_shape] if self.image_shape else [])
-
-
-@dataclasses.dataclass(frozen=True)
-class PredictRequest:
-    """A validated /v1/predict request."""
-
-    x: list  # rows of n_inputs floats
-    top_k: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,55 +48,12 @@ def parse_json(body):
     except orjson.JSONDecodeError as err:
         hint = ""
         if b"NaN" in body or b"Infinity" in body or "infinity" in str(err):
-            hint = " NaN and infinite numbers are not JSON and not valid pixel values."
+            hint = " NaN and infinite numbers are not JSON and not valid values."
         raise BadRequestError(f"the request body is not valid JSON: {err}.{hint}") from None
     if not isinstance(doc, dict):
         raise BadRequestError(
             f"the request body must be a JSON object, not {_json_type(doc)}.")
     return doc
-
-
-def parse_predict(doc, spec):
-    """A /v1/predict request body -> PredictRequest."""
-    _only_fields(doc, ("instances", "top_k"), "the request")
-    if "instances" not in doc:
-        raise BadRequestError(
-            f"'instances' is missing: send {{\"instances\": [[{spec.n_inputs} pixel levels], "
-            "...]}.")
-    instances = doc["instances"]
-    if not isinstance(instances, list) or not instances:
-        raise BadRequestError(
-            f"'instances' must be a non-empty array of images, got {_describe(instances)}.")
-    if len(instances) > contract.MAX_INSTANCES:
-        raise BadRequestError(
-            f"'instances' has {len(instances)} images; at most {contract.MAX_INSTANCES} per "
-            "request.")
-    top_k = doc.get("top_k", contract.DEFAULT_TOP_K)
-    n_labels = len(spec.labels)
-    if isinstance(top_k, float) and top_k.is_integer() and 1 <= top_k <= n_labels:
-        top_k = int(top_k)  # 3.0 is an integer in JSON Schema (1e300 is one too: refused below)
-    if not _is_int(top_k) or not 1 <= top_k <= n_labels:
-        raise BadRequestError(f"'top_k' must be an integer from 1 to {n_labels}, got "
-                              f"{_describe(top_k)}.")
-    try:
-        flat, shape = _flatten(instances, "instances")
-        uniform = shape[1:] in spec.row_shapes()
-    except BadRequestError:
-        uniform = False
-    if not uniform:  # images may come in different forms: check each on its own
-        flat = []
-        for i, instance in enumerate(instances):
-            where = f"instances[{i}]"
-            if not isinstance(instance, list):
-                raise BadRequestError(f"{where} must be {_shape_words(spec)}, got "
-                                      f"{_describe(instance)}.")
-            values, shape = _flatten(instance, where)
-            if shape not in spec.row_shapes():
-                raise BadRequestError(f"{where} must be {_shape_words(spec)}; got shape "
-                                      f"{list(shape)}.")
-            flat.extend(values)
-    x = _pixels(flat, len(instances), spec, "instances")
-    return PredictRequest(x=x, top_k=top_k)
 
 
 def parse_infer(doc, spec, binary=None):
@@ -141,29 +62,29 @@ def parse_infer(doc, spec, binary=None):
     `binary` is the part of the body after the JSON when the request uses the
     binary tensor data extension (`binary_data`), None when it does not.
     """
-    _only_fields(doc, ("id", "parameters", "inputs", "outputs"), "the request")
+    only_fields(doc, ("id", "parameters", "inputs", "outputs"), "the request")
     request_id = doc.get("id")
     if "id" not in doc:
         request_id = uuid.uuid4().hex
     elif not isinstance(request_id, str):
-        raise BadRequestError(f"'id' must be a string, got {_describe(request_id)}.")
+        raise BadRequestError(f"'id' must be a string, got {describe(request_id)}.")
     parameters = _optional_object(doc, "parameters", "the request")
     binary_output = _optional_bool(parameters, "binary_data_output", "parameters")
     inputs = doc.get("inputs")
     if not isinstance(inputs, list) or len(inputs) != 1:
         raise BadRequestError(
             f"'inputs' must be an array of exactly one tensor (input '{spec.input_name}'), "
-            f"got {_describe(inputs)}.")
+            f"got {describe(inputs)}.")
     tensor = inputs[0]
     if not isinstance(tensor, dict):
-        raise BadRequestError(f"inputs[0] must be an object, got {_describe(tensor)}.")
+        raise BadRequestError(f"inputs[0] must be an object, got {describe(tensor)}.")
     x = _input_tensor(tensor, spec, binary)
     return InferRequest(x=x, request_id=request_id,
                         outputs=_requested_outputs(doc, binary_output))
 
 
 def _input_tensor(tensor, spec, binary):
-    _only_fields(tensor, ("name", "shape", "datatype", "data", "parameters"), "inputs[0]")
+    only_fields(tensor, ("name", "shape", "datatype", "data", "parameters"), "inputs[0]")
     parameters = _optional_object(tensor, "parameters", "inputs[0]")
     size = parameters.get("binary_data_size")
     for field in ("name", "shape", "datatype") + (("data",) if size is None else ()):
@@ -171,23 +92,23 @@ def _input_tensor(tensor, spec, binary):
             raise BadRequestError(f"inputs[0].{field} is missing.")
     name, datatype, shape = tensor["name"], tensor["datatype"], tensor["shape"]
     if name != spec.input_name:
-        raise BadRequestError(f"unknown input {_describe(name)}: model '{spec.model_name}' "
+        raise BadRequestError(f"unknown input {describe(name)}: model '{spec.model_name}' "
                               f"has one input, '{spec.input_name}'.")
     if not isinstance(datatype, str):
-        raise BadRequestError(f"inputs[0].datatype must be a string, got {_describe(datatype)}; "
+        raise BadRequestError(f"inputs[0].datatype must be a string, got {describe(datatype)}; "
                               f"use one of {', '.join(ACCEPTED_DATATYPES)}.")
     if datatype in _REJECTED_DATATYPES:
         raise BadRequestError(
             f"inputs[0].datatype {datatype} is not accepted: "
-            f"{_REJECTED_DATATYPES[datatype].format(max=spec.max_level)}. Use one of "
-            f"{', '.join(ACCEPTED_DATATYPES)}.")
+            + _REJECTED_DATATYPES[datatype].format(value=spec.value, max=spec.max_level)
+            + f". Use one of {', '.join(ACCEPTED_DATATYPES)}.")
     if datatype not in ACCEPTED_DATATYPES:
-        raise BadRequestError(f"inputs[0].datatype {_describe(datatype)} is not an OIP "
+        raise BadRequestError(f"inputs[0].datatype {describe(datatype)} is not an OIP "
                               f"datatype this model takes; use one of "
                               f"{', '.join(ACCEPTED_DATATYPES)}.")
-    if not isinstance(shape, list) or not shape or not all(_is_int(d) and d >= 0 for d in shape):
+    if not isinstance(shape, list) or not shape or not all(is_int(d) and d >= 0 for d in shape):
         raise BadRequestError(
-            f"inputs[0].shape must be an array of non-negative integers, got {_describe(shape)}.")
+            f"inputs[0].shape must be an array of non-negative integers, got {describe(shape)}.")
     if tuple(shape[1:]) not in spec.row_shapes() or shape[0] < 1:
         raise BadRequestError(
             f"inputs[0].shape {shape} is not accepted: use [N, {spec.n_inputs}]"
@@ -206,13 +127,13 @@ def _input_tensor(tensor, spec, binary):
                 "parameters.binary_data_size; send the tensor either as JSON 'data' or in "
                 "binary with its size.")
         flat = _json_input(tensor["data"], shape, count, datatype)
-    return _pixels(flat, shape[0], spec, "inputs[0].data")
+    return to_rows(flat, shape[0], spec, "inputs[0].data")
 
 
 def _binary_input(tensor, size, binary, datatype, count):
-    if not _is_int(size) or size < 0:
+    if not is_int(size) or size < 0:
         raise BadRequestError(f"inputs[0].parameters.binary_data_size must be a byte count, "
-                              f"got {_describe(size)}.")
+                              f"got {describe(size)}.")
     if binary is None:
         raise BadRequestError(
             "inputs[0].parameters.binary_data_size is set but the request has no "
@@ -230,8 +151,8 @@ def _binary_input(tensor, size, binary, datatype, count):
 
 def _json_input(data, shape, count, datatype):
     if not isinstance(data, list):
-        raise BadRequestError(f"inputs[0].data must be an array, got {_describe(data)}.")
-    flat, data_shape = _flatten(data, "inputs[0].data")
+        raise BadRequestError(f"inputs[0].data must be an array, got {describe(data)}.")
+    flat, data_shape = flatten(data, "inputs[0].data")
     if len(data_shape) > 1 and list(data_shape) != shape:
         raise BadRequestError(f"inputs[0].data is nested as {list(data_shape)} but shape says "
                               f"{shape}; nest it as the shape or send it flat.")
@@ -240,7 +161,7 @@ def _json_input(data, shape, count, datatype):
                               f"{count}.")
     if datatype in _INTEGER_TYPES:
         for i, value in enumerate(flat):
-            if not _is_int(value) and not (isinstance(value, float) and value.is_integer()):
+            if not is_int(value) and not (isinstance(value, float) and value.is_integer()):
                 raise BadRequestError(f"inputs[0].data[{i}] is {value!r}, not an integer, but "
                                       f"datatype is {datatype}.")
     return flat
@@ -253,12 +174,12 @@ def _requested_outputs(doc, binary_output):
     outputs = doc["outputs"]
     if not isinstance(outputs, list) or not outputs:
         raise BadRequestError(f"'outputs' must be a non-empty array of {{\"name\": ...}} objects, "
-                              f"got {_describe(outputs)}.")
+                              f"got {describe(outputs)}.")
     chosen = {}
     for i, item in enumerate(outputs):
         if not isinstance(item, dict) or not isinstance(item.get("name"), str):
             raise BadRequestError(f"outputs[{i}] must be an object with a string 'name'.")
-        _only_fields(item, ("name", "parameters"), f"outputs[{i}]")
+        only_fields(item, ("name", "parameters"), f"outputs[{i}]")
         parameters = _optional_object(item, "parameters", f"outputs[{i}]")
         if item["name"] not in contract.OUTPUT_NAMES:
             raise BadRequestError(f"outputs[{i}].name {item['name']!r} is not an output "
@@ -272,7 +193,7 @@ def _requested_outputs(doc, binary_output):
     return tuple(chosen.items())
 
 
-def _flatten(data, where):
+def flatten(data, where):
     """Nested arrays of numbers -> (flat list, shape). Rectangular, numbers only."""
     shape = []
     level = data
@@ -283,7 +204,7 @@ def _flatten(data, where):
         level = level[0]
     depth = len(shape)
     if depth > _MAX_DEPTH:
-        raise BadRequestError(f"{where} is nested {depth} deep; images are at most "
+        raise BadRequestError(f"{where} is nested {depth} deep; rows are at most "
                               f"{_MAX_DEPTH - 1}-D arrays of numbers.")
     flat = []
     _collect(data, 0, depth, shape, flat, where)
@@ -297,7 +218,7 @@ def _collect(node, level, depth, shape, flat, where):
                                   f"{len(node)} items, another {shape[level]}.")
         for value in node:
             if type(value) not in _NUMBER:  # bool and None are not numbers here
-                raise BadRequestError(f"{where} holds {_describe(value)}; pixel values must be "
+                raise BadRequestError(f"{where} holds {describe(value)}; values must be "
                                       "numbers.")
         flat.extend(node)
         return
@@ -306,13 +227,13 @@ def _collect(node, level, depth, shape, flat, where):
                               f"items, another {shape[level]}.")
     for child in node:
         if not isinstance(child, list):
-            raise BadRequestError(f"{where} mixes arrays and {_describe(child)} at depth "
+            raise BadRequestError(f"{where} mixes arrays and {describe(child)} at depth "
                                   f"{level + 1}.")
         _collect(child, level + 1, depth, shape, flat, where)
 
 
-def _pixels(flat, rows, spec, where):
-    """Flat pixel values -> `rows` lists of n_inputs floats, within the model's levels.
+def to_rows(flat, rows, spec, where):
+    """Flat values -> `rows` lists of n_inputs floats, within the model's levels.
 
     The floats are canonical (ints converted, no negative zeros): the cache keys on
     their bytes. JSON has no NaN but binary tensor data has: min/max skip NaN
@@ -324,23 +245,25 @@ def _pixels(flat, rows, spec, where):
         try:
             row = [v + 0.0 for v in flat[r * n:(r + 1) * n]]
         except OverflowError:
-            raise BadRequestError(f"{where} holds a number too large for a pixel value; pixel "
-                                  f"values are levels from 0 to {top}.") from None
+            raise BadRequestError(f"{where} holds a number too large for a {spec.value} value; "
+                                  f"{spec.value} values are levels from 0 to {top}.") from None
         total = sum(row)
         if math.isnan(total) or not (min(row) >= 0.0 and max(row) <= top):
             col = next(c for c, v in enumerate(row) if not 0.0 <= v <= top)
             raise BadRequestError(
-                f"{where}: image {r}, pixel {col} is {row[col]!r}; pixel values must be "
-                f"levels from 0 (background) to {top} (full ink).")
+                f"{where}: {spec.item} {r}, {spec.value} {col} is {row[col]!r}; {spec.value} "
+                f"values must be levels from 0 to {top}.")
         out.append(row)
     return out
 
 
-def _is_int(value):
+def is_int(value):
+    """Whether `value` is a JSON integer (bool is not one)."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _only_fields(doc, allowed, where):
+def only_fields(doc, allowed, where):
+    """BadRequestError unless every key of `doc` is in `allowed`."""
     for key in doc:
         if key not in allowed:
             raise BadRequestError(f"{where} has an unknown field {key!r}; fields: "
@@ -352,19 +275,20 @@ def _optional_object(doc, key, where):
         return {}
     value = doc[key]
     if not isinstance(value, dict):
-        raise BadRequestError(f"{where}.{key} must be an object, got {_describe(value)}.")
+        raise BadRequestError(f"{where}.{key} must be an object, got {describe(value)}.")
     return value
 
 
 def _optional_bool(doc, key, where):
     value = doc.get(key, False)
     if not isinstance(value, bool):
-        raise BadRequestError(f"{where}.{key} must be true or false, got {_describe(value)}.")
+        raise BadRequestError(f"{where}.{key} must be true or false, got {describe(value)}.")
     return value
 
 
-def _shape_words(spec):
-    words = f"an array of {spec.n_inputs} pixel levels"
+def shape_words(spec):
+    """How one row may be sent, in words."""
+    words = f"an array of {spec.n_inputs} {spec.value} levels"
     if spec.image_shape:
         words += f" or {' arrays of '.join(map(str, spec.image_shape))} levels"
     return words
@@ -384,7 +308,8 @@ def _json_type(value):
     return "an object"
 
 
-def _describe(value):
+def describe(value):
+    """`value` in a few words for an error message: its JSON type and start."""
     if isinstance(value, (int, float)):
         text = repr(value)  # orjson cannot write integers beyond 64 bits
     else:
@@ -398,24 +323,6 @@ def _describe(value):
 
 
 # --- responses ---------------------------------------------------------------
-
-def predict_body(spec, version, proba, top_k):
-    """The /v1/predict result for probabilities `proba` (N lists of n_classes floats)."""
-    labels = spec.labels
-    classes = range(len(labels))
-    predictions = []
-    for row in proba:
-        # Stable: equal probabilities keep label order (as Model.topk).
-        best = sorted(classes, key=row.__getitem__, reverse=True)[:top_k]
-        ranked = [{"label": labels[c], "probability": row[c]} for c in best]
-        predictions.append({"label": ranked[0]["label"], "top_k": ranked})
-    return {
-        "format": contract.RESULTS_FORMAT,
-        "api_version": contract.API_VERSION,
-        "model": {"name": spec.model_name, "version": version},
-        "predictions": predictions,
-    }
-
 
 def infer_body(spec, version, request, proba):
     """The OIP infer response for `request` with probabilities `proba`: (JSON doc, binary).

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from services.digits import errors
-from services.digits.admission import Admission, Deadlines
+from serving import errors
+from serving.admission import Admission, Deadlines
 
 
 def test_requests_are_admitted_up_to_either_bound_and_refused_beyond_with_retry_after():
@@ -15,12 +15,12 @@ def test_requests_are_admitted_up_to_either_bound_and_refused_beyond_with_retry_
     admission.admit(60)
     with pytest.raises(errors.OverloadedError) as too_big:
         admission.admit(41)
-    assert "DIGITS_MAX_BODY_BYTES_IN_FLIGHT" in str(too_big.value)
+    assert "MODELSHIP_MAX_BODY_BYTES_IN_FLIGHT" in str(too_big.value)
     assert too_big.value.retry_after_s == 3
     admission.admit(40)
     with pytest.raises(errors.OverloadedError) as too_many:
         admission.admit(0)
-    assert "DIGITS_MAX_REQUESTS_IN_FLIGHT" in str(too_many.value)
+    assert "MODELSHIP_MAX_REQUESTS_IN_FLIGHT" in str(too_many.value)
     assert (admission.requests, admission.bytes) == (2, 100)  # refusals took nothing
     admission.release(60)
     admission.admit(50)

@@ -15,7 +15,7 @@ stay answerable while every slot or byte is taken.
 import asyncio
 import time
 
-from services.digits import errors
+from serving import errors
 
 SWEEP_S = 0.05  # how late a deadline may be noticed
 
@@ -35,13 +35,13 @@ class Admission:
         if self.requests >= self.max_requests:
             raise errors.OverloadedError(
                 f"{self.requests} requests are being received or served, the most this "
-                f"server takes at once (DIGITS_MAX_REQUESTS_IN_FLIGHT); retry shortly.",
+                f"server takes at once (MODELSHIP_MAX_REQUESTS_IN_FLIGHT); retry shortly.",
                 self._retry_after_s)
         if self.bytes + size > self.max_bytes:
             raise errors.OverloadedError(
                 f"{self.bytes} bytes of request bodies are being received or served; this "
                 f"{size}-byte body would pass the limit of {self.max_bytes} "
-                "(DIGITS_MAX_BODY_BYTES_IN_FLIGHT); retry shortly.", self._retry_after_s)
+                "(MODELSHIP_MAX_BODY_BYTES_IN_FLIGHT); retry shortly.", self._retry_after_s)
         self.requests += 1
         self.bytes += size
 
@@ -80,7 +80,7 @@ class Deadlines:
             task.uncancel()
             raise errors.RequestTimeoutError(
                 f"the request body did not arrive within {timeout_s:g} s "
-                "(DIGITS_BODY_TIMEOUT_S); send it whole, or faster.") from None
+                "(MODELSHIP_BODY_TIMEOUT_S); send it whole, or faster.") from None
         finally:
             del reads[task]
 

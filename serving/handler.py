@@ -1,0 +1,142 @@
+"""The handler API: the one class a model team writes (README.md, "Writing a handler").
+
+A handler loads its model once, predicts on a batch of rows, and, when the model
+has a task endpoint, turns that endpoint's JSON into rows and results back into
+JSON. Everything else (HTTP, the Open Inference Protocol, health, batching,
+caching, metrics, configuration, the OpenAPI contract) is the runtime's.
+
+The runtime today serves classifiers: rows of numbers in (`InputSpec`), one row
+of class probabilities out per row.
+"""
+
+import dataclasses
+import importlib
+
+
+@dataclasses.dataclass(frozen=True)
+class InputSpec:
+    """What the model takes and returns; the handler sets it in `load`.
+
+    `n_inputs` numbers per row, each from 0 to `max_level`; a row may also come
+    nested as `image_shape` (empty: flat only). `labels` name the classes, in the
+    order of the probabilities `predict` returns. `item` and `value` are the words
+    error messages use for a row and one of its numbers. `model_name` is filled in
+    by the runtime (the served name).
+    """
+
+    input_name: str
+    n_inputs: int
+    max_level: float
+    labels: tuple
+    image_shape: tuple = ()
+    item: str = "row"
+    value: str = "value"
+    model_name: str = ""
+
+    def row_shapes(self):
+        """Accepted shapes of one instance: flat, and as an image if the model has one."""
+        return [(self.n_inputs,)] + ([self.image_shape] if self.image_shape else [])
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """The contract of the model's own endpoint (`Handler.task_path`) beside the OIP routes.
+
+    `operation` names it (OpenAPI operationId, metrics route label); `about`
+    describes the task; `request` and `response` are (schema name, JSON Schema)
+    pairs; `example` is a request body. `results_schema`, when given, is a
+    standalone JSON Schema of responses served at `Handler.results_path`.
+    """
+
+    operation: str
+    summary: str
+    about: str
+    request: tuple
+    response: tuple
+    example: dict
+    results_schema: dict | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Contract:
+    """What the OpenAPI document says about the model; `Handler.contract()` returns it.
+
+    `description` opens the document; `example_row` (with `example_datatype`) is
+    the input of the OIP infer example.
+    """
+
+    description: str
+    task: Task | None = None
+    example_row: list | None = None
+    example_datatype: str = "FP32"
+
+
+class Handler:
+    """Base class of handlers. Subclass it and write `load` and `predict`;
+    `task_request`, `task_response` and `contract` only for a task endpoint.
+
+    Class attributes: `name` (the served model name unless MODELSHIP_MODEL_NAME
+    says otherwise), `server_name` (GET /v2), `platform` (model metadata),
+    `task_path` (POST route of the task endpoint; None: OIP only) and
+    `results_path` (GET route of the task's results schema; None: not served).
+    """
+
+    name = "model"
+    server_name = "modelship"
+    platform = "modelship"
+    task_path = None
+    results_path = None
+    # Set by `load`.
+    version = None
+    spec = None
+
+    @classmethod
+    def default_model_path(cls):
+        """Where the model artifact is when MODELSHIP_MODEL_PATH is not set (None: nowhere)."""
+        return None
+
+    def load(self, path):
+        """Loads the model at `path` once; sets `self.version` and `self.spec`.
+
+        Raise any exception with a clear message: the server prints it and exits 2.
+        """
+        raise NotImplementedError
+
+    def predict(self, rows):
+        """Probabilities for `rows` (lists of floats): one list per row, one float per label.
+
+        Hot path: the runtime calls it once per batch. An instance attribute
+        (`self.predict = model.predict_proba` in `load`) saves a call.
+        """
+        raise NotImplementedError
+
+    def task_request(self, doc):
+        """A task request (parsed JSON object) -> (rows, options) for `task_response`.
+
+        Raise `serving.errors.BadRequestError` naming the field for a bad request.
+        """
+        raise NotImplementedError
+
+    def task_response(self, probabilities, options):
+        """The task response (a JSON-able dict) for the rows' probabilities."""
+        raise NotImplementedError
+
+    def contract(self):
+        """The model's part of the OpenAPI document (`Contract`); called after `load`."""
+        return Contract(description=f"Serves {self.spec.model_name}. Open Inference Protocol "
+                                    "v2 REST under /v2.")
+
+
+def resolve(ref):
+    """The handler class named by `ref`, "package.module:Class"; ValueError saying why not."""
+    module_name, sep, class_name = ref.partition(":")
+    if not sep or not module_name or not class_name:
+        raise ValueError(f"{ref!r} is not package.module:Class")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise ValueError(f"cannot import {module_name} ({err})") from None
+    cls = getattr(module, class_name, None)
+    if not isinstance(cls, type):
+        raise ValueError(f"{module_name} has no class {class_name}")
+    return cls
