@@ -36,8 +36,8 @@ IMAGE_NAME = "modelship-digits"
 SOURCE_DIRS = ("inference", "services", "models", "tools/image", "tests")
 # tools/ modules the image's own steps import (finalize.py, check.py);
 # tools/image/tests/test_shipped_sources.py fails when one is missing.
-SOURCE_FILES = ("setup.cfg", "tools/__init__.py", "tools/cython/__init__.py",
-                "tools/cython/flags.py")
+SOURCE_FILES = ("setup.cfg", "tools/__init__.py", "tools/check_settings.py",
+                "tools/cython/__init__.py", "tools/cython/flags.py")
 LOCKS = ("runtime", "imagedev")
 LABEL_NS = "io.modelship"
 # Built by Bazel, not tracked, and served by the service: the API reference

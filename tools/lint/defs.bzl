@@ -22,6 +22,7 @@ load("@rules_python//python:defs.bzl", "py_test")
 _RUNNER = str(Label("//tools/lint:run_lint.py"))
 _CONFIG = str(Label("//:setup.cfg"))
 _BUILDIFIER = str(Label("@buildifier//:buildifier"))
+_SETTINGS = str(Label("//tools:check_settings"))
 
 PY_LINTERS = {
     "pycodestyle": "pycodestyle",
@@ -37,7 +38,7 @@ def _lint_test(name, tool, files, deps, data, tags):
         args = ["--tool", tool, "--config", "$(location %s)" % _CONFIG] +
                ["$(location %s)" % f for f in files],
         data = files + data + [_CONFIG],
-        deps = deps,
+        deps = deps + [_SETTINGS],
         legacy_create_init = False,
         size = "small",
         tags = ["lint"] + tags,

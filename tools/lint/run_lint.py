@@ -11,16 +11,9 @@ import os
 import subprocess
 import sys
 
-BUILDIFIER_RUNFILE = "buildifier/buildifier"
+from tools import check_settings
 
-PY_COMMANDS = {
-    "pyflakes": lambda config: ["-m", "pyflakes"],
-    "pycodestyle": lambda config: ["-m", "pycodestyle", f"--config={config}"],
-    "pylint": lambda config: [
-        "-m", "pylint", f"--rcfile={config}", "--score=n", "--persistent=n",
-        "--output-format=parseable",
-    ],
-}
+BUILDIFIER_RUNFILE = "buildifier/buildifier"
 
 
 def find_runfile(path):
@@ -39,14 +32,14 @@ def command(tool, config):
     if tool == "buildifier":
         return [find_runfile(BUILDIFIER_RUNFILE), "-mode=check", "-lint=warn",
                 "-warnings=all"]
-    return [sys.executable] + PY_COMMANDS[tool](config)
+    return [sys.executable] + check_settings.linter_args(tool, config)
 
 
 def main(argv=None):
     """Runs the linter; returns the exit status of the test."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tool", required=True,
-                        choices=sorted(list(PY_COMMANDS) + ["buildifier"]))
+                        choices=sorted(check_settings.PYTHON_LINTERS + ("buildifier",)))
     parser.add_argument("--config", required=True)
     parser.add_argument("files", nargs="+")
     args = parser.parse_args(argv)
