@@ -11,20 +11,20 @@ import os
 import subprocess
 import sys
 
+import runfiles  # pylint: disable=import-error
+
 from tools import check_settings
 
 BUILDIFIER_RUNFILE = "buildifier/buildifier"
 
 
 def find_runfile(path):
-    """Locates a runfile of this test (external repositories sit beside ours)."""
-    roots = [os.environ.get("RUNFILES_DIR", ""), os.environ.get("TEST_SRCDIR", ""),
-             os.path.join(os.getcwd(), "..")]
-    for root in roots:
-        candidate = os.path.join(root, path)
-        if root and os.path.exists(candidate):
-            return candidate
-    raise FileNotFoundError(f"runfile {path} not found (looked in {roots})")
+    """Locates a runfile of this test (`<repository>/<path>`)."""
+    resolver = runfiles.Runfiles.Create()
+    found = resolver.Rlocation(path) if resolver else None
+    if not found or not os.path.exists(found):
+        raise FileNotFoundError(f"runfile {path} not found in this test's runfiles")
+    return found
 
 
 def command(tool, config):
