@@ -5,10 +5,10 @@ prints for them, and how to rewrite them after an intended template change:
 """
 
 import os
-import sys
 import tempfile
 
 from ci.tests import support
+from tools import cli
 
 # example consumer -> golden file (under ci/tests/golden/)
 GOLDEN = {
@@ -26,12 +26,10 @@ def render(name, root):
     return HEADER.format(name=name) + offline.preview(project)
 
 
-def main():
+def main(argv=None):
     """Rewrites every golden file in the source tree."""
-    workspace = os.environ.get("BUILD_WORKSPACE_DIRECTORY")
-    if not workspace:
-        print("update_golden: run it with `bazel run //ci/tests:update_golden`", file=sys.stderr)
-        return 2
+    cli.parser(__doc__).parse_args(argv)
+    workspace = cli.workspace_root()
     for name, golden in sorted(GOLDEN.items()):
         with tempfile.TemporaryDirectory() as root:
             text = render(name, root)
@@ -43,4 +41,4 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.run(main)
