@@ -5,5 +5,5 @@ test fails on an entry that names no py_binary.
 """
 
 CLI_WAIVERS = {
-    "//services/digits:update_contract": "services/digits/*.py moves onto the serving/ package in another branch, which takes the convention there; today `--help` exits 2 and the program names no options",
+    "//services/digits:contract.update": "services/digits/*.py moves onto the serving/ package in another branch, which takes the convention there; today `--help` exits 2 and the program names no options",
 }

@@ -5,14 +5,15 @@ fails when one is missing. Waivers are in tools/tests/BUILD.
 """
 
 PY_BINARIES = [
-    "//ci/tests:update_golden",
+    "//ci/tests:golden.update",
     "//inference:benchmark",
     "//models/digits:export_dataset",
     "//models/digits:release_gate",
     "//models/digits:train",
     "//models/digits:write_model_card",
+    "//services/digits:contract.update",
     "//services/digits:serve",
-    "//services/digits:update_contract",
+    "//third_party/debian:locks.update",
     "//tools/api:breaking",
     "//tools/api:docs",
     "//tools/api:sdk",
