@@ -3,6 +3,11 @@
 import pytest
 
 from services.digits.tests import harness
+from serving.tests.conftest import fixture_redis_server, fixture_tls_files, fixture_tls_redis
+
+# The runtime's redis-server fixtures (plain, TLS), shared rather than copied:
+# pytest registers the fixtures a conftest module holds.
+SHARED_FIXTURES = (fixture_redis_server, fixture_tls_files, fixture_tls_redis)
 
 
 @pytest.fixture(name="start_server")
@@ -28,29 +33,3 @@ def fixture_server():
     server.start()
     yield server
     server.stop()
-
-
-@pytest.fixture(name="redis_server")
-def fixture_redis_server():
-    """A redis-server on a free loopback port (no persistence), stopped afterwards."""
-    redis = harness.RedisServer()
-    redis.start()
-    yield redis
-    redis.stop()
-
-
-@pytest.fixture(name="tls_files")
-def fixture_tls_files(tmp_path):
-    """A test CA, a server and a client certificate it signed, and an unrelated CA."""
-    folder = tmp_path / "tls"
-    folder.mkdir()
-    return harness.TlsFiles(str(folder))
-
-
-@pytest.fixture(name="tls_redis")
-def fixture_tls_redis(tls_files):
-    """A redis-server that speaks only TLS (certificate for localhost) and needs a password."""
-    redis = harness.RedisServer(password="tls-pass-0f9e", tls=tls_files)
-    redis.start()
-    yield redis
-    redis.stop()

@@ -18,6 +18,7 @@ import numpy as np
 
 from models.digits import paths
 from serving.config import Config
+from serving import testing
 from serving.tests import redis_harness
 from services.digits.handler import DigitsHandler
 
@@ -45,20 +46,8 @@ def images(n, seed=0):
     return data["pixels"][rows].astype(int).tolist(), [str(v) for v in data["label"][rows]]
 
 
-class Response:
-    """Status, headers (lower-case names) and body of one HTTP response."""
-
-    def __init__(self, status, headers, body):
-        self.status = status
-        self.headers = headers
-        self.body = body
-
-    def json(self):
-        """The body, parsed."""
-        return json.loads(self.body)
-
-    def __repr__(self):
-        return f"Response({self.status}, {self.body[:300]!r})"
+# Status, headers and body of one HTTP response: the runtime's own test type.
+Response = testing.Response
 
 
 def call(port, method, path, body=None, headers=None, timeout=30):
