@@ -210,6 +210,19 @@ def _object(properties, required):
     return {"type": "object", "required": required, "properties": properties}
 
 
+def row_forms(spec, item):
+    """The JSON Schema forms of one row of `spec`'s input: flat (n_inputs items), and
+    nested as the row shape when the spec has one; `item` is each number's schema."""
+    forms = [{"type": "array", "minItems": spec.n_inputs, "maxItems": spec.n_inputs,
+              "items": item}]
+    if spec.image_shape:
+        nested = item
+        for dim in reversed(spec.image_shape):
+            nested = {"type": "array", "minItems": dim, "maxItems": dim, "items": nested}
+        forms.append(nested)
+    return forms
+
+
 def _infer_request(spec):
     """The JSON form of an infer request, as exactly as JSON Schema can say it:
     ({name: tensor schema}, request schema).
@@ -218,13 +231,7 @@ def _infer_request(spec):
     the product of `shape` values, flat or nested exactly as `shape`.
     """
     def tensor(datatypes, value):
-        rows = [{"type": "array", "minItems": spec.n_inputs, "maxItems": spec.n_inputs,
-                 "items": value}]
-        if spec.image_shape:
-            nested = value
-            for dim in reversed(spec.image_shape):
-                nested = {"type": "array", "minItems": dim, "maxItems": dim, "items": nested}
-            rows.append(nested)
+        rows = row_forms(spec, value)
         return {
             "type": "object",
             "additionalProperties": False,

@@ -164,13 +164,7 @@ def results_schema(spec):
 
 def _predict_request_schema(spec):
     level = {"type": "number", "minimum": 0, "maximum": spec.max_level}
-    image_forms = [{"type": "array", "minItems": spec.n_inputs, "maxItems": spec.n_inputs,
-                    "items": level}]
-    if spec.image_shape:
-        nested = level
-        for dim in reversed(spec.image_shape):
-            nested = {"type": "array", "minItems": dim, "maxItems": dim, "items": nested}
-        image_forms.append(nested)
+    image_forms = contract.row_forms(spec, level)
     return {
         "type": "object",
         "additionalProperties": False,
