@@ -21,6 +21,8 @@ gives, in the package that declares it:
                                      reads it)
     bazel run //<pkg>:image          builds the lint, test and production stages
                                      and writes dist/<image_name>.oci.tar
+    bazel run //<pkg>:image.repro    two clean builds must give the same digest
+    bazel run //<pkg>:image.bench    build times, layers a change rebuilds
 
 This file only re-exports: the machinery is in private/ and may change
 without notice. Every argument is documented in private/image.bzl

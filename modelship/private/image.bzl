@@ -1,12 +1,14 @@
 """`model_image`: one declaration per image (load it from //modelship:defs.bzl).
 
-Three targets come out of a declaration named `name`:
+Four targets come out of a declaration named `name`:
   - `<name>.spec`, a JSON file holding everything particular to this image
     (names, paths, thresholds). tools/image/build.py reads it; the Dockerfile
     and the build code name no model.
   - `<name>`, runnable: `bazel run //<pkg>:<name>` builds the image.
   - `<name>.repro`, runnable: two clean builds from two clones, which must give
     the same digest (tools/image/repro.py).
+  - `<name>.bench`, runnable: build times, layers changed by a code-only and a
+    model-only change, against a naive build (tools/image/bench.py).
 
 Every label below is written `Label("//...")` so that it names modelship's
 own targets when another workspace loads this file (it then resolves to
@@ -19,6 +21,8 @@ _BUILD_PY = str(Label("//tools/image:build.py"))
 _BUILD_LIB = str(Label("//tools/image:build"))
 _REPRO_PY = str(Label("//tools/image:repro.py"))
 _REPRO_LIB = str(Label("//tools/image:repro"))
+_BENCH_PY = str(Label("//tools/image:bench.py"))
+_BENCH_LIB = str(Label("//tools/image:bench"))
 
 # Bumped when a field changes meaning; tools/image/build.py refuses others.
 SPEC_VERSION = 1
@@ -128,9 +132,9 @@ def model_image(
     Declare it once, in the package of the service it ships (downstream of
     both the service and the model), so that everything particular to the
     image lives with them: the delivery code and the Dockerfile name no model.
-    Generates `<name>.spec` and the runnables `<name>` and `<name>.repro`
-    (see //modelship:defs.bzl). Extra options of both runnables go after
-    `--` (`bazel run //<pkg>:<name> -- --help` lists them).
+    Generates `<name>.spec` and the runnables `<name>`, `<name>.repro` and
+    `<name>.bench` (see //modelship:defs.bzl). Extra options of the runnables
+    go after `--` (`bazel run //<pkg>:<name> -- --help` lists them).
 
     Args:
       name: the runnable target; `bazel run //<pkg>:<name>` builds the image.
@@ -217,4 +221,15 @@ def model_image(
         tags = tags,
         testonly = testonly,
         deps = [_REPRO_LIB],
+    )
+    py_binary(
+        name = name + ".bench",
+        srcs = [_BENCH_PY],
+        main = _BENCH_PY,
+        args = spec_arg,
+        data = inputs + [_BUILD_PY],
+        visibility = visibility,
+        tags = tags,
+        testonly = testonly,
+        deps = [_BENCH_LIB],
     )
