@@ -12,8 +12,13 @@
 #   rootfs/dev.tar    compiler + headers + dash from third_party/debian/dev.lock
 #   wheels/           every wheel of the Python locks, pip.whl among them
 #   locks/            runtime.txt, imagedev.txt
-#   model/            the model artifact (bazel build //models/digits:model)
+#   model/            the model artifact (the image spec's `model`)
 #   src/              the workspace sources the image needs
+#
+# This file names no model: what differs between images comes from the image's
+# spec (model_image, //modelship:defs.bzl) as build arguments:
+#   MODEL_FILE         the model artifact's file name under /opt/modelship/model/
+#   MODELSHIP_HANDLER  the handler class, package.module:Class (serving/README.md)
 
 # --- base: a minimal Debian root filesystem, no package manager, no shell ----
 FROM scratch AS base
@@ -34,9 +39,11 @@ COPY locks/ /opt/modelship/locks/
 COPY wheels/ /opt/modelship/wheels/
 RUN ["/usr/bin/python3", "/opt/modelship/wheels/pip.whl/pip", "install", "--quiet", "--no-index", "--find-links=/opt/modelship/wheels", "--require-hashes", "--no-deps", "--only-binary=:all:", "--no-compile", "--disable-pip-version-check", "--root-user-action=ignore", "--target=/opt/modelship/site", "-r", "/opt/modelship/locks/runtime.txt"]
 RUN ["/usr/bin/python3", "/opt/modelship/wheels/pip.whl/pip", "install", "--quiet", "--no-index", "--find-links=/opt/modelship/wheels", "--require-hashes", "--no-deps", "--only-binary=:all:", "--no-compile", "--disable-pip-version-check", "--root-user-action=ignore", "--target=/opt/modelship/devsite", "-r", "/opt/modelship/locks/imagedev.txt"]
+ARG MODEL_FILE
+ARG MODELSHIP_HANDLER
 ENV PYTHONPATH=/opt/modelship/app:/opt/modelship/site:/opt/modelship/devsite \
-    MODELSHIP_HANDLER=services.digits.handler:DigitsHandler \
-    MODELSHIP_MODEL_PATH=/opt/modelship/model/digits.model
+    MODELSHIP_HANDLER=${MODELSHIP_HANDLER} \
+    MODELSHIP_MODEL_PATH=/opt/modelship/model/${MODEL_FILE}
 # The model changes less often than the code while developing: it goes first.
 COPY model/ /opt/modelship/model/
 COPY src/ /opt/modelship/app/
@@ -59,9 +66,11 @@ COPY --from=dev /opt/modelship/site/ /opt/modelship/site/
 COPY --from=dev /opt/modelship/release/app/ /opt/modelship/app/
 # Last layer: a model-only change rebuilds and pushes this layer alone.
 COPY model/ /opt/modelship/model/
+ARG MODEL_FILE
+ARG MODELSHIP_HANDLER
 ENV PYTHONPATH=/opt/modelship/app:/opt/modelship/site \
-    MODELSHIP_HANDLER=services.digits.handler:DigitsHandler \
-    MODELSHIP_MODEL_PATH=/opt/modelship/model/digits.model \
+    MODELSHIP_HANDLER=${MODELSHIP_HANDLER} \
+    MODELSHIP_MODEL_PATH=/opt/modelship/model/${MODEL_FILE} \
     MODELSHIP_HOST=0.0.0.0 \
     MODELSHIP_PORT=8080
 USER 65532:65532

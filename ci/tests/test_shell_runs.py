@@ -127,6 +127,8 @@ class Consumer:
             "MODELSHIP_TOOL_DIRECT": "1",
             "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
             "RUNFILES_DIR": support.runfiles_root(),
+            # What `bazel run //:image` would pass (tools/ci/modelship-tool).
+            "MODELSHIP_IMAGE_SPEC": "modelship/services/digits/image.spec",
             "MODELSHIP_REGISTRY_RETRIES": "3",
             "MODELSHIP_REGISTRY_BACKOFF_S": "0.2",
         }

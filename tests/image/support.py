@@ -13,7 +13,16 @@ import sys
 from tools.containers import runtime
 
 BUILDER = "tools/image/build.py"
+# The digits image's spec (model_image in services/digits/BUILD), in the runfiles.
+SPEC = "services/digits/image.spec"
+SPEC_ARGS = ["--spec-runfile", SPEC]
 IMAGE = "modelship-digits"
+
+
+def spec():
+    """The digits image's spec, as model_image wrote it."""
+    with open(SPEC, encoding="utf-8") as text:
+        return json.load(text)
 
 
 def workspace():
@@ -26,7 +35,7 @@ def build_production(out, extra=(), output=None):
     What the build printed is appended to the list `output` when given."""
     env = dict(os.environ, BUILD_WORKSPACE_DIRECTORY=workspace())
     proc = subprocess.run([sys.executable, BUILDER, "--target", "production", "--out", out]
-                          + list(extra), env=env, stdout=subprocess.PIPE,
+                          + SPEC_ARGS + list(extra), env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True, check=False)
     if output is not None:
         output.append(proc.stdout)

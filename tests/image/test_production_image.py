@@ -21,8 +21,9 @@ from tests.image import support
 
 # Issue 5's target: at most 60 MB uncompressed, model and server included
 # (57.9 MB on 2026-12-01; docs/benchmarks.md, "Production image", says where
-# every megabyte goes).
-SIZE_BUDGET_BYTES = 60_000_000
+# every megabyte goes). Declared in services/digits/BUILD (size_budget_mb); the
+# build itself fails above it, and this checks the declaration reached it.
+SIZE_BUDGET_BYTES = support.spec()["size_budget_mb"] * 1_000_000
 # Where the dynamic loader of the image looks for libraries.
 LIBRARY_DIRS = ("lib/x86_64-linux-gnu", "usr/lib/x86_64-linux-gnu", "lib64", "lib", "usr/lib")
 

@@ -28,7 +28,7 @@ def committed_source_url():
 def test_two_clones_with_different_remotes_give_identical_digests():
     env = dict(os.environ, BUILD_WORKSPACE_DIRECTORY=support.workspace())
     proc = subprocess.run([sys.executable, "tools/image/repro.py",
-                           "--builder", support.BUILDER], env=env,
+                           "--builder", support.BUILDER] + support.SPEC_ARGS, env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                           check=False)
     out = proc.stdout

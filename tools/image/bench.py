@@ -1,4 +1,5 @@
-"""Image build benchmark: `bazel run //tools/image:bench` (takes ~10 minutes).
+"""Image build benchmark: `bazel run //<pkg>:<name>.bench` of a model_image
+(`bazel run //:image.bench`: the default image; takes ~10 minutes).
 
 In one run, on one machine:
   1. cold build of the production image (empty buildah storage);
@@ -21,8 +22,8 @@ import tempfile
 import time
 
 from inference import artifact
-from models.digits import paths
 from tools import cli
+from tools.image import build as builder
 
 
 def timed(argv, env=None, cwd=None):
@@ -36,13 +37,13 @@ def timed(argv, env=None, cwd=None):
     return seconds, proc.stdout
 
 
-def build(workspace, storage, out, extra=()):
+def build(spec, workspace, storage, out, extra=()):
     """Builds production into `out`; returns (seconds, report)."""
-    builder = os.path.join(os.path.dirname(os.path.abspath(__file__)), "build.py")
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "build.py")
     env = dict(os.environ, BUILD_WORKSPACE_DIRECTORY=workspace)
-    seconds, _ = timed([sys.executable, builder, "--target", "production", "--storage",
-                        storage, "--out", out] + list(extra), env=env)
-    with open(os.path.join(out, "modelship-digits.json"), encoding="utf-8") as report:
+    seconds, _ = timed([sys.executable, script, "--target", "production", "--storage",
+                        storage, "--out", out, "--spec", spec.source] + list(extra), env=env)
+    with open(os.path.join(out, spec.image_name + ".json"), encoding="utf-8") as report:
         return seconds, json.load(report)
 
 
@@ -55,9 +56,9 @@ def changed_layers(before, after):
     return rows
 
 
-def other_model(scratch):
+def other_model(spec, scratch):
     """The shipped weights under a different header: a model-only change."""
-    loaded = artifact.read(paths.model_path())
+    loaded = artifact.read(spec.model.local)
     header = dict(loaded.header)
     header["model"] = dict(header["model"], note="benchmark: model-only change")
     header.pop("tensors", None)
@@ -66,7 +67,7 @@ def other_model(scratch):
     return path
 
 
-def naive(workspace, scratch):
+def naive(spec, workspace, scratch):
     """Builds the naive baseline twice; returns (seconds list, size, identical)."""
     ctx = os.path.join(scratch, "naive")
     shutil.copytree(os.path.join(workspace, "inference"), os.path.join(ctx, "src", "inference"))
@@ -83,33 +84,42 @@ def naive(workspace, scratch):
         argv = ["buildah", "--root", os.path.join(storage, "root"), "--runroot",
                 os.path.join(storage, "run")]
         took, _ = timed(argv + ["build", "--network", "host", "--layers", "--tag",
-                                "localhost/naive:latest", ctx])
+                                "localhost/naive:latest", "--build-arg",
+                                f"MODELSHIP_HANDLER={spec.handler}", ctx])
         seconds.append(took)
         archive = os.path.join(scratch, f"naive-{attempt}.oci.tar")
         timed(argv + ["push", "--quiet", "localhost/naive:latest", f"oci-archive:{archive}"])
         raw = json.loads(timed(["skopeo", "inspect", "--raw", f"oci-archive:{archive}"])[1])
         digests.append(raw["config"]["digest"])
-        from tools.image import build as builder  # pylint: disable=import-outside-toplevel
         size = sum(builder.uncompressed_sizes(archive).values())
     return seconds, size, digests[0] == digests[1]
 
 
 def main(argv=None):
     """Runs everything and prints the report."""
-    cli.parser(__doc__).parse_args(argv)
+    parser = cli.parser(__doc__)
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--spec", help="the image spec (JSON, model_image's <name>.spec)")
+    group.add_argument("--spec-runfile", help="the image spec as a path in this program's "
+                                              "runfiles (what <name>.bench passes)")
+    args = parser.parse_args(argv)
+    try:
+        spec = builder.resolve_spec(builder.read_spec(builder.spec_path(args)))
+    except builder.BuildError as err:
+        raise cli.Failure(str(err)) from err
     workspace = os.environ.get("BUILD_WORKSPACE_DIRECTORY") or os.getcwd()
     scratch = tempfile.mkdtemp(prefix="modelship-bench-")
     storage = os.path.join(scratch, "storage")
     try:
-        cold_s, cold = build(workspace, storage, os.path.join(scratch, "cold"))
+        cold_s, cold = build(spec, workspace, storage, os.path.join(scratch, "cold"))
         tree = os.path.join(scratch, "tree")
         timed(["git", "-C", workspace, "worktree", "add", "--detach", tree, "HEAD"])
         with open(os.path.join(tree, "inference", "model.py"), "a", encoding="utf-8") as src:
             src.write("\n# benchmark: a code-only change\n")
-        code_s, code = build(tree, storage, os.path.join(scratch, "code"))
-        model_s, model = build(workspace, storage, os.path.join(scratch, "model"),
-                               ["--model", other_model(scratch)])
-        naive_s, naive_size, naive_same = naive(workspace, scratch)
+        code_s, code = build(spec, tree, storage, os.path.join(scratch, "code"))
+        model_s, model = build(spec, workspace, storage, os.path.join(scratch, "model"),
+                               ["--model", other_model(spec, scratch)])
+        naive_s, naive_size, naive_same = naive(spec, workspace, scratch)
     finally:
         subprocess.run(["git", "-C", workspace, "worktree", "remove", "--force",
                         os.path.join(scratch, "tree")], check=False,

@@ -1,8 +1,15 @@
 """Builds the images: the main job of this repository.
 
-    bazel run //:image                      lint, test and production stages;
-                                            writes dist/<name>.oci.tar
+    bazel run //:image                      lint, test and production stages of the
+                                            default image; writes dist/<name>.oci.tar
     bazel run //:image -- --target production --no-cache --out DIR
+    bazel run //<pkg>:<name>                the image a model_image(name, ...) in
+                                            <pkg>/BUILD declares (//modelship:defs.bzl)
+
+What is particular to one image (its name, handler, model, contract, release
+record, size budget, labels) comes from the image's spec, a JSON file that
+model_image writes (`--spec-runfile`, passed by the generated target, or
+`--spec`); nothing here names a model.
 
 Steps, every input pinned and checked before the build starts:
   1. .deb files of third_party/debian/{base,dev}.lock (sha256 per file) ->
@@ -12,17 +19,20 @@ Steps, every input pinned and checked before the build starts:
   4. `buildah build --network none --timestamp <commit time>` for each stage,
      with OCI labels (git SHA, commit time, model version, API version);
   5. the production image written as an OCI archive; its digest, layers and
-     labels printed and written to dist/<name>.json.
+     labels printed and written to dist/<name>.json; over the spec's size
+     budget, the build fails.
 A missing or mismatching input stops the build with a message naming it.
 """
 
 import argparse
 import contextlib
+import dataclasses
 import fcntl
 import gzip
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -31,11 +41,9 @@ import tempfile
 import time
 import urllib.parse
 
-from models.digits import paths
 from tools import cli
 from tools.image import progress
 
-IMAGE_NAME = "modelship-digits"
 SOURCE_DIRS = ("inference", "serving", "services", "models", "tools/image", "tests")
 # tools/ modules the image's own steps import (finalize.py, check.py);
 # tools/image/tests/test_shipped_sources.py fails when one is missing.
@@ -43,9 +51,6 @@ SOURCE_FILES = ("setup.cfg", "tools/__init__.py", "tools/check_settings.py",
                 "tools/cython/__init__.py", "tools/cython/flags.py")
 LOCKS = ("runtime", "imagedev")
 LABEL_NS = "io.modelship"
-# Built by Bazel, not tracked, and served by the service: the API reference
-# (//services/digits/api:docs), in the server's runfiles at this path.
-BUILT_SOURCES = ("services/digits/api/docs.html.gz",)
 UNSTAMPED_SHA = "0" * 40
 # The committed org.opencontainers.image.source (never the clone's git remote).
 SOURCE_URL_FILE = "tools/image/source-url.txt"
@@ -53,6 +58,179 @@ SOURCE_URL_FILE = "tools/image/source-url.txt"
 
 class BuildError(Exception):
     """A problem to show as it is, naming the input."""
+
+
+# --- The image spec (written by model_image, modelship/private/image.bzl) -----
+
+SPEC_VERSION = 1
+# Label keys the build writes itself (labels_for); a spec may not set them.
+RESERVED_LABEL_PREFIXES = ("org.opencontainers.", "io.modelship.", "io.buildah.")
+_IMAGE_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*\Z")
+_HANDLER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*\Z")
+_FILE_FIELDS = ("model", "contract", "release")
+
+
+@dataclasses.dataclass(frozen=True)
+class SpecFile:
+    """A file the spec names: `path` in its workspace (where the image's sources
+    hold it), `runfile` for the runfiles library, `local` once resolved."""
+    path: str
+    runfile: str
+    local: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:  # pylint: disable=too-many-instance-attributes
+    """Everything particular to one image, checked."""
+    source: str
+    declared_by: str
+    image_name: str
+    handler: str
+    served_name: str
+    service: str
+    model: SpecFile
+    model_file: str
+    contract: SpecFile  # None when the service has no contract
+    release: SpecFile
+    size_budget_mb: int
+    labels: dict
+    sources: tuple
+
+
+def _spec_file(doc, field, errors, optional=False):
+    """A {"path", "runfile"} entry of the spec as a SpecFile (None when invalid)."""
+    value = doc.get(field)
+    if value is None and optional:
+        return None
+    if (not isinstance(value, dict) or not all(isinstance(value.get(k), str) and value[k]
+                                               for k in ("path", "runfile"))):
+        errors.append(f"field {field!r} must be an object with non-empty 'path' and "
+                      f"'runfile' strings, got {value!r}")
+        return None
+    parts = value["path"].split("/")
+    if value["path"].startswith("/") or ".." in parts:
+        errors.append(f"field {field!r}: 'path' must be relative to the workspace, without "
+                      f"'..', got {value['path']!r}")
+        return None
+    return SpecFile(value["path"], value["runfile"])
+
+
+def parse_spec(doc, source="the spec"):
+    """A Spec from the decoded JSON `doc`; BuildError listing every field that is
+    wrong (each named, with what it must be)."""
+    if not isinstance(doc, dict):
+        raise BuildError(f"{source}: must be a JSON object, got {type(doc).__name__}")
+    errors = []
+    known = {"spec_version", "declared_by", "image_name", "handler", "served_name", "service",
+             "model", "contract", "release", "size_budget_mb", "labels", "sources"}
+    for field in sorted(set(doc) - known):
+        errors.append(f"field {field!r} is unknown (known: {', '.join(sorted(known))})")
+    for field in sorted(known - set(doc) - {"contract", "labels", "sources", "declared_by"}):
+        errors.append(f"field {field!r} is missing")
+    if "spec_version" in doc and doc["spec_version"] != SPEC_VERSION:
+        errors.append(f"field 'spec_version' must be {SPEC_VERSION} (this build.py's), got "
+                      f"{doc['spec_version']!r}: rebuild the spec with the same modelship")
+    name = doc.get("image_name")
+    if "image_name" in doc and not (isinstance(name, str) and _IMAGE_NAME.match(name)):
+        errors.append(f"field 'image_name' must be a lower-case image name (letters, numbers, "
+                      f"'.', '_', '-'), got {name!r}")
+    handler = doc.get("handler")
+    if "handler" in doc and not (isinstance(handler, str) and _HANDLER.match(handler)):
+        errors.append(f"field 'handler' must be 'package.module:Class' (what MODELSHIP_HANDLER "
+                      f"takes), got {handler!r}")
+    for field in ("served_name", "service"):
+        value = doc.get(field)
+        if field in doc and not (isinstance(value, str) and value.strip() == value and value):
+            errors.append(f"field {field!r} must be a non-empty string, got {value!r}")
+    budget = doc.get("size_budget_mb")
+    if "size_budget_mb" in doc and (isinstance(budget, bool) or not isinstance(budget, int)
+                                    or budget <= 0):
+        errors.append(f"field 'size_budget_mb' must be a positive whole number of MB, got "
+                      f"{budget!r}")
+    files = {field: _spec_file(doc, field, errors, optional=field == "contract")
+             for field in _FILE_FIELDS if field in doc or field == "contract"}
+    model_file = (doc.get("model") or {}).get("file") if isinstance(doc.get("model"), dict) \
+        else None
+    if files.get("model") and not (isinstance(model_file, str) and model_file
+                                   and "/" not in model_file and model_file not in (".", "..")):
+        errors.append(f"field 'model' must have a 'file' (its file name in the image), got "
+                      f"{model_file!r}")
+    labels = doc.get("labels", {})
+    if not isinstance(labels, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                               for k, v in labels.items()):
+        errors.append(f"field 'labels' must map strings to strings, got {labels!r}")
+        labels = {}
+    for key in sorted(labels):
+        if key.startswith(RESERVED_LABEL_PREFIXES):
+            errors.append(f"field 'labels': {key!r} is written by the build itself; use a key "
+                          f"outside {', '.join(RESERVED_LABEL_PREFIXES)}")
+    sources = doc.get("sources", [])
+    if not isinstance(sources, list):
+        errors.append(f"field 'sources' must be a list, got {sources!r}")
+        sources = []
+    entries = [_spec_file({"sources": entry}, "sources", errors) for entry in sources]
+    if errors:
+        raise BuildError(f"{source} is not a valid image spec:\n  " + "\n  ".join(errors))
+    return Spec(source=source, declared_by=doc.get("declared_by", ""), image_name=name,
+                handler=handler, served_name=doc["served_name"], service=doc["service"],
+                model=files["model"], model_file=model_file, contract=files["contract"],
+                release=files["release"], size_budget_mb=budget, labels=dict(labels),
+                sources=tuple(entries))
+
+
+def read_spec(path):
+    """The checked Spec in the file at `path`."""
+    try:
+        with open(path, encoding="utf-8") as text:
+            doc = json.load(text)
+    except FileNotFoundError as err:
+        raise BuildError(f"no image spec at {path}: build it with `bazel build "
+                         f"//<pkg>:<name>.spec` (model_image), or run `bazel run "
+                         f"//<pkg>:<name>`") from err
+    except ValueError as err:
+        raise BuildError(f"{path} is not JSON ({err})") from err
+    return parse_spec(doc, path)
+
+
+def spec_path(args):
+    """The spec file the command line names: --spec is the caller's path
+    (tools/cli.py); --spec-runfile is relative to where Bazel starts the program
+    (its runfiles tree, what `$(rootpath)` gives), else a runfiles-library path.
+    Call it before changing directory."""
+    if args.spec:
+        return cli.user_path(args.spec)
+    if os.path.exists(args.spec_runfile):
+        return os.path.abspath(args.spec_runfile)
+    return _runfile(args.spec_runfile, "--spec-runfile")
+
+
+def _runfile(rlocation, field):
+    """Absolute path of a runfile the spec names; BuildError naming the field."""
+    hint = ("run the image's own target (`bazel run //<pkg>:<name>`, which has every "
+            "file of its spec in its runfiles)")
+    try:
+        from runfiles import Runfiles  # pylint: disable=import-outside-toplevel
+    except ImportError as err:
+        raise BuildError(f"spec field {field!r}: {rlocation}: no runfiles library here "
+                         f"({err}); {hint}") from None
+    resolver = Runfiles.Create()
+    found = resolver.Rlocation(rlocation) if resolver is not None else None
+    if not found or not os.path.exists(found):
+        raise BuildError(f"spec field {field!r}: {rlocation} is not in this program's "
+                         f"runfiles; {hint}")
+    return found
+
+
+def resolve_spec(spec):
+    """The Spec with every file it names found in the runfiles."""
+    def local(entry, field):
+        if entry is None:
+            return None
+        return dataclasses.replace(entry, local=_runfile(entry.runfile, field))
+    return dataclasses.replace(
+        spec, model=local(spec.model, "model"), contract=local(spec.contract, "contract"),
+        release=local(spec.release, "release"),
+        sources=tuple(local(entry, "sources") for entry in spec.sources))
 
 
 # Progress on stderr, so stdout stays the report; main() points its logs at --out.
@@ -289,14 +467,14 @@ def sha256_file(path, _memo={}):  # pylint: disable=dangerous-default-value
     return _memo[key]
 
 
-def prepare_sources(workspace, ctx, model, dataset):
+def prepare_sources(workspace, ctx, spec, model):
     """Copies the model, the tracked sources the image needs and the built ones
-    (BUILT_SOURCES).
+    the spec lists (`sources`).
 
-    The model and the data set also go where the tests find built files
-    (models/digits/, beside paths.py), for the image's test stage."""
+    The model also goes where it is in the workspace (spec: model.path), where
+    the image's test stage finds built files."""
     os.makedirs(os.path.join(ctx, "model"))
-    shutil.copy(model, os.path.join(ctx, "model", "digits.model"))
+    shutil.copy(model, os.path.join(ctx, "model", spec.model_file))
     tracked = git(workspace, "ls-files", "-z", "--cached", "--others", "--exclude-standard",
                   "--", *SOURCE_DIRS, *SOURCE_FILES).split("\0")
     for rel in sorted(filter(None, tracked)):
@@ -306,12 +484,11 @@ def prepare_sources(workspace, ctx, model, dataset):
         dest = os.path.join(ctx, "src", rel)
         os.makedirs(os.path.dirname(dest), exist_ok=True)
         shutil.copyfile(src, dest)
-    for built in (model, dataset):
-        shutil.copy(built, os.path.join(ctx, "src", "models", "digits"))
-    for rel in BUILT_SOURCES:
+    built = [(model, spec.model.path)] + [(entry.local, entry.path) for entry in spec.sources]
+    for src, rel in built:
         dest = os.path.join(ctx, "src", rel)
         os.makedirs(os.path.dirname(dest), exist_ok=True)
-        shutil.copyfile(paths.runfile(rel), dest)
+        shutil.copyfile(src, dest)
     shutil.copy(os.path.join(workspace, "Dockerfile"), os.path.join(ctx, "Dockerfile"))
     normalize_modes(ctx)
 
@@ -329,32 +506,37 @@ def normalize_modes(ctx):
             os.chmod(path, 0o755 if executable else 0o644)
 
 
-def model_labels(workspace, model):
-    """Labels describing the model (read from the artifact) and the API contract."""
+def model_labels(spec, model):
+    """Labels describing the model (read from the artifact and the spec's release
+    record) and the API contract (the spec's)."""
     from inference import artifact  # pylint: disable=import-outside-toplevel
     loaded = artifact.read(model)
     header = loaded.header
-    release = os.path.join(workspace, "models", "digits", "release", "current.json")
-    with open(release, encoding="utf-8") as text:
-        headline = json.load(text)["headline_metric"]
+    try:
+        with open(spec.release.local, encoding="utf-8") as text:
+            headline = json.load(text)["headline_metric"]
+        metric = header["metrics"][headline]
+    except (ValueError, KeyError, TypeError) as err:
+        raise BuildError(f"spec field 'release': {spec.release.path} must be JSON with a "
+                         f"'headline_metric' the model's metrics hold ({err!r})") from err
     labels = {
         f"{LABEL_NS}.model.name": header["model"]["name"],
         f"{LABEL_NS}.model.version": loaded.version,
-        f"{LABEL_NS}.model.metric": f"{headline}={header['metrics'][headline]}",
+        f"{LABEL_NS}.model.metric": f"{headline}={metric}",
         f"{LABEL_NS}.model.format-version": str(artifact.FORMAT_VERSION),
         f"{LABEL_NS}.model.output-schema-version": str(header["output"]["schema_version"]),
     }
-    contract = os.path.join(workspace, "services", "digits", "openapi.json")
-    if os.path.exists(contract):
-        with open(contract, encoding="utf-8") as text:
+    if spec.contract:
+        with open(spec.contract.local, encoding="utf-8") as text:
             labels[f"{LABEL_NS}.api.version"] = json.load(text)["info"]["version"]
     return labels
 
 
-def labels_for(workspace, sha, epoch, dirty, model, source):
-    """The OCI and project labels of every stage."""
+def labels_for(spec, stamped, model, source):
+    """The OCI and project labels of every stage: the build's, then the spec's own."""
+    sha, epoch, dirty = stamped
     labels = {
-        "org.opencontainers.image.title": IMAGE_NAME,
+        "org.opencontainers.image.title": spec.image_name,
         "org.opencontainers.image.revision": sha,
         "org.opencontainers.image.created": _rfc3339(epoch),
         "org.opencontainers.image.version": sha[:12] + ("-dirty" if dirty else ""),
@@ -362,8 +544,15 @@ def labels_for(workspace, sha, epoch, dirty, model, source):
         "org.opencontainers.image.base.name": "debian:bookworm (from third_party/debian/"
                                               "base.lock)",
     }
-    labels.update(model_labels(workspace, model))
+    labels.update(model_labels(spec, model))
+    labels.update(spec.labels)
     return labels
+
+
+def build_args(spec):
+    """The Dockerfile's ARGs: what differs between images (the Dockerfile names no
+    model)."""
+    return {"MODEL_FILE": spec.model_file, "MODELSHIP_HANDLER": spec.handler}
 
 
 def _rfc3339(epoch):
@@ -379,13 +568,15 @@ def buildah(storage):
             "--runroot", os.path.join(storage, "run")]
 
 
-def buildah_build(ctx, target, epoch, labels, no_cache, tag, storage=None):
+def buildah_build(ctx, target, epoch, labels, no_cache, tag, storage=None, args=None):
     """One `buildah build` of a stage, with no network; returns the image id."""
     argv = buildah(storage) + [
         "build", "--network", "none", "--timestamp", str(epoch), "--target", target,
         "--tag", tag, "--layers", "--format", "oci", "--file", os.path.join(ctx, "Dockerfile")]
     if no_cache:
         argv.append("--no-cache")
+    for key, value in sorted((args or {}).items()):
+        argv += ["--build-arg", f"{key}={value}"]
     for key, value in sorted(labels.items()):
         argv += ["--label", f"{key}={value}"]
     run_step(argv + [ctx], f"buildah build --target {target}", f"stage-{target}",
@@ -393,10 +584,10 @@ def buildah_build(ctx, target, epoch, labels, no_cache, tag, storage=None):
     return run(buildah(storage) + ["images", "--quiet", "--no-trunc", tag]).split()[0]
 
 
-def export(tag, out_dir, storage=None):
+def export(tag, out_dir, image_name, storage=None):
     """Writes the image as an OCI archive; returns its report dict."""
     os.makedirs(out_dir, exist_ok=True)
-    archive = os.path.join(out_dir, IMAGE_NAME + ".oci.tar")
+    archive = os.path.join(out_dir, image_name + ".oci.tar")
     if os.path.exists(archive):
         os.remove(archive)
     run_step(buildah(storage) + ["push", "--quiet", "--disable-compression", tag,
@@ -442,6 +633,18 @@ def uncompressed_sizes(archive):
     return sizes
 
 
+def check_budget(report, spec):
+    """BuildError when the production image weighs more than the spec allows."""
+    budget = spec.size_budget_mb * 1_000_000
+    if report["uncompressed_size"] > budget:
+        layers = ", ".join(f"{layer['uncompressed_size'] / 1e6:.1f} MB" for layer in
+                           report["layers"])
+        raise BuildError(f"{report['archive']}: {report['uncompressed_size'] / 1e6:.1f} MB "
+                         f"uncompressed, over the size budget of {spec.size_budget_mb} MB "
+                         f"(spec field 'size_budget_mb', from {spec.declared_by or spec.source})"
+                         f"; layers: {layers}")
+
+
 def print_report(report):
     """Human-readable summary on stdout."""
     print(f"image: {report['archive']}")
@@ -462,6 +665,11 @@ def make_parser(**kwargs):
     kwargs.setdefault("description", __doc__)
     parser = argparse.ArgumentParser(formatter_class=argparse.RawDescriptionHelpFormatter,
                                      **kwargs)
+    spec = parser.add_mutually_exclusive_group(required=True)
+    spec.add_argument("--spec", help="the image spec (JSON, written by model_image as "
+                                     "<name>.spec); `bazel run //<pkg>:<name>` passes it")
+    spec.add_argument("--spec-runfile", help="the image spec as a path in this program's "
+                                             "runfiles (what the generated target passes)")
     parser.add_argument("--target", action="append",
                         choices=["base", "dev", "lint", "test", "production"],
                         help="stages to build (default: lint, test, production)")
@@ -472,8 +680,8 @@ def make_parser(**kwargs):
                         help="constant revision and time, for cache-friendly local builds")
     parser.add_argument("--context", help="keep the build context in this folder")
     parser.add_argument("--storage", help="buildah storage folder (default: the system's)")
-    parser.add_argument("--model", help="ship this model artifact instead of the one Bazel "
-                                        "built (a model-only release)")
+    parser.add_argument("--model", help="ship this model artifact instead of the one the "
+                                        "spec names (a model-only release)")
     parser.add_argument("--source-url", default=os.environ.get("CI_PROJECT_URL", ""),
                         help="the project URL CI reports (default: $CI_PROJECT_URL); it "
                              "only confirms " + SOURCE_URL_FILE + ", which the "
@@ -485,6 +693,11 @@ def main(argv=None):
     """Entry point of `bazel run //:image`."""
     args = make_parser().parse_args(argv)
     workspace = os.environ.get("BUILD_WORKSPACE_DIRECTORY") or os.getcwd()
+    try:
+        spec = resolve_spec(read_spec(spec_path(args)))  # before leaving the runfiles
+    except BuildError as err:
+        print(f"image: {err}", file=sys.stderr)
+        return 1
     # Paths given are the caller's (tools/cli.py); the default dist/ is the workspace's.
     for name in ("context", "storage", "model"):
         setattr(args, name, cli.user_path(getattr(args, name)))
@@ -496,24 +709,27 @@ def main(argv=None):
     try:
         sha, epoch, dirty = stamp(workspace, not args.unstamped)
         source = source_url(workspace, args.source_url)
-        model, dataset = args.model or paths.model_path(), paths.dataset_path()
+        model = args.model or spec.model.local
         ctx = args.context or tempfile.mkdtemp(prefix="modelship-ctx-")
         if os.path.exists(ctx) and os.listdir(ctx):
             shutil.rmtree(ctx)
         os.makedirs(ctx, exist_ok=True)
         prepare_rootfs(workspace, ctx, epoch)
         prepare_wheels(workspace, ctx)
-        prepare_sources(workspace, ctx, model, dataset)
-        labels = labels_for(workspace, sha, epoch, dirty, model, source)
+        prepare_sources(workspace, ctx, spec, model)
+        labels = labels_for(spec, (sha, epoch, dirty), model, source)
         for target in targets:
             buildah_build(ctx, target, epoch, labels, args.no_cache,
-                          f"localhost/{IMAGE_NAME}:{target}", args.storage)
+                          f"localhost/{spec.image_name}:{target}", args.storage,
+                          build_args(spec))
         if "production" in targets:
-            report = export(f"localhost/{IMAGE_NAME}:production", args.out, args.storage)
-            with open(os.path.join(args.out, IMAGE_NAME + ".json"), "w",
+            report = export(f"localhost/{spec.image_name}:production", args.out,
+                            spec.image_name, args.storage)
+            with open(os.path.join(args.out, spec.image_name + ".json"), "w",
                       encoding="utf-8") as out:
                 json.dump(report, out, indent=2, sort_keys=True)
             print_report(report)
+            check_budget(report, spec)
         log(f"done in {progress.duration(time.monotonic() - REPORTER.started)}")
         if not args.context:
             shutil.rmtree(ctx)

@@ -8,6 +8,7 @@ setup.cfg), run on the files as they are in the image, by the image's
 interpreter.
 """
 
+import glob
 import os
 import subprocess
 import sys
@@ -24,10 +25,15 @@ LINTED = ("inference", "models", "serving", "services", "tools/image")
 # Three more stay with Bazel, which runs them on the same interpreter build:
 # Triton's client (a dev-only package the image's dev stage does not hold),
 # the slow-client load test, and all fuzz shards but the smallest.
-TESTED = ("inference/tests", "serving/tests", "services/digits/tests")
+# Every service's tests: patterns, so that no model is named here.
+TESTED = ("inference/tests", "serving/tests", "services/*/tests")
 DESELECT = "not redis and (not shard_ or shard_service)"
-IGNORED = ("services/digits/tests/test_tritonclient.py",
-           "services/digits/tests/test_slow_clients.py")
+IGNORED = ("services/*/tests/test_tritonclient.py", "services/*/tests/test_slow_clients.py")
+
+
+def _matches(patterns, keep):
+    """The paths `patterns` match, in order, sorted within each pattern."""
+    return [path for pattern in patterns for path in sorted(glob.glob(pattern)) if keep(path)]
 
 
 def python_files():
@@ -60,14 +66,14 @@ def lint():
 
 def pytest_argv():
     """The pytest command of the test stage: Bazel's settings, the image's selection."""
-    suites = [s for s in TESTED if os.path.isdir(s)]
+    suites = _matches(TESTED, os.path.isdir)
     return ([sys.executable, "-m", "pytest", *check_settings.PYTEST_ARGS, "-q", "-k", DESELECT]
-            + [f"--ignore={path}" for path in IGNORED] + suites)
+            + [f"--ignore={path}" for path in _matches(IGNORED, os.path.isfile)] + suites)
 
 
 def test():
     """The pytest suites of the shipped code, strict, as under Bazel."""
-    suites = [s for s in TESTED if os.path.isdir(s)]
+    suites = _matches(TESTED, os.path.isdir)
     return run("pytest " + " ".join(suites), pytest_argv())
 
 

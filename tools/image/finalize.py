@@ -19,6 +19,7 @@
 
 import argparse
 import compileall
+import glob
 import importlib.util
 import os
 import py_compile
@@ -33,8 +34,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspa
 from tools.cython import flags  # noqa: E402  pylint: disable=wrong-import-position
 
 PRODUCTION_PACKAGES = ("inference", "serving", "services")
-# Single modules production imports from otherwise build-time packages.
-PRODUCTION_FILES = ("models/__init__.py", "models/digits/__init__.py", "models/digits/paths.py")
+# Single modules production imports from otherwise build-time packages: each
+# model's paths module (a handler finds its default artifact through it).
+# Patterns, so that no model is named here.
+PRODUCTION_FILES = ("models/__init__.py", "models/*/__init__.py", "models/*/paths.py")
 RELEASE = "/opt/modelship/release/app"
 STDLIB_RELEASE = "/opt/modelship/release/stdlib"
 PIP_NOISE = ("RECORD", "INSTALLER", "REQUESTED", "direct_url.json")
@@ -95,6 +98,14 @@ def compile_tree(folder):
         raise SystemExit(f"finalize: compiling {folder} failed")
 
 
+def production_files(app):
+    """The files PRODUCTION_FILES matches under `app`, relative to it, sorted."""
+    found = set()
+    for pattern in PRODUCTION_FILES:
+        found.update(os.path.relpath(path, app) for path in glob.glob(os.path.join(app, pattern)))
+    return sorted(found)
+
+
 def release_copy(app):
     """Copies the production packages to RELEASE, leaving out what does not ship."""
     shutil.rmtree(RELEASE, ignore_errors=True)
@@ -106,7 +117,7 @@ def release_copy(app):
                     or n.endswith((".pyx", ".c", ".pxd", ".md", ".bzl"))]
         shutil.copytree(os.path.join(app, package), os.path.join(RELEASE, package),
                         ignore=ignore)
-    for path in PRODUCTION_FILES:
+    for path in production_files(app):
         os.makedirs(os.path.dirname(os.path.join(RELEASE, path)), exist_ok=True)
         shutil.copyfile(os.path.join(app, path), os.path.join(RELEASE, path))
     compile_tree(RELEASE)

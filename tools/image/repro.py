@@ -1,8 +1,9 @@
 """Checks that the production image is reproducible, bit for bit.
 
-    bazel run //tools/image:repro          (also run by `bazel test //...`)
-    bazel run //tools/image:repro -- --against dist    one more clean build, compared
-                                                       with the one in dist/ (CI)
+    bazel run //<pkg>:<name>.repro         of a model_image (//:image.repro: the
+                                           default image; also run by `bazel test //...`)
+    bazel run //<pkg>:<name>.repro -- --against dist    one more clean build, compared
+                                                        with the one in dist/ (CI)
 
 Builds the production image twice from clean state: each build from its own
 git clone of the tree (uncommitted changes copied in, so it builds what the
@@ -82,7 +83,7 @@ def clone_for(variant, workspace, dest):
     return dest
 
 
-def build_once(builder, workspace, variant, root, extra, name="build"):
+def build_once(builder, workspace, variant, root, extra, name="build", image="image"):
     """Runs one clean production build of `workspace`; returns its report. The
     build's progress is shown as it comes, prefixed with the build's name."""
     os.makedirs(root, exist_ok=True)
@@ -108,7 +109,7 @@ def build_once(builder, workspace, variant, root, extra, name="build"):
     if status != 0:
         raise SystemExit(f"repro: the {name} build (in {root}, kept) failed:\n"
                          + "\n".join(tail))
-    with open(os.path.join(root, "dist", "modelship-digits.json"), encoding="utf-8") as out:
+    with open(os.path.join(root, "dist", image + ".json"), encoding="utf-8") as out:
         return json.load(out)
 
 
@@ -169,18 +170,23 @@ def main(argv=None):
     parser.add_argument("--keep", action="store_true", help="keep both build folders")
     parser.add_argument("--against", metavar="DIR",
                         help="compare one clean build with the build already in DIR "
-                             "(modelship-digits.oci.tar and .json, e.g. a CI job's dist/) "
+                             "(<image name>.oci.tar and .json, e.g. a CI job's dist/) "
                              "instead of building twice")
     args, extra = parser.parse_known_args(argv)
     # Refuse a mistyped option now (exit 2), not after a clone and a failed build.
     build_parser = build.make_parser(prog="repro.py (options for build.py)", add_help=False)
-    build_parser.parse_args(extra)
+    build_args = build_parser.parse_args(extra)
+    try:
+        image = build.read_spec(build.spec_path(build_args)).image_name
+    except build.BuildError as err:
+        print(f"repro: {err}", file=sys.stderr)
+        return 1
     builder = args.builder or os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                            "build.py")
     workspace = os.environ.get("BUILD_WORKSPACE_DIRECTORY") or os.getcwd()
     top = tempfile.mkdtemp(prefix="modelship-repro-")
     roots = [os.path.join(top, "first"), os.path.join(top, "second", "elsewhere")]
-    archives = [os.path.join(root, "dist", "modelship-digits.oci.tar") for root in roots]
+    archives = [os.path.join(root, "dist", image + ".oci.tar") for root in roots]
     keep = args.keep
     try:
         clones = [None, None]
@@ -198,18 +204,18 @@ def main(argv=None):
             # time zone, locale and home, as the second of two builds does.
             against = os.path.join(os.environ.get("BUILD_WORKING_DIRECTORY", ""), args.against)
             try:
-                with open(os.path.join(against, "modelship-digits.json"),
+                with open(os.path.join(against, image + ".json"),
                           encoding="utf-8") as report:
                     reports = [json.load(report)]
             except (OSError, ValueError) as err:
                 print(f"repro: --against {args.against}: no build report there ({err}); "
                       f"give the folder a production build wrote (--out)", file=sys.stderr)
                 return 2
-            archives[0] = os.path.join(against, "modelship-digits.oci.tar")
+            archives[0] = os.path.join(against, image + ".oci.tar")
             reports.append(build_once(builder, clones[1], VARIANTS[1], roots[1], extra,
-                                      "second"))
+                                      "second", image))
         else:
-            reports = [build_once(builder, clone, variant, root, extra, name)
+            reports = [build_once(builder, clone, variant, root, extra, name, image)
                        for name, clone, variant, root
                        in zip(("first", "second"), clones, VARIANTS, roots)]
         same = all(reports[0][key] == reports[1][key] for key in ("digest", "config_digest"))

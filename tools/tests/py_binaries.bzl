@@ -13,6 +13,7 @@ PY_BINARIES = [
     "//models/digits:write_model_card",
     "//services/digits:contract.update",
     "//services/digits:serve",
+    "//services/digits:stdlib_modules.update",
     "//third_party/debian:locks.update",
     "//tools/api:breaking",
     "//tools/api:docs",
@@ -33,7 +34,6 @@ PY_BINARIES = [
     "//tools/image:build",
     "//tools/image:repro",
     "//tools/image:rootfs",
-    "//tools/image:stdlib_modules.update",
     "//tools/release:release",
     "//tools/tests:py_binaries.update",
 ]

@@ -25,6 +25,8 @@ from tools.release import cli, server
 
 BUILDER = "tools/image/build.py"
 IMAGE = "modelship-digits"
+# The digits image's spec (model_image in services/digits/BUILD), in the runfiles.
+SPEC_ARGS = ["--spec-runfile", "services/digits/image.spec"]
 USER = "releaser"
 
 
@@ -52,7 +54,7 @@ def build_production(tree, out, scratch):
     storage; returns (archive path, report)."""
     env = dict(os.environ, BUILD_WORKSPACE_DIRECTORY=tree)
     proc = subprocess.run(
-        [sys.executable, BUILDER, "--target", "production", "--out", out,
+        [sys.executable, BUILDER, "--target", "production", "--out", out, *SPEC_ARGS,
          "--storage", os.path.join(scratch, "storage"),
          "--context", os.path.join(scratch, "context")],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)

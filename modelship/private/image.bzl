@@ -1,0 +1,235 @@
+"""`model_image`: one declaration per image (load it from //modelship:defs.bzl).
+
+Four targets come out of a declaration named `name`:
+  - `<name>.spec`, a JSON file holding everything particular to this image
+    (names, paths, thresholds). tools/image/build.py reads it; the Dockerfile
+    and the build code name no model.
+  - `<name>`, runnable: `bazel run //<pkg>:<name>` builds the image.
+  - `<name>.repro`, runnable: two clean builds from two clones, which must give
+    the same digest (tools/image/repro.py).
+  - `<name>.bench`, runnable: build times, layers changed by a code-only and a
+    model-only change, against a naive build (tools/image/bench.py).
+
+Every label below is written `Label("//...")` so that it names modelship's
+own targets when another workspace loads this file (it then resolves to
+`@modelship//...`, not to the consumer's root).
+"""
+
+load("@rules_python//python:defs.bzl", "py_binary")
+
+_BUILD_PY = str(Label("//tools/image:build.py"))
+_BUILD_LIB = str(Label("//tools/image:build"))
+_REPRO_PY = str(Label("//tools/image:repro.py"))
+_REPRO_LIB = str(Label("//tools/image:repro"))
+_BENCH_PY = str(Label("//tools/image:bench.py"))
+_BENCH_LIB = str(Label("//tools/image:bench"))
+
+# Bumped when a field changes meaning; tools/image/build.py refuses others.
+SPEC_VERSION = 1
+
+# Label keys the build writes itself; a declaration may not set them.
+_RESERVED_LABEL_PREFIXES = ("org.opencontainers.", "io.modelship.", "io.buildah.")
+
+def _rlocation(ctx, file):
+    """The file's path for a runfiles library: <workspace>/<path in it>."""
+    if file.short_path.startswith("../"):
+        return file.short_path[3:]
+    return ctx.workspace_name + "/" + file.short_path
+
+def _repo_path(file):
+    """The file's path inside its own workspace (where the image's sources hold it)."""
+    if file.short_path.startswith("../"):
+        return file.short_path[3:].split("/", 1)[1]
+    return file.short_path
+
+def _entry(ctx, file):
+    return {"path": _repo_path(file), "runfile": _rlocation(ctx, file)}
+
+def _declaration(label):
+    """The model_image target a spec belongs to (the spec is <name>.spec)."""
+    text = str(label)
+    return text[:-len(".spec")] if text.endswith(".spec") else text
+
+def _check(ctx):
+    """Fails the analysis, naming the argument, on what the build would refuse."""
+    handler = ctx.attr.handler
+    module, _, cls = handler.partition(":")
+    if not module or not cls or " " in handler or "/" in handler:
+        fail("model_image %s: handler must be 'package.module:Class' (what " % ctx.label +
+             "MODELSHIP_HANDLER takes), got %r" % handler)
+    name = ctx.attr.image_name
+    if not name or name != name.lower() or not name[0].isalnum() or \
+       not name.replace("-", "").replace(".", "").replace("_", "").isalnum():
+        fail("model_image %s: image_name must be a lower-case image name " % ctx.label +
+             "(letters, numbers, '.', '_', '-'), got %r" % name)
+    if ctx.attr.size_budget_mb <= 0:
+        fail("model_image %s: size_budget_mb must be a positive number of MB, got %d" %
+             (ctx.label, ctx.attr.size_budget_mb))
+    for key in ctx.attr.image_labels:
+        if key.startswith(_RESERVED_LABEL_PREFIXES):
+            fail("model_image %s: labels: %r is written by the build itself; " % (ctx.label, key) +
+                 "use a key outside %s" % ", ".join(_RESERVED_LABEL_PREFIXES))
+
+def _image_spec_impl(ctx):
+    _check(ctx)
+    model = ctx.file.model
+    extra = []
+    for target in ctx.attr.data:
+        runfiles = target[DefaultInfo].default_runfiles.files.to_list()
+        extra += runfiles or target[DefaultInfo].files.to_list()
+    spec = {
+        "contract": _entry(ctx, ctx.file.contract) if ctx.file.contract else None,
+        "declared_by": _declaration(ctx.label),
+        "handler": ctx.attr.handler,
+        "image_name": ctx.attr.image_name,
+        "labels": ctx.attr.image_labels,
+        "model": dict(_entry(ctx, model), file = model.basename),
+        "release": _entry(ctx, ctx.file.release),
+        "served_name": ctx.attr.served_name,
+        "service": str(ctx.attr.service.label),
+        "size_budget_mb": ctx.attr.size_budget_mb,
+        "sources": [_entry(ctx, f) for f in sorted(extra, key = _repo_path)],
+        "spec_version": SPEC_VERSION,
+    }
+    out = ctx.actions.declare_file(ctx.label.name)
+    ctx.actions.write(out, json.encode_indent(spec, indent = "  ") + "\n")
+    return [DefaultInfo(files = depset([out]), runfiles = ctx.runfiles(files = [out]))]
+
+_image_spec = rule(
+    implementation = _image_spec_impl,
+    doc = "The JSON spec of one image (see model_image).",
+    attrs = {
+        "contract": attr.label(allow_single_file = [".json"]),
+        "data": attr.label_list(allow_files = True),
+        "handler": attr.string(mandatory = True),
+        "image_labels": attr.string_dict(),
+        "image_name": attr.string(mandatory = True),
+        "model": attr.label(allow_single_file = True, mandatory = True),
+        "release": attr.label(allow_single_file = [".json"], mandatory = True),
+        "served_name": attr.string(mandatory = True),
+        "service": attr.label(mandatory = True),
+        "size_budget_mb": attr.int(mandatory = True),
+    },
+)
+
+def model_image(
+        name,
+        model,
+        handler,
+        service,
+        contract,
+        release,
+        image_name,
+        size_budget_mb,
+        served_name,
+        labels = {},
+        data = [],
+        visibility = None,
+        tags = [],
+        testonly = False):
+    """Declares one inference image: its spec and the command that builds it.
+
+    Declare it once, in the package of the service it ships (downstream of
+    both the service and the model), so that everything particular to the
+    image lives with them: the delivery code and the Dockerfile name no model.
+    Generates `<name>.spec` and the runnables `<name>`, `<name>.repro` and
+    `<name>.bench` (see //modelship:defs.bzl). Extra options of the runnables
+    go after `--` (`bazel run //<pkg>:<name> -- --help` lists them).
+
+    Args:
+      name: the runnable target; `bazel run //<pkg>:<name>` builds the image.
+        `image` is the name to choose: it is what a newcomer guesses.
+      model: the model artifact (one file), usually a target that trains it, so
+        the image always ships the model this commit builds. It goes into the
+        image under its own file name, at /opt/modelship/model/<file>, which
+        the image's MODELSHIP_MODEL_PATH names.
+      handler: the handler class, 'package.module:Class' (serving/README.md).
+        It becomes MODELSHIP_HANDLER in the image: the runtime loads it, so the
+        image's entrypoint is the same for every model.
+      service: the py_library of the service (the handler and what it serves,
+        e.g. the API reference). Built with the image, so a service that does
+        not build stops the image before the slow steps.
+      contract: the service's OpenAPI document (JSON). Its info.version becomes
+        the io.modelship.api.version label, which release and deploy gates read
+        to refuse an incompatible image. None when the service has no contract.
+      release: the model's release record (JSON with `headline_metric`). The
+        image's io.modelship.model.metric label reports that metric, so a
+        registry listing shows what each image scores.
+      image_name: the image's name (lower case): dist/<image_name>.oci.tar,
+        localhost/<image_name>:<stage> in buildah, the title label. One name
+        per model keeps images of different models apart in a registry.
+      size_budget_mb: the most the production image may weigh, uncompressed,
+        in MB (10^6 bytes). The build fails above it: image size is startup
+        time and registry cost, and a budget catches a dependency that
+        brings in half an OS.
+      served_name: the model name clients use (/v2/models/<served_name>): what
+        the image's smoke test and release gates call. Say it here so they
+        need not import the handler to find it.
+      labels: extra OCI labels (string to string) for this image, e.g. the
+        owning team. Keys under org.opencontainers., io.modelship. and
+        io.buildah. are refused: the build writes those itself.
+      data: files Bazel builds that the image's sources need at their
+        workspace paths, e.g. the API reference the service serves or the
+        data set its tests read. Of each target, its runfiles are taken
+        (else its files). Tracked files come from git and need no mention.
+      visibility: of the generated targets.
+      tags: of the generated targets.
+      testonly: of the generated targets: True for a declaration made for
+        tests, whose model or service are testonly.
+    """
+    _image_spec(
+        name = name + ".spec",
+        model = model,
+        handler = handler,
+        service = service,
+        contract = contract,
+        release = release,
+        image_name = image_name,
+        size_budget_mb = size_budget_mb,
+        served_name = served_name,
+        image_labels = labels,
+        data = data,
+        visibility = visibility,
+        tags = tags,
+        testonly = testonly,
+    )
+    inputs = [
+        ":%s.spec" % name,
+        model,
+        release,
+        service,
+    ] + ([contract] if contract else []) + data
+    spec_arg = ["--spec-runfile", "$(rootpath :%s.spec)" % name]
+    py_binary(
+        name = name,
+        srcs = [_BUILD_PY],
+        main = _BUILD_PY,
+        args = spec_arg,
+        data = inputs,
+        visibility = visibility,
+        tags = tags,
+        testonly = testonly,
+        deps = [_BUILD_LIB],
+    )
+    py_binary(
+        name = name + ".repro",
+        srcs = [_REPRO_PY],
+        main = _REPRO_PY,
+        args = spec_arg,
+        data = inputs + [_BUILD_PY],
+        visibility = visibility,
+        tags = tags,
+        testonly = testonly,
+        deps = [_REPRO_LIB],
+    )
+    py_binary(
+        name = name + ".bench",
+        srcs = [_BENCH_PY],
+        main = _BENCH_PY,
+        args = spec_arg,
+        data = inputs + [_BUILD_PY],
+        visibility = visibility,
+        tags = tags,
+        testonly = testonly,
+        deps = [_BENCH_LIB],
+    )
