@@ -8,6 +8,7 @@ without touching the system's daemon or each other.
 """
 
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -26,6 +27,31 @@ DOCKER_CLIENT = "/usr/bin/docker"
 
 class ContainerError(Exception):
     """The container runtime could not do what was asked (message says what)."""
+
+
+UNSHARE = ["unshare", "--mount", "--propagation", "private", "--"]
+
+
+def private_mounts(argv):
+    """`argv` run in a mount namespace of its own, where the machine can give one.
+
+    buildah mounts and unmounts an overlay for every step it runs. In the
+    machine's own namespace those mounts show in every process started meanwhile:
+    Bazel's linux-sandbox copies the mount table of each action it starts and
+    remounts it read-only, so a mount coming and going under it can fail an
+    unrelated action, and a build killed half-way leaves its mounts behind. In
+    a private namespace they are the build's alone and go when it exits."""
+    return UNSHARE + list(argv) if _can_unshare() else list(argv)
+
+
+@functools.lru_cache(maxsize=None)
+def _can_unshare():
+    """Whether this process may make mount namespaces (root outside a sandbox)."""
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        return False
+    probe = subprocess.run(UNSHARE + ["true"], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, check=False)
+    return probe.returncode == 0
 
 
 def free_port():

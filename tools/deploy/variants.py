@@ -14,13 +14,15 @@ import os
 import subprocess
 import tarfile
 
+from tools.containers import runtime
+
 FAULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "faults")
 PRODUCTION_PYTHONPATH = "/opt/modelship/app:/opt/modelship/site"
 
 
 def _buildah(storage, *args):
-    argv = ["buildah", "--root", os.path.join(storage, "root"),
-            "--runroot", os.path.join(storage, "run")] + list(args)
+    argv = runtime.private_mounts(["buildah", "--root", os.path.join(storage, "root"),
+                                   "--runroot", os.path.join(storage, "run")] + list(args))
     proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                           check=False)
     if proc.returncode != 0:

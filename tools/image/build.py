@@ -42,6 +42,7 @@ import time
 import urllib.parse
 
 from tools import cli
+from tools.containers import runtime
 from tools.image import progress
 
 SOURCE_DIRS = ("inference", "serving", "services", "models", "tools/image", "tests")
@@ -561,11 +562,12 @@ def _rfc3339(epoch):
 
 
 def buildah(storage):
-    """The buildah command, with its own storage folders when asked."""
+    """The buildah command, with its own storage folders when asked, in a mount
+    namespace of its own (runtime.private_mounts says why)."""
     if not storage:
-        return ["buildah"]
-    return ["buildah", "--root", os.path.join(storage, "root"),
-            "--runroot", os.path.join(storage, "run")]
+        return runtime.private_mounts(["buildah"])
+    return runtime.private_mounts(["buildah", "--root", os.path.join(storage, "root"),
+                                   "--runroot", os.path.join(storage, "run")])
 
 
 def buildah_build(ctx, target, epoch, labels, no_cache, tag, storage=None, args=None):
