@@ -527,10 +527,15 @@ class _Body:
 
 
 class App:
-    """The RSGI application Granian runs in its worker process."""
+    """The RSGI application Granian runs in its worker process.
 
-    def __init__(self, config=None):
+    `service_class`: the `Service` (sub)class to run; the default serves the
+    handler's routes only (tools/bench adds a benchmark-only route this way).
+    """
+
+    def __init__(self, config=None, service_class=Service):
         self._config = config
+        self._service_class = service_class
         self.service = None
         self._start = None
 
@@ -538,7 +543,7 @@ class App:
         config = self._config or Config.from_environ()
         logging.basicConfig(level=config.log_level.upper(),
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        self.service = Service(config)
+        self.service = self._service_class(config)
         self._start = loop.create_task(self.service.start())
         self._start.add_done_callback(_exit_if_failed)
 
