@@ -28,7 +28,7 @@ class NoopService(Service):
 
     def __init__(self, config, handler=None, docs_file=None):
         super().__init__(config, handler, docs_file)
-        self._static[NOOP_PATH] = ("noop", {"POST": self._noop})
+        self._static[NOOP_PATH] = ("noop", {"POST": self._noop}, ())
 
     async def _noop(self, header, read_body):
         # As the infer route: ready check, media type, admission and body deadline.
