@@ -31,13 +31,17 @@ def main(argv):
         def __init__(self, name):
             super().__init__(name)
             self.model = None
+            self.ready = False
 
         def load(self):
+            """Loads the artifact."""
             self.model = Model.load(model_path)
             self.ready = True
             return self.ready
 
         async def predict(self, payload, headers=None, response_headers=None):
+            """Probabilities and the most probable label of each row."""
+            del headers, response_headers
             rows = payload.inputs[0].as_numpy()
             proba = self.model.predict_proba(rows.reshape(rows.shape[0], -1))
             labels = [self.model.labels[i] for i in np.argmax(proba, axis=1)]
