@@ -41,6 +41,7 @@ from onnx import helper, TensorProto  # noqa: E402
 from inference import artifact, reference  # noqa: E402
 from inference.model import Model  # noqa: E402
 from models.digits import paths, records  # noqa: E402
+from tools import cli  # noqa: E402
 # pylint: enable=wrong-import-position
 
 BATCH_SIZES = (1, 32, 256)
@@ -151,7 +152,7 @@ def main(argv=None):
     parser.add_argument("--artifact", help="model artifact (default: the built model)")
     parser.add_argument("--repeat", type=int, default=25, help="timeit repeats per figure")
     args = parser.parse_args(argv)
-    results = run(args.artifact or paths.model_path(), args.repeat)
+    results = run(cli.user_path(args.artifact) or paths.model_path(), args.repeat)
     table, missed = report(results)
     print(table)
     return 1 if missed else 0

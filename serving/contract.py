@@ -5,7 +5,7 @@ The document is built from the runtime's routes, the served model's input
 model's checked-in copy (e.g. services/digits/openapi.json) changes when the
 API or the model's interface does. Its tests fail when the served documents
 and the checked-in ones differ; regenerate them with the model's
-`update_contract` target (serving/update_contract.py).
+`contract.update` target (serving/update_contract.py).
 """
 
 import json

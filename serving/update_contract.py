@@ -1,8 +1,8 @@
 """Rewrites a model's checked-in contract documents from the code and the built model.
 
-A model's `update_contract` target runs `main(HandlerClass)`, e.g.
+A model's `contract.update` target runs `main(HandlerClass)`, e.g.
 
-    bazel run //services/digits:update_contract
+    bazel run //services/digits:contract.update
 
 and it writes openapi.json (and results.schema.json when the handler serves a
 results schema) beside the handler's module in the workspace: the documents
@@ -10,6 +10,7 @@ the server serves for the default configuration. Review the diff: it is a
 change to the public API.
 """
 
+import argparse
 import dataclasses
 import os
 import sys
@@ -26,13 +27,16 @@ def documents(config):
     return app.contract_documents(handler, handler.spec)
 
 
-def main(handler):
+def main(handler, argv=None):
     """Writes the documents of `handler` (a class) into the workspace `bazel run` was called
-    from; the exit status."""
+    from; the exit status (2 for a usage error)."""
+    argparse.ArgumentParser(description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter
+                            ).parse_args(argv)
     workspace = os.environ.get("BUILD_WORKSPACE_DIRECTORY")
     folder = os.path.join(*handler.__module__.split(".")[:-1])
     if not workspace:
-        print(f"update_contract: run me with `bazel run //{folder}:update_contract`.",
+        print(f"update_contract: run me with `bazel run //{folder}:contract.update`.",
               file=sys.stderr)
         return 2
     for name, text in documents(Config.from_environ({}, handler=handler)).items():

@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 
+import runfiles
 import yaml
 
 HOST = "gitlab.example.com"
@@ -35,26 +36,28 @@ SITUATION_VARIABLES = ["CI_COMMIT_TAG", "CI_COMMIT_REF_NAME", "CI_COMMIT_BRANCH"
 PROTECTED = ["--variable", "CI_COMMIT_REF_PROTECTED=true"]
 
 
+def _runfiles():
+    resolver = runfiles.Runfiles.Create()
+    if resolver is None:
+        raise RuntimeError("no runfiles: run this with `bazel test` or `bazel run`")
+    # Folders (templates/) are not listed in a runfiles manifest, which is what
+    # `bazel run` announces: resolve inside the runfiles tree it also builds.
+    return runfiles.Runfiles.CreateDirectoryBased(resolver.EnvVars()["RUNFILES_DIR"])
+
+
 def runfiles_root():
     """The runfiles folder of this test (holds modelship/ and external repositories)."""
-    for variable in ("TEST_SRCDIR", "RUNFILES_DIR"):
-        if os.environ.get(variable):
-            return os.environ[variable]
-    # Bazel 4's Python launcher sets neither for `bazel run`; this file then
-    # sits in the runfiles tree itself, at <root>/modelship/ci/tests/.
-    here = os.path.dirname(os.path.abspath(__file__))
-    return os.path.normpath(os.path.join(here, "..", "..", ".."))
+    return _runfiles().EnvVars()["RUNFILES_DIR"]
 
 
 def workspace_file(path):
     """A file of this workspace in the runfiles."""
-    return os.path.join(runfiles_root(), "modelship", path)
+    return _runfiles().Rlocation("modelship/" + path)
 
 
 def gitlab_ci_local_entry():
     """The pinned gitlab-ci-local program (@gitlab_ci_local, tools/npm/npm_bundle.bzl)."""
-    return os.path.join(runfiles_root(), "gitlab_ci_local", "node_modules", "gitlab-ci-local",
-                        "dist", "index.js")
+    return _runfiles().Rlocation("gitlab_ci_local/node_modules/gitlab-ci-local/dist/index.js")
 
 
 def git(cwd, *args, env=None):

@@ -4,7 +4,7 @@ gitlab-ci-local's `--preview` resolves every include (component and project,
 from the offline component project), interpolates the inputs and expands
 `extends`; its output is compared with ci/tests/golden/. A template change
 that alters what consumers run shows up as a diff of those files
-(`bazel run //ci/tests:update_golden` rewrites them).
+(`bazel run //ci/tests:golden.update` rewrites them).
 """
 
 import difflib
@@ -22,7 +22,7 @@ def test_example_consumer_preview_matches_golden_file(tmp_path, name):
         want = text.read()
     diff = "".join(difflib.unified_diff(want.splitlines(True), got.splitlines(True),
                                         "golden", "preview"))
-    assert not diff, f"preview differs; if intended, run `bazel run //ci/tests:update_golden`:\n" \
+    assert not diff, f"preview differs; if intended, run `bazel run //ci/tests:golden.update`:\n" \
                      f"{diff}"
 
 

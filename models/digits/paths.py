@@ -1,11 +1,13 @@
-"""Where the digits pipeline's built files are at run time: the one runfiles helper.
+"""Where the digits pipeline's built files are at run time.
 
-Under `bazel test` and `bazel run`, a target's data dependencies sit in its
-runfiles tree, at <root>/<workspace name>/<path in the repository>; the root is
-$RUNFILES_DIR or $TEST_SRCDIR (set by `bazel test`), else found from where
-this module itself sits. A target that calls `model_path()` must list
-//models/digits:model in its `data`; `dataset_path()` needs
-//models/digits:dataset.
+Under `bazel test` and `bazel run`, a target's data dependencies are its
+runfiles; rules_python's runfiles library (`bazel-runfiles`) finds them,
+from a runfiles folder or from a manifest (what `bazel run` announces). A
+target that calls `model_path()` must list //models/digits:model in its
+`data`; `dataset_path()` needs //models/digits:dataset.
+
+The production image imports this module but is given its paths: the library
+is imported only when a runfile is looked up, so the runtime does not ship it.
 """
 
 import os
@@ -18,19 +20,20 @@ RELEASE = "models/digits/release/current.json"
 
 
 def runfile(path):
-    """Absolute path of repository file `path` in this process's runfiles tree."""
-    roots = [os.path.join(os.environ[variable], WORKSPACE)
-             for variable in ("RUNFILES_DIR", "TEST_SRCDIR") if os.environ.get(variable)]
-    # Bazel 4's Python launcher sets neither for `bazel run`; this module then
-    # sits in the runfiles tree itself, at <root>/<workspace>/models/digits/.
-    roots.append(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-    for root in roots:
-        candidate = os.path.normpath(os.path.join(root, path))
-        if os.path.exists(candidate):
-            return candidate
-    raise FileNotFoundError(
-        f"{path} is not in the runfiles of this program (looked under {roots}). Run it "
-        f"with `bazel run` or `bazel test`, with the target that builds {path} in its `data`.")
+    """Absolute path of repository file `path` in this process's runfiles."""
+    hint = (f"Run it with `bazel run` or `bazel test`, with the target that builds {path} "
+            f"in its `data`.")
+    try:
+        from runfiles import Runfiles  # pylint: disable=import-outside-toplevel
+    except ImportError as err:
+        raise FileNotFoundError(f"{path}: no runfiles library here ({err}). {hint}") from None
+    resolver = Runfiles.Create()
+    if resolver is None:
+        raise FileNotFoundError(f"{path}: this program has no runfiles. {hint}")
+    found = resolver.Rlocation(f"{WORKSPACE}/{path}")
+    if not found or not os.path.exists(found):
+        raise FileNotFoundError(f"{path} is not in the runfiles of this program. {hint}")
+    return found
 
 
 def model_path():

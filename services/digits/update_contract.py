@@ -1,5 +1,5 @@
 """Rewrites services/digits/openapi.json and results.schema.json from the code and the
-built model: `bazel run //services/digits:update_contract` (serving/update_contract.py)."""
+built model: `bazel run //services/digits:contract.update` (serving/update_contract.py)."""
 
 import sys
 

@@ -38,7 +38,7 @@ def test_lock_holds_every_wanted_package_and_no_excluded_one(name):
     wanted, excluded = read_manifest(name)
     missing = [p for p in wanted if p not in entries]
     assert not missing, f"{name}.lock is stale ({missing} not locked): re-lock with " \
-        f"bazel run //tools/debian:lock -- {HERE}/{name}.in"
+        f"bazel run //third_party/debian:locks.update -- --only {name}"
     leaked = [p for p in excluded if p in entries]
     assert not leaked, f"{name}.lock holds excluded packages {leaked}"
 
@@ -71,7 +71,7 @@ def test_toolchain_lock_pins_exactly_the_toolchain_versions_by_hash():
     pins, lock = read_toolchain_pins(), read_lock("toolchain")
     assert {p: v for p, (v, *_rest) in lock.items()} == pins, (
         "toolchain.lock is stale: re-lock with "
-        f"bazel run //tools/debian:lock -- --pins {HERE}/toolchain.txt")
+        "bazel run //third_party/debian:locks.update -- --only toolchain")
     for package, (version, _arch, sha256, pool) in lock.items():
         assert re.fullmatch(r"[0-9a-f]{64}", sha256), package
         assert pool.startswith("pool/") and version.split(":")[-1] in pool, package

@@ -421,7 +421,9 @@ def main(argv=None):
                                            "reason); default with --releases: "
                                            f"RELEASES/{ACCEPTED_FILE} when it exists")
     args = parser.parse_args(argv)
-    workspace = os.environ.get("BUILD_WORKSPACE_DIRECTORY", "")
+    # Paths are the caller's (tools/cli.py): `bazel run` starts us in the runfiles
+    # tree; tools/ci/modelship-tool sets the same variable to the checkout.
+    workspace = os.environ.get("BUILD_WORKING_DIRECTORY", "")
     if args.accepted is None and args.releases and os.path.isfile(
             os.path.join(workspace, args.releases, ACCEPTED_FILE)):
         # Waivers live beside the released contracts they are against, so every

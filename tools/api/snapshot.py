@@ -38,7 +38,7 @@ def snapshot(workspace, force=False):
                 f"{dest} already holds API {current.version} with another "
                 f"{', '.join(changed)}; a released contract does not change. Raise "
                 "API_VERSION in serving/contract.py (then `bazel run "
-                "//services/digits:update_contract`), or pass --force to replace it.")
+                "//services/digits:contract.update`), or pass --force to replace it.")
     os.makedirs(absolute, exist_ok=True)
     for name in names:
         shutil.copyfile(os.path.join(workspace, CURRENT, name), os.path.join(absolute, name))

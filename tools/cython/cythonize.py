@@ -7,36 +7,40 @@ by the rule.
 """
 
 import os
-import sys
 
 from Cython.Compiler import Main  # pylint: disable=import-error
 
+from tools import cli
 
-def main(argv):
-    """cythonize.py <src.pyx> <out.c> [include dirs...]"""
-    src, out = argv[0], argv[1]
+
+def main(argv=None):
+    """Entry point (the `_cythonize` rule of defs.bzl runs it)."""
+    parser = cli.parser(__doc__)
+    parser.add_argument("src", help="the .pyx file, relative to the workspace root")
+    parser.add_argument("out", help="the C file to write")
+    parser.add_argument("include", nargs="*", help="folders of the .pxd files it cimports")
+    args = parser.parse_args(argv)
+    src, out = args.src, args.out
     if os.path.isabs(src):
-        print(f"cythonize: {src} must be relative to the workspace root", file=sys.stderr)
-        return 2
+        parser.error(f"{src} must be relative to the workspace root")
     options = Main.CompilationOptions(
         Main.default_options,
         output_file=out,
         language_level=3,
-        include_path=argv[2:],
+        include_path=args.include,
         timestamps=False,
     )
     result = Main.compile(src, options)
     if result.num_errors:
-        return 1
+        raise cli.Failure(f"Cython reported {result.num_errors} error(s) in {src}")
     with open(out, encoding="utf-8") as generated:
         text = generated.read()
     execroot = os.getcwd()
     if execroot in text:
-        print(f"cythonize: {out} contains the absolute path {execroot}; "
-              "the output would differ between checkouts", file=sys.stderr)
-        return 1
+        raise cli.Failure(f"{out} contains the absolute path {execroot}; "
+                          "the output would differ between checkouts")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    cli.run(main)

@@ -16,6 +16,7 @@ imports it.
 
 load("@rules_cc//cc:defs.bzl", "cc_binary")
 load("@rules_python//python:defs.bzl", "py_library")
+load(":flags.bzl", "COPTS")
 
 def _cythonize_impl(ctx):
     out = ctx.actions.declare_file(ctx.attr.out)
@@ -67,8 +68,8 @@ def cython_extension(
       pxds: .pxd/.pxi files it cimports (their folders become include paths).
       deps: Python libraries the module imports at run time.
       cc_deps: extra cc_library deps, e.g. C headers a `cdef extern` needs.
-      copts: extra C compiler flags. -O2 is always on: these are hot loops and
-        the default fastbuild mode would leave them unoptimised.
+      copts: extra C compiler flags, after the shared ones of flags.bzl (which
+        the image's build of the same module uses too; -O2 among them).
       visibility: visibility of the py_library.
       **kwargs: passed to the py_library (tags, testonly, ...).
     """
@@ -83,12 +84,7 @@ def cython_extension(
         name = name + ".so",
         srcs = [name + "_c"],
         deps = ["@system_python//:headers"] + cc_deps,
-        copts = [
-            "-O2",
-            "-fno-strict-aliasing",
-            "-Wno-unused-function",
-            "-Wno-unreachable-code",
-        ] + copts,
+        copts = COPTS + copts,
         linkshared = True,
         linkstatic = True,
         visibility = ["//visibility:private"],

@@ -5,7 +5,7 @@ the production image with buildah, a layer or a label on top, so they start
 in seconds and differ from production in exactly one known way:
   - `good`: the same image plus a label (a new digest, same behaviour);
   - `error` / `slow`: plus faults/sitecustomize.py first on PYTHONPATH and
-    MODELSHIP_FAULT set (see that file).
+    DRILL_FAULT set (see that file).
 Production code carries no fault switch: the fault lives only in these images.
 """
 
@@ -45,8 +45,8 @@ def derive(archive, out, storage, kind, name, delay_s=0.3):
                      os.path.join(FAULTS, "sitecustomize.py"), "/opt/modelship/fault/")
             _buildah(storage, "config",
                      "--env", f"PYTHONPATH=/opt/modelship/fault:{PRODUCTION_PYTHONPATH}",
-                     "--env", f"MODELSHIP_FAULT={kind}",
-                     "--env", f"MODELSHIP_FAULT_DELAY_S={delay_s}", work)
+                     "--env", f"DRILL_FAULT={kind}",
+                     "--env", f"DRILL_FAULT_DELAY_S={delay_s}", work)
         elif kind != "good":
             raise ValueError(f"unknown variant kind {kind!r}: good, error or slow")
         image = f"localhost/modelship-variant:{name}"

@@ -22,6 +22,7 @@ import time
 
 from inference import artifact
 from models.digits import paths
+from tools import cli
 
 
 def timed(argv, env=None, cwd=None):
@@ -93,8 +94,9 @@ def naive(workspace, scratch):
     return seconds, size, digests[0] == digests[1]
 
 
-def main():
+def main(argv=None):
     """Runs everything and prints the report."""
+    cli.parser(__doc__).parse_args(argv)
     workspace = os.environ.get("BUILD_WORKSPACE_DIRECTORY") or os.getcwd()
     scratch = tempfile.mkdtemp(prefix="modelship-bench-")
     storage = os.path.join(scratch, "storage")
@@ -137,4 +139,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -32,11 +32,15 @@ import time
 import urllib.parse
 
 from models.digits import paths
+from tools import cli
 from tools.image import progress
 
 IMAGE_NAME = "modelship-digits"
 SOURCE_DIRS = ("inference", "serving", "services", "models", "tools/image", "tests")
-SOURCE_FILES = ("setup.cfg",)
+# tools/ modules the image's own steps import (finalize.py, check.py);
+# tools/image/tests/test_shipped_sources.py fails when one is missing.
+SOURCE_FILES = ("setup.cfg", "tools/__init__.py", "tools/check_settings.py",
+                "tools/cython/__init__.py", "tools/cython/flags.py")
 LOCKS = ("runtime", "imagedev")
 LABEL_NS = "io.modelship"
 # Built by Bazel, not tracked, and served by the service: the API reference
@@ -453,14 +457,16 @@ def print_report(report):
         print(f"label {key}={value}")
 
 
-def main(argv=None):
-    """Entry point of `bazel run //:image`."""
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+def make_parser(**kwargs):
+    """The command line of build.py (repro.py passes options on to it)."""
+    kwargs.setdefault("description", __doc__)
+    parser = argparse.ArgumentParser(formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     **kwargs)
     parser.add_argument("--target", action="append",
                         choices=["base", "dev", "lint", "test", "production"],
                         help="stages to build (default: lint, test, production)")
-    parser.add_argument("--out", default="dist", help="where the OCI archive goes")
+    parser.add_argument("--out", help="where the OCI archive goes (default: dist/ of the "
+                                      "workspace)")
     parser.add_argument("--no-cache", action="store_true", help="rebuild every layer")
     parser.add_argument("--unstamped", action="store_true",
                         help="constant revision and time, for cache-friendly local builds")
@@ -472,8 +478,17 @@ def main(argv=None):
                         help="the project URL CI reports (default: $CI_PROJECT_URL); it "
                              "only confirms " + SOURCE_URL_FILE + ", which the "
                              "org.opencontainers.image.source label always comes from")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None):
+    """Entry point of `bazel run //:image`."""
+    args = make_parser().parse_args(argv)
     workspace = os.environ.get("BUILD_WORKSPACE_DIRECTORY") or os.getcwd()
+    # Paths given are the caller's (tools/cli.py); the default dist/ is the workspace's.
+    for name in ("context", "storage", "model"):
+        setattr(args, name, cli.user_path(getattr(args, name)))
+    args.out = cli.user_path(args.out) if args.out else os.path.join(workspace, "dist")
     os.chdir(workspace)
     global REPORTER  # pylint: disable=global-statement
     REPORTER = progress.Reporter("image", log_dir=os.path.join(args.out, "logs"))

@@ -3,13 +3,19 @@
     python3 tools/image/check.py lint    pyflakes, pycodestyle, pylint
     python3 tools/image/check.py test    the pytest suites of the shipped code
 
-The same tools and configuration (setup.cfg) as `bazel test //...`, run on
-the files as they are in the image, by the image's interpreter.
+The same tools and settings as `bazel test //...` (tools/check_settings.py,
+setup.cfg), run on the files as they are in the image, by the image's
+interpreter.
 """
 
 import os
 import subprocess
 import sys
+
+# Run as a script from the repository root in the image: the repository's own
+# modules (shipped by tools/image/build.py) import from there.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+from tools import check_settings  # noqa: E402  pylint: disable=wrong-import-position
 
 LINTED = ("inference", "models", "serving", "services", "tools/image")
 # The tests of the shipped code. Training (models/) is tested by Bazel only: it
@@ -46,24 +52,23 @@ def run(what, argv):
 def lint():
     """All three linters; non-zero if any complains."""
     files = python_files()
-    statuses = [
-        run(f"pyflakes on {len(files)} files", [sys.executable, "-m", "pyflakes"] + files),
-        run(f"pycodestyle on {len(files)} files",
-            [sys.executable, "-m", "pycodestyle", "--config=setup.cfg"] + files),
-        run(f"pylint on {len(files)} files",
-            [sys.executable, "-m", "pylint", "--rcfile=setup.cfg", "--score=n",
-             "--persistent=n"] + files),
-    ]
+    statuses = [run(f"{tool} on {len(files)} files",
+                    [sys.executable] + check_settings.linter_args(tool) + files)
+                for tool in check_settings.PYTHON_LINTERS]
     return 1 if any(statuses) else 0
+
+
+def pytest_argv():
+    """The pytest command of the test stage: Bazel's settings, the image's selection."""
+    suites = [s for s in TESTED if os.path.isdir(s)]
+    return ([sys.executable, "-m", "pytest", *check_settings.PYTEST_ARGS, "-q", "-k", DESELECT]
+            + [f"--ignore={path}" for path in IGNORED] + suites)
 
 
 def test():
     """The pytest suites of the shipped code, strict, as under Bazel."""
     suites = [s for s in TESTED if os.path.isdir(s)]
-    return run("pytest " + " ".join(suites),
-               [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-W", "error",
-                "--strict-markers", "-q", "-k", DESELECT]
-               + [f"--ignore={path}" for path in IGNORED] + suites)
+    return run("pytest " + " ".join(suites), pytest_argv())
 
 
 def main(argv):

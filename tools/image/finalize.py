@@ -27,6 +27,11 @@ import subprocess
 import sys
 import sysconfig
 
+# Run as a script from the repository root in the image's dev stage: the
+# repository's own modules (shipped by tools/image/build.py) import from there.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+from tools.cython import flags  # noqa: E402  pylint: disable=wrong-import-position
+
 PRODUCTION_PACKAGES = ("inference", "serving", "services")
 # Single modules production imports from otherwise build-time packages.
 PRODUCTION_FILES = ("models/__init__.py", "models/digits/__init__.py", "models/digits/paths.py")
@@ -51,11 +56,15 @@ def build_extensions(app):
                                                   language_level=3, timestamps=False)
                 if Main.compile(pyx, options).num_errors:
                     raise SystemExit(f"finalize: Cython failed on {pyx}")
-                subprocess.run(["gcc", "-shared", "-fPIC", "-O2", "-fno-strict-aliasing",
-                                "-Wno-unused-function", f"-ffile-prefix-map={app}=.",
-                                f"-I{include}", "-o", pyx[:-4] + ".so", c_file],
-                               cwd=app, check=True)
+                subprocess.run(gcc_command(app, include, c_file), cwd=app, check=True)
                 print(f"finalize: built {pyx[:-4]}.so")
+
+
+def gcc_command(app, include, c_file):
+    """The compile and link of one generated C file: the flags Bazel uses
+    (tools/cython/flags.bzl), a shared object, no build folder in the output."""
+    return (["gcc", "-shared", "-fPIC", *flags.COPTS, f"-ffile-prefix-map={app}=.",
+             f"-I{include}", "-o", c_file[:-2] + ".so", c_file])
 
 
 def remove_pip_noise(site):

@@ -26,6 +26,8 @@ import sys
 import tarfile
 import tempfile
 
+from tools.image import build
+
 VARIANTS = [
     # remote None: the clone's origin is the local folder it was cloned from.
     {"umask": 0o022, "env": {"TZ": "UTC", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"},
@@ -159,8 +161,10 @@ def explain(archives, reports):
 
 def main(argv=None):
     """Entry point; exit 0 when both builds are identical."""
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Every other option is passed on to build.py:\n" + build.make_parser(
+            description=None, add_help=False).format_help().split("\n\n", 1)[1])
     parser.add_argument("--builder", help="path of build.py (default: beside this file)")
     parser.add_argument("--keep", action="store_true", help="keep both build folders")
     parser.add_argument("--against", metavar="DIR",
@@ -168,6 +172,9 @@ def main(argv=None):
                              "(modelship-digits.oci.tar and .json, e.g. a CI job's dist/) "
                              "instead of building twice")
     args, extra = parser.parse_known_args(argv)
+    # Refuse a mistyped option now (exit 2), not after a clone and a failed build.
+    build_parser = build.make_parser(prog="repro.py (options for build.py)", add_help=False)
+    build_parser.parse_args(extra)
     builder = args.builder or os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                            "build.py")
     workspace = os.environ.get("BUILD_WORKSPACE_DIRECTORY") or os.getcwd()

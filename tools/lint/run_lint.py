@@ -11,27 +11,20 @@ import os
 import subprocess
 import sys
 
-BUILDIFIER_RUNFILE = "buildifier/buildifier"
+import runfiles  # pylint: disable=import-error
 
-PY_COMMANDS = {
-    "pyflakes": lambda config: ["-m", "pyflakes"],
-    "pycodestyle": lambda config: ["-m", "pycodestyle", f"--config={config}"],
-    "pylint": lambda config: [
-        "-m", "pylint", f"--rcfile={config}", "--score=n", "--persistent=n",
-        "--output-format=parseable",
-    ],
-}
+from tools import check_settings
+
+BUILDIFIER_RUNFILE = "buildifier/buildifier"
 
 
 def find_runfile(path):
-    """Locates a runfile of this test (external repositories sit beside ours)."""
-    roots = [os.environ.get("RUNFILES_DIR", ""), os.environ.get("TEST_SRCDIR", ""),
-             os.path.join(os.getcwd(), "..")]
-    for root in roots:
-        candidate = os.path.join(root, path)
-        if root and os.path.exists(candidate):
-            return candidate
-    raise FileNotFoundError(f"runfile {path} not found (looked in {roots})")
+    """Locates a runfile of this test (`<repository>/<path>`)."""
+    resolver = runfiles.Runfiles.Create()
+    found = resolver.Rlocation(path) if resolver else None
+    if not found or not os.path.exists(found):
+        raise FileNotFoundError(f"runfile {path} not found in this test's runfiles")
+    return found
 
 
 def command(tool, config):
@@ -39,14 +32,14 @@ def command(tool, config):
     if tool == "buildifier":
         return [find_runfile(BUILDIFIER_RUNFILE), "-mode=check", "-lint=warn",
                 "-warnings=all"]
-    return [sys.executable] + PY_COMMANDS[tool](config)
+    return [sys.executable] + check_settings.linter_args(tool, config)
 
 
 def main(argv=None):
     """Runs the linter; returns the exit status of the test."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tool", required=True,
-                        choices=sorted(list(PY_COMMANDS) + ["buildifier"]))
+                        choices=sorted(check_settings.PYTHON_LINTERS + ("buildifier",)))
     parser.add_argument("--config", required=True)
     parser.add_argument("files", nargs="+")
     args = parser.parse_args(argv)

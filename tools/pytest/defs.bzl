@@ -19,6 +19,7 @@ load("@pypi_dev//:requirements.bzl", "requirement")
 load("@rules_python//python:defs.bzl", "py_test")
 
 _RUNNER = "//tools/pytest:runner.py"
+_SETTINGS = "//tools:check_settings"
 
 def pytest_test(name, srcs, deps = [], args = [], **kwargs):
     """A test target running `srcs` with pytest.
@@ -34,7 +35,7 @@ def pytest_test(name, srcs, deps = [], args = [], **kwargs):
         name = name,
         srcs = srcs + [_RUNNER],
         main = _RUNNER,
-        deps = deps + [requirement("pytest")],
+        deps = deps + [d for d in [requirement("pytest"), _SETTINGS] if d not in deps],
         args = ["$(location %s)" % src for src in srcs] + args,
         legacy_create_init = False,
         **kwargs

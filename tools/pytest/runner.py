@@ -5,19 +5,12 @@ import sys
 
 import pytest  # pylint: disable=import-error
 
+from tools import check_settings
+
 
 def main():
     """Runs pytest strictly; the exit code is the test verdict."""
-    args = [
-        "-p", "no:cacheprovider",
-        "-W", "error",
-        "--strict-markers",
-        "--strict-config",
-        "-o", "console_output_style=classic",
-        "-o", "xfail_strict=true",
-        "--rootdir", os.getcwd(),
-        "-rfEs",
-    ]
+    args = list(check_settings.PYTEST_ARGS) + ["--rootdir", os.getcwd()]
     # Bazel's per-test temporary folder, not /tmp/pytest-of-<user>: that one is
     # shared by every test on the machine, and pytest's clean-up of another
     # run's leftovers there fails (and -W error turns that into a failure).

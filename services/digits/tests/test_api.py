@@ -197,7 +197,7 @@ def test_served_openapi_and_results_schema_equal_the_checked_in_files(api):
         checked_in = (HERE / name).read_bytes()
         assert served.body == checked_in, (
             f"the served {path} differs from services/digits/{name}; if the change is "
-            "intended, run `bazel run //services/digits:update_contract` and review the diff.")
+            "intended, run `bazel run //services/digits:contract.update` and review the diff.")
 
 
 def test_checked_in_openapi_is_a_valid_openapi_3_document():

@@ -305,3 +305,12 @@ def test_waivers_beside_the_releases_apply_without_being_named(tmp_path):
     result = _gate("--releases", releases, "--current", after)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "(waived: nobody could ever call it)" in result.stdout
+
+
+def test_relative_paths_are_read_from_the_callers_folder(tmp_path):
+    # `bazel run` starts the gate in its runfiles; BUILD_WORKING_DIRECTORY is the caller's.
+    _pair(tmp_path, lambda api, results: None)
+    result = subprocess.run([sys.executable, str(GATE), "--base", "before", "--current", "after"],
+                            capture_output=True, text=True, check=False,
+                            env={"BUILD_WORKING_DIRECTORY": str(tmp_path), "PATH": "/usr/bin"})
+    assert result.returncode == 0, result.stdout + result.stderr

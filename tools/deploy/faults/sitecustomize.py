@@ -4,10 +4,12 @@
 and puts its folder first on PYTHONPATH, so every Python process of the
 container imports it at start-up (that is what `sitecustomize` is for) and
 it wraps the prediction handlers before the app object exists:
-  MODELSHIP_FAULT=error  every prediction answers 500 (an exception, as a
-                         real bug would raise);
-  MODELSHIP_FAULT=slow   every prediction waits MODELSHIP_FAULT_DELAY_S
-                         (default 0.3) first.
+  DRILL_FAULT=error  every prediction answers 500 (an exception, as a
+                     real bug would raise);
+  DRILL_FAULT=slow   every prediction waits DRILL_FAULT_DELAY_S
+                     (default 0.3) first.
+(Not MODELSHIP_*: the service refuses settings of its own prefix it does not
+know, and these belong to the drill, not to the service.)
 Health, metadata and /metrics stay healthy: the container passes readiness,
 as a subtly bad release does, and only the metric gate can catch it.
 """
@@ -26,11 +28,11 @@ def _wrap(original, mode, delay_s):
 
 
 def _install():
-    mode = os.environ.get("MODELSHIP_FAULT", "")
+    mode = os.environ.get("DRILL_FAULT", "")
     if mode not in ("error", "slow"):
         return
     from serving import app  # pylint: disable=import-outside-toplevel
-    delay_s = float(os.environ.get("MODELSHIP_FAULT_DELAY_S", "0.3"))
+    delay_s = float(os.environ.get("DRILL_FAULT_DELAY_S", "0.3"))
     for name in ("_task", "_infer"):
         setattr(app.Service, name, _wrap(getattr(app.Service, name), mode, delay_s))
 
