@@ -11,6 +11,8 @@ the median of the rounds is reported. Targets:
   infer    our service (`python3 -m serving`, digits handler, default settings):
            POST /v2/models/digits/infer
   task     the same server's task endpoint, POST /v1/predict (the same image)
+  uncached a second server of ours with MODELSHIP_CACHE=off, OIP infer (the
+           default cache answers every repeated image without the model)
   no-op    the same stack with one benchmark-only route that reads the body and
            answers a constant JSON object (tools/bench/noop_server.py)
   mlserver MLServer 1.7.1, a custom runtime around the same model
@@ -152,10 +154,10 @@ def _product_env(port, **extra):
     return env
 
 
-def our_service():
-    """`python3 -m serving` with the digits handler, default settings."""
+def our_service(name="ours", **settings):
+    """`python3 -m serving` with the digits handler, default settings but `settings`."""
     port = wrk.free_port()
-    return Server("ours", [sys.executable, "-m", "serving"], _product_env(port),
+    return Server(name, [sys.executable, "-m", "serving"], _product_env(port, **settings),
                   "/v2/health/ready", port)
 
 
@@ -306,16 +308,18 @@ def wait_for_quiet(max_load, wait_s, poll_s=30):
     return load
 
 
+RATIOS = (  # (label, numerator row, denominator row)
+    ("infer / no-op", "ours: OIP infer", "ours: no-op JSON (same stack)"),
+    ("infer (cache off) / no-op", "ours: OIP infer, cache off", "ours: no-op JSON (same stack)"),
+    ("ours (infer) / MLServer", "ours: OIP infer", "MLServer 1.7.1"),
+    ("ours (infer) / KServe", "ours: OIP infer", "KServe 0.21"),
+)
+
+
 def ratio_lines(rows):
-    """The ratios the issue tracks, from {target: figures}."""
-    lines = []
-    infer = rows.get("ours: OIP infer")
-    for name, other in (("no-op", "ours: no-op JSON (same stack)"), ("MLServer", "MLServer 1.7.1"),
-                        ("KServe", "KServe 0.21")):
-        if infer and other in rows:
-            what = "infer / no-op" if name == "no-op" else f"ours (infer) / {name}"
-            lines.append(f"- {what}: {infer['rps'] / rows[other]['rps']:.2f}x req/s")
-    return lines
+    """The ratios the issue tracks, from {target: figures}, where both rows exist."""
+    return [f"- {label}: {rows[top]['rps'] / rows[bottom]['rps']:.2f}x req/s"
+            for label, top, bottom in RATIOS if top in rows and bottom in rows]
 
 
 def markdown(rows, skipped):
@@ -357,10 +361,13 @@ def main(argv=None):
     targets, skipped = [], {}
     with tempfile.TemporaryDirectory(prefix="service-peers-") as workdir, \
             contextlib.ExitStack() as stack:
-        ours, noop = our_service(), noop_service()
-        servers = [(ours, [("ours: OIP infer", INFER_PATH, "infer", oip),
-                           ("ours: task endpoint /v1/predict", TASK_PATH, "task", task)]),
-                   (noop, [("ours: no-op JSON (same stack)", NOOP_PATH, "noop", oip)])]
+        uncached = our_service("ours, cache off", MODELSHIP_CACHE="off")
+        servers = [(our_service(), [("ours: OIP infer", INFER_PATH, "infer", oip),
+                                    ("ours: task endpoint /v1/predict", TASK_PATH, "task",
+                                     task)]),
+                   (uncached, [("ours: OIP infer, cache off", INFER_PATH, "infer", oip)]),
+                   (noop_service(), [("ours: no-op JSON (same stack)", NOOP_PATH, "noop",
+                                      oip)])]
         for peer in peers:
             title = {"mlserver": "MLServer 1.7.1", "kserve": "KServe 0.21"}[peer]
             try:
