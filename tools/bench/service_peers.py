@@ -29,7 +29,8 @@ installed or started is reported with the reason and left out; the rest runs.
 Before any timing, every server must answer the check images with the labels
 the model gives in this process (the kernel our service runs); a server that
 answers differently is not timed. With --max-load, timing waits (polling every
-30 s, up to --wait-load seconds) until the 1-minute load average is below it.
+30 s, up to --wait-load seconds) until the 1-minute load average is below it,
+and gives up without timing if it never is.
 """
 
 import argparse
@@ -345,7 +346,7 @@ def main(argv=None):
     parser.add_argument("--max-load", type=float, default=None,
                         help="time only once the 1-minute load average is below this")
     parser.add_argument("--wait-load", type=int, default=900,
-                        help="longest wait for --max-load, seconds (then time anyway)")
+                        help="longest wait for --max-load, seconds (then give up, exit 1)")
     args = parser.parse_args(argv)
     peers = [p for p in args.peers.split(",") if p]
     unknown = sorted(set(peers) - set(LOCKS))
@@ -397,6 +398,11 @@ def main(argv=None):
               "model's labels", file=sys.stderr, flush=True)
         load_before = load_average() if args.max_load is None else \
             wait_for_quiet(args.max_load, args.wait_load)
+        if args.max_load is not None and load_before >= args.max_load:
+            print(f"service_peers: error: the load average stayed at {load_before:.2f} or more "
+                  f"(--max-load {args.max_load}) for {args.wait_load} s; nothing timed",
+                  file=sys.stderr)
+            return 1
         started = datetime.datetime.now(datetime.timezone.utc)
         runs = {}
         for _ in range(args.rounds):
