@@ -1,4 +1,5 @@
-"""Built files are found through rules_python's runfiles library, by folder or manifest."""
+"""Built files are found through rules_python's runfiles library, by folder or manifest,
+and without it in the tree the module sits in (the image's test stage)."""
 
 import os
 import sys
@@ -32,9 +33,14 @@ def test_missing_runfile_names_the_fix(monkeypatch, tmp_path):
         paths.runfile(paths.MODEL)
 
 
-def test_without_the_library_a_lookup_fails_as_file_not_found(monkeypatch):
-    # The production image imports this module and does not ship the library.
+def test_without_the_library_a_file_of_the_tree_is_found(monkeypatch):
+    # The image's test stage: no library, the built files beside the sources.
+    monkeypatch.setitem(sys.modules, "runfiles", None)
+    found = paths.runfile(paths.CONFIG)
+    assert os.path.samefile(found, os.path.join(os.path.dirname(paths.__file__), "config.json"))
+
+
+def test_without_the_library_a_missing_file_fails_as_file_not_found(monkeypatch):
     monkeypatch.setitem(sys.modules, "runfiles", None)
     with pytest.raises(FileNotFoundError, match="no runfiles library"):
-        paths.runfile(paths.CONFIG)
-    assert os.path.basename(paths.__file__) == "paths.py"
+        paths.runfile("models/digits/no-such-file.bin")
