@@ -41,6 +41,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -348,6 +349,8 @@ def main(argv=None):
     parser.add_argument("--wait-load", type=int, default=900,
                         help="longest wait for --max-load, seconds (then give up, exit 1)")
     args = parser.parse_args(argv)
+    # Servers run in sessions of their own: on SIGTERM, unwind so each one is stopped.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     peers = [p for p in args.peers.split(",") if p]
     unknown = sorted(set(peers) - set(LOCKS))
     if unknown:
