@@ -22,6 +22,8 @@ import sys
 from serving import app as app_lib
 from serving import config as config_lib
 
+# What Granian's worker runs; tools/bench serves a subclass through the same settings.
+APP_TARGET = "serving.app:create_app"
 USAGE = """usage: MODELSHIP_HANDLER=package.module:Class python3 -m serving [--help]
 
 Serves the handler's model over HTTP (Open Inference Protocol v2 under /v2, the
@@ -31,8 +33,11 @@ Environment variables:
 """
 
 
-def main(argv=None, environ=None):
-    """Checks configuration and model, then serves until SIGTERM; the exit status."""
+def main(argv=None, environ=None, app_target=APP_TARGET):
+    """Checks configuration and model, then serves until SIGTERM; the exit status.
+
+    `app_target`: the Granian factory (`module:function`) the worker runs.
+    """
     argv = sys.argv[1:] if argv is None else argv
     environ = os.environ if environ is None else environ
     if argv:
@@ -64,12 +69,12 @@ def main(argv=None, environ=None):
     environ[config_lib.PREFIX + "HANDLER"] = \
         f"{config.handler.__module__}:{config.handler.__qualname__}"
     del handler
-    serve(config)
+    serve(config, app_target)
     return 0
 
 
-def serve(config):
-    """Runs Granian with one worker process running `app.create_app()`."""
+def serve(config, app_target=APP_TARGET):
+    """Runs Granian with one worker process running the factory `app_target`."""
     # Imported here: `--help` and configuration errors need no server.
     from granian import Granian  # pylint: disable=import-outside-toplevel
     # pylint: disable-next=import-outside-toplevel
@@ -78,7 +83,7 @@ def serve(config):
     from granian.log import LogLevels  # pylint: disable=import-outside-toplevel
 
     Granian(
-        "serving.app:create_app",
+        app_target,
         factory=True,
         address=config.host,
         port=config.port,

@@ -92,21 +92,27 @@ class Service:
         self._deadlines = Deadlines()
         # Known before loading when __main__ pinned it; every response carries it.
         self.version = config.expected_version
+        # path -> (metrics route label, {method: handler}, extra handler arguments)
         self._static = {
-            "/v2/health/live": ("live", {"GET": self._live}),
-            "/v2/health/ready": ("ready", {"GET": self._ready}),
-            "/v2": ("server", {"GET": self._server_metadata}),
-            "/metrics": ("metrics", {"GET": self._metrics}),
-            "/openapi.json": ("openapi", {"GET": self._document}),
-            contract.DOCS_PATH: ("docs", {"GET": self._docs}),
+            "/v2/health/live": ("live", {"GET": self._live}, ()),
+            "/v2/health/ready": ("ready", {"GET": self._ready}, ()),
+            "/v2": ("server", {"GET": self._server_metadata}, ()),
+            "/metrics": ("metrics", {"GET": self._metrics}, ()),
+            "/openapi.json": ("openapi", {"GET": self._document}, ("/openapi.json",)),
+            contract.DOCS_PATH: ("docs", {"GET": self._docs}, ()),
+            # The hot path, found without parsing the path (`_model_route` finds the
+            # same route under any other model name or a version, to answer 404 or serve).
+            f"/v2/models/{config.model_name}/infer": (
+                "/v2/models/{model_name}/infer", {"POST": self._infer},
+                (config.model_name, None)),
         }
         # The task route's metrics label is "predict" whatever its path (the deploy
         # gate watches it).
         if self.handler.task_path:
-            self._static[self.handler.task_path] = ("predict", {"POST": self._task})
+            self._static[self.handler.task_path] = ("predict", {"POST": self._task}, ())
         if self.handler.results_path:
-            self._static[self.handler.results_path] = ("results_schema",
-                                                       {"GET": self._document})
+            self._static[self.handler.results_path] = (
+                "results_schema", {"GET": self._document}, (self.handler.results_path,))
         self._docs_gzip = _read_docs(docs_file or _handler_docs(self.handler))
         self._docs_plain = None
 
@@ -204,8 +210,7 @@ class Service:
     def _route(self, method, path):
         static = self._static.get(path)
         if static is not None:
-            route, methods = static
-            args = (path,) if route in ("openapi", "results_schema") else ()
+            route, methods, args = static
         elif path.startswith("/v2/models/"):
             route, methods, args = self._model_route(path)
         else:
@@ -527,10 +532,15 @@ class _Body:
 
 
 class App:
-    """The RSGI application Granian runs in its worker process."""
+    """The RSGI application Granian runs in its worker process.
 
-    def __init__(self, config=None):
+    `service_class`: the `Service` (sub)class to run; the default serves the
+    handler's routes only (tools/bench adds a benchmark-only route this way).
+    """
+
+    def __init__(self, config=None, service_class=Service):
         self._config = config
+        self._service_class = service_class
         self.service = None
         self._start = None
 
@@ -538,7 +548,7 @@ class App:
         config = self._config or Config.from_environ()
         logging.basicConfig(level=config.log_level.upper(),
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        self.service = Service(config)
+        self.service = self._service_class(config)
         self._start = loop.create_task(self.service.start())
         self._start.add_done_callback(_exit_if_failed)
 

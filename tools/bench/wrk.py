@@ -85,11 +85,14 @@ def wait_until_up(url, deadline_s=30.0, process=None):
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def start(argv, env=None):
-    """Starts a server process in its own session (stopped by `stop`)."""
+def start(argv, env=None, cwd=ROOT, stderr=None):
+    """Starts a server process in its own session (stopped by `stop`).
+
+    Its output is discarded and its errors go to ours, or to `stderr` (a file).
+    """
     return subprocess.Popen(  # pylint: disable=consider-using-with
-        argv, env=env, cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL,
-        stderr=sys.stderr)
+        argv, env=env, cwd=cwd, start_new_session=True, stdout=subprocess.DEVNULL,
+        stderr=sys.stderr if stderr is None else stderr)
 
 
 def cpu_seconds(pid):

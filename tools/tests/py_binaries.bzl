@@ -22,6 +22,7 @@ PY_BINARIES = [
     "//tools/bench:http_stacks",
     "//tools/bench:parsers",
     "//tools/bench:service_load",
+    "//tools/bench:service_peers",
     "//tools/bench:slow_clients",
     "//tools/ci:check_inputs",
     "//tools/cython:cythonize",
