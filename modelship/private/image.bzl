@@ -200,36 +200,21 @@ def model_image(
         service,
     ] + ([contract] if contract else []) + data
     spec_arg = ["--spec-runfile", "$(rootpath :%s.spec)" % name]
-    py_binary(
-        name = name,
-        srcs = [_BUILD_PY],
-        main = _BUILD_PY,
-        args = spec_arg,
-        data = inputs,
-        visibility = visibility,
-        tags = tags,
-        testonly = testonly,
-        deps = [_BUILD_LIB],
-    )
-    py_binary(
-        name = name + ".repro",
-        srcs = [_REPRO_PY],
-        main = _REPRO_PY,
-        args = spec_arg,
-        data = inputs + [_BUILD_PY],
-        visibility = visibility,
-        tags = tags,
-        testonly = testonly,
-        deps = [_REPRO_LIB],
-    )
-    py_binary(
-        name = name + ".bench",
-        srcs = [_BENCH_PY],
-        main = _BENCH_PY,
-        args = spec_arg,
-        data = inputs + [_BUILD_PY],
-        visibility = visibility,
-        tags = tags,
-        testonly = testonly,
-        deps = [_BENCH_LIB],
-    )
+
+    # The image build itself, then the two commands that run it again.
+    for suffix, main, lib, extra in [
+        ("", _BUILD_PY, _BUILD_LIB, []),
+        (".repro", _REPRO_PY, _REPRO_LIB, [_BUILD_PY]),
+        (".bench", _BENCH_PY, _BENCH_LIB, [_BUILD_PY]),
+    ]:
+        py_binary(
+            name = name + suffix,
+            srcs = [main],
+            main = main,
+            args = spec_arg,
+            data = inputs + extra,
+            visibility = visibility,
+            tags = tags,
+            testonly = testonly,
+            deps = [lib],
+        )
