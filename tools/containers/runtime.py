@@ -109,12 +109,15 @@ class Docker:
         if not daemon:
             raise ContainerError("dockerd is not installed: run tools/bootstrap")
         with open(self.log, "w", encoding="utf-8") as log:
+            # In a mount namespace of its own, as buildah (private_mounts says why):
+            # each container's overlay, shm and network namespace mounts are the
+            # daemon's alone and go with it.
             self.process = subprocess.Popen(  # pylint: disable=consider-using-with
-                [daemon, "--host", f"unix://{self.socket}",
-                 "--data-root", os.path.join(self.root, "data"),
-                 "--exec-root", os.path.join(self.root, "exec"),
-                 "--pidfile", os.path.join(self.root, "docker.pid"),
-                 "--bridge", "none", "--iptables=false", "--ip-masq=false"],
+                private_mounts([daemon, "--host", f"unix://{self.socket}",
+                                "--data-root", os.path.join(self.root, "data"),
+                                "--exec-root", os.path.join(self.root, "exec"),
+                                "--pidfile", os.path.join(self.root, "docker.pid"),
+                                "--bridge", "none", "--iptables=false", "--ip-masq=false"]),
                 stdout=log, stderr=subprocess.STDOUT, env=self.env)
         wait_until(lambda: self.docker("info", check=False).returncode == 0, deadline_s,
                    "dockerd")

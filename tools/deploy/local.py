@@ -89,7 +89,8 @@ class Daemon(runtime.Docker):
             raise DeployError("dockerd is not installed: run tools/bootstrap")
         ownership.check_private_dir(self.root)
         with open(self.log, "ab") as log:
-            subprocess.run(["setsid", "--fork"] + argv,
+            # Its container mounts in a namespace of its own (runtime.private_mounts).
+            subprocess.run(["setsid", "--fork"] + runtime.private_mounts(argv),
                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                            env=self.env, check=True)
         end = time.monotonic() + deadline_s

@@ -174,6 +174,11 @@ def test_our_own_dockerd_is_found_and_stopped(tmp_path):
         with open(daemon.pid_file, encoding="utf-8") as text:
             pid = int(text.read())
         assert ownership.read_pid(daemon.pid_file, daemon.argv()) == pid
+        # Its mounts (dockerd makes some as it starts) are in a namespace of its own:
+        # none shows in ours, where Bazel's sandbox copies the mount table of every
+        # action it starts (tools/containers/runtime.private_mounts).
+        assert local._mounts_under(root) == []  # pylint: disable=protected-access
+        assert os.readlink(f"/proc/{pid}/ns/mnt") != os.readlink("/proc/self/ns/mnt")
     finally:
         daemon.stop_detached()
     assert ownership.process_argv(pid) is None
