@@ -84,6 +84,8 @@ class Service:
         self.batcher = None
         self.cache = cache_lib.NoCache()
         self._keys = None
+        self._responses = None  # cache_lib.Responses once ready, unless the cache is off
+        self._stats = cache_lib.Stats()
         self._documents = {}
         self._inflight = 0
         self.admission = Admission(config.max_requests_in_flight,
@@ -143,9 +145,11 @@ class Service:
         if handler.results_path:
             self._documents[handler.results_path] = \
                 documents[contract.RESULTS_SCHEMA_FILE].encode()
-        stats = cache_lib.Stats(*self.metrics.cache_stats(config.cache))
+        stats = self._stats = cache_lib.Stats(*self.metrics.cache_stats(config.cache))
         self.cache = cache_lib.from_config(config, self.version, len(spec.labels), stats)
         self._keys = cache_lib.Keys(self.version) if config.cache != "off" else None
+        if config.cache != "off" and config.response_cache_bytes:
+            self._responses = cache_lib.Responses(config.response_cache_bytes, self.version)
         self.batcher = Batcher(
             handler.predict, max_batch_size=config.max_batch_size,
             max_queue_delay_s=config.max_queue_delay_ms / 1000.0,
@@ -299,11 +303,15 @@ class Service:
         return self._json(200 if ready else 503, {"name": name, "ready": ready})
 
     async def _task(self, header, read_body):
-        doc = protocol.parse_json(await self._body(header, read_body))
-        rows, options = self.handler.task_request(doc)
+        body = await self._body(header, read_body)
+        key, kept = self._kept("task", body)
+        if kept is not None:
+            return kept
+        rows, options = self.handler.task_request(protocol.parse_json(body))
         proba = await self._probabilities(rows)
         # The task's results carry their own versions (the handler's results schema).
-        return self._json(200, self.handler.task_response(proba, options), versions=False)
+        return self._keep(key, self._json(200, self.handler.task_response(proba, options),
+                                          versions=False), len(rows))
 
     async def _infer(self, header, read_body, name, version):
         self._check_model(name, version)
@@ -311,8 +319,13 @@ class Service:
         json_length = header(binary_data.HEADER)
         body = await self._body(header, read_body, binary=json_length is not None)
         binary = None
+        key = None
         if json_length is not None:
             body, binary = binary_data.split(body, json_length)
+        else:
+            key, kept = self._kept(f"infer:{name}:{version}", body)
+            if kept is not None:
+                return kept
         request = protocol.parse_infer(protocol.parse_json(body), self.spec, binary)
         proba = await self._probabilities(request.x)
         doc, raw = protocol.infer_body(self.spec, self.version, request, proba)
@@ -321,7 +334,8 @@ class Service:
             response.headers[0] = ("content-type", binary_data.CONTENT_TYPE)
             response.headers.append((binary_data.HEADER, str(len(response.body))))
             response.body += raw
-        return response
+            return response
+        return self._keep(key, response, len(request.x))
 
     async def _metrics(self, header, read_body):
         del header, read_body
@@ -366,6 +380,23 @@ class Service:
                 "with no Content-Type)"
                 + (", or application/octet-stream with binary tensor data." if binary else "."))
         return await read_body(self.config.max_body_bytes)
+
+    def _kept(self, route, body):
+        """(key, the kept answer to this very request or None): cache_lib.Responses."""
+        if self._responses is None:
+            return None, None
+        key = self._responses.key(route, body)
+        entry = self._responses.get(key)
+        if entry is None:
+            return key, None
+        headers, answer, rows = entry
+        self._stats.hit(rows)
+        return key, Response(200, list(headers), answer)
+
+    def _keep(self, key, response, rows):
+        if key is not None:
+            self._responses.put(key, response.headers, response.body, rows)
+        return response
 
     async def _probabilities(self, x):
         if self._keys is None:

@@ -57,6 +57,7 @@ class Config:
     retry_after_s: int
     cache: str
     cache_max_entries: int
+    response_cache_bytes: int
     redis_url: str | None
     redis_ca_file: str | None
     redis_cert_file: str | None
@@ -243,6 +244,10 @@ SETTINGS = (
             "result cache backend"),
     Setting("cache_max_entries", 10000, _integer(1, 10_000_000), "an integer from 1 to 10000000",
             "rows kept by the in-memory cache (LRU)"),
+    Setting("response_cache_bytes", 4 << 20, _integer(0, 1 << 30),
+            "an integer from 0 to 1073741824",
+            "memory for whole answers to repeated identical requests (LRU; 0: none; "
+            "off with MODELSHIP_CACHE=off)"),
     Setting("redis_url", None, _redis_url,
             "a redis://[[user]:password@]host[:port][/db] URL (rediss:// for TLS, or "
             "unix:///path?db=N)",

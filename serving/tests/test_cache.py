@@ -146,3 +146,27 @@ def test_a_cached_value_in_redis_that_is_not_a_probability_row_is_a_counted_miss
     assert "4 cached value(s) are not a row of 10 probabilities" in logged
     assert "5, 40, 41 bytes, expected 40" in logged
     assert "cache-pw-7d1c" not in logged and "short" not in logged
+
+
+def test_kept_answers_stay_within_their_byte_bound_least_recent_out_first():
+    bound = 3 * (100 + cache_lib.Responses.OVERHEAD)
+    kept = cache_lib.Responses(max_bytes=bound, model_version="v1")
+    keys = [kept.key("infer", f"body {i}".encode()) for i in range(4)]
+    for i, key in enumerate(keys[:3]):
+        kept.put(key, [("content-type", "application/json")], bytes(100), rows=i + 1)
+    assert kept.get(keys[0])[2] == 1  # now the most recent
+    kept.put(keys[3], [], bytes(100), rows=4)
+    assert kept.get(keys[1]) is None  # the least recent went
+    assert [kept.get(k)[2] for k in (keys[0], keys[2], keys[3])] == [1, 3, 4]
+    assert kept.size <= bound
+    # An answer bigger than the whole bound is not kept (and evicts nothing).
+    kept.put(kept.key("infer", b"huge"), [], bytes(10_000), rows=1)
+    assert len(kept) == 3
+
+
+def test_answer_keys_depend_on_the_model_version_the_route_and_the_body():
+    one, two = cache_lib.Responses(1 << 20, "v1"), cache_lib.Responses(1 << 20, "v2")
+    assert one.key("infer", b"{}") != two.key("infer", b"{}")
+    assert one.key("infer", b"{}") != one.key("task", b"{}")
+    assert one.key("infer", b"{}") != one.key("infer", b"{ }")
+    assert one.key("infer", b"{}") == cache_lib.Responses(1, "v1").key("infer", b"{}")

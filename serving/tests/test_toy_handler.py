@@ -3,7 +3,7 @@ OIP and the task endpoint, batching and its settings, the cache, the contract.""
 
 import pytest
 
-from serving import errors
+from serving import errors, protocol
 from serving.tests.toy_handler import OipOnlyHandler, ToyHandler
 from serving.testing import HandlerClient
 
@@ -60,7 +60,9 @@ def test_concurrent_requests_share_batches_of_at_most_max_batch_size():
 
 
 def test_the_cache_answers_a_repeated_row_without_the_handler():
-    with HandlerClient(ToyHandler, env={"MODELSHIP_CACHE": "memory"}) as client:
+    # The row cache alone (the whole-answer cache would answer the repeat first).
+    with HandlerClient(ToyHandler, env={"MODELSHIP_CACHE": "memory",
+                                        "MODELSHIP_RESPONSE_CACHE_BYTES": "0"}) as client:
         client.infer([[3, 4]])
         seen = len(client.handler.batches)
         assert client.infer([[3, 4]])["outputs"][1]["data"] == ["low"]
@@ -105,3 +107,59 @@ def test_a_handler_without_a_task_is_served_over_oip_only():
         document = client.openapi()
         assert "/v1/classify" not in document["paths"]
         assert [t["name"] for t in document["tags"]] == ["oip", "service"]
+
+
+def _refuse_parsing(monkeypatch):
+    """From here on, a request that gets parsed fails (500, "unexpected error")."""
+    def parse(*args):
+        raise AssertionError(f"parsed again: {args[:1]}")
+    monkeypatch.setattr(protocol, "parse_json", parse)
+
+
+def test_a_repeated_request_gets_the_same_answer_without_parsing_or_the_handler(monkeypatch):
+    with HandlerClient(ToyHandler, env={"MODELSHIP_CACHE": "memory"}) as client:
+        doc = {"id": "r1", "inputs": [{"name": "x", "shape": [2, 2], "datatype": "FP32",
+                                       "data": [1, 2, 9, 9]}]}
+        first = client.post("/v2/models/toy/infer", doc)
+        task = client.post("/v1/classify", {"rows": [[3, 3]]})
+        assert first.status == 200 and task.status == 200
+        seen = len(client.handler.batches)
+        _refuse_parsing(monkeypatch)
+        again = client.post("/v2/models/toy/infer", doc)
+        assert (again.status, again.headers, again.body) == \
+            (first.status, first.headers, first.body)
+        assert client.post("/v1/classify", {"rows": [[3, 3]]}).body == task.body
+        assert len(client.handler.batches) == seen
+        # Its images count as cache hits, as the row cache would count them.
+        assert b'modelship_cache_hits_total{backend="memory"} 3.0' in \
+            client.get("/metrics").body
+
+
+def test_the_answer_cache_keys_on_the_route_and_every_byte_of_the_body():
+    with HandlerClient(ToyHandler, env={"MODELSHIP_CACHE": "memory"}) as client:
+        doc = {"id": "a", "inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP32",
+                                      "data": [1, 2]}]}
+        assert client.post("/v2/models/toy/infer", doc).json()["id"] == "a"
+        # Another id: another answer (its id echoed), not the kept one.
+        assert client.post("/v2/models/toy/infer", dict(doc, id="b")).json()["id"] == "b"
+        # The same body under the versioned path is its own route.
+        versioned = f"/v2/models/toy/versions/{client.handler.version}/infer"
+        assert client.post(versioned, doc).status == 200
+        kept = client.service._responses  # pylint: disable=protected-access
+        assert len(kept) == 3
+        # A refused request is never kept.
+        bad = dict(doc, inputs=[dict(doc["inputs"][0], data=[1, 11])])
+        assert client.post("/v2/models/toy/infer", bad).status == 400
+        assert client.post("/v2/models/toy/infer", bad).status == 400
+        assert len(kept) == 3
+
+
+@pytest.mark.parametrize("env", [{"MODELSHIP_CACHE": "off"},
+                                 {"MODELSHIP_RESPONSE_CACHE_BYTES": "0"}])
+def test_without_the_answer_cache_every_request_is_parsed(monkeypatch, env):
+    with HandlerClient(ToyHandler, env=env) as client:
+        doc = {"inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP32", "data": [1, 2]}]}
+        assert client.post("/v2/models/toy/infer", doc).status == 200
+        assert client.service._responses is None  # pylint: disable=protected-access
+        _refuse_parsing(monkeypatch)
+        assert client.post("/v2/models/toy/infer", doc).status == 500

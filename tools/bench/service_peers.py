@@ -15,6 +15,9 @@ the median of the rounds is reported. Targets:
            default cache answers every repeated image without the model)
   no-op    the same stack with one benchmark-only route that reads the body and
            answers a constant JSON object (tools/bench/noop_server.py)
+  before   the digits service as it was before it moved onto the serving runtime
+           (--before, default commit bfcb0d8: its own services/digits package, taken
+           from git, with this checkout's model, inference code and dependencies)
   mlserver MLServer 1.7.1, a custom runtime around the same model
            (tools/bench/peer_mlserver.py)
   kserve   KServe 0.21's Python model server, the same way (peer_kserve.py)
@@ -45,6 +48,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 import urllib.error
@@ -63,6 +67,9 @@ INFER_PATH = f"/v2/models/{MODEL_NAME}/infer"
 TASK_PATH = "/v1/predict"
 NOOP_PATH = "/bench/noop"  # tools/bench/noop_server.py
 CHECK_IMAGES = 32
+# The last commit before services/digits moved onto serving/ (d149d03): the
+# "before" of the move, measured in the same run as the "after".
+BEFORE = "bfcb0d8"
 LOCKS = {  # peer -> its lock under third_party/python
     "mlserver": "third_party/python/bench-mlserver.txt",
     "kserve": "third_party/python/bench-kserve.txt",
@@ -168,6 +175,36 @@ def noop_service():
     port = wrk.free_port()
     return Server("no-op", [sys.executable, "-m", "tools.bench.noop_server"],
                   _product_env(port), "/v2/health/ready", port)
+
+
+def before_service(rev, workdir):
+    """The digits service at commit `rev`: its services/ package from git, first on the
+    path, over this checkout's model, inference package and dependencies (DIGITS_*
+    settings then). Raises PeerUnavailable when it cannot be had."""
+    checkout = os.environ.get("BUILD_WORKSPACE_DIRECTORY")
+    if not checkout:
+        raise PeerUnavailable("--before needs a git checkout: run with `bazel run`")
+    tree = os.path.join(workdir, "before")
+    os.makedirs(tree)
+    archive = os.path.join(workdir, "before.tar")
+    with open(archive, "wb") as out:
+        done = subprocess.run(["git", "-C", checkout, "archive", "--format=tar", rev,
+                               "services"], stdout=out, stderr=subprocess.PIPE, check=False)
+    if done.returncode != 0:
+        raise PeerUnavailable(f"git archive {rev} failed: {done.stderr.decode().strip()}")
+    with tarfile.open(archive) as tar:
+        members = tar.getmembers()
+        if any(m.name.startswith("/") or ".." in m.name.split("/") or m.issym() or m.islnk()
+               for m in members):
+            raise PeerUnavailable(f"git archive {rev} holds a path outside services/")
+        tar.extractall(tree, members)
+    port = wrk.free_port()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([tree] + sys.path),
+           "DIGITS_MODEL_PATH": paths.model_path(), "DIGITS_LOG_LEVEL": "warning",
+           "DIGITS_PORT": str(port)}
+    # cwd: `python -m` puts it first on the path, ahead of PYTHONPATH.
+    return Server(f"before ({rev})", [sys.executable, "-m", "services.digits"], env,
+                  "/v2/health/ready", port, cwd=tree, log=os.path.join(workdir, "before.log"))
 
 
 def _peer_env(venv):
@@ -310,7 +347,9 @@ def wait_for_quiet(max_load, wait_s, poll_s=30):
     return load
 
 
+BEFORE_ROW = "before the move: OIP infer"
 RATIOS = (  # (label, numerator row, denominator row)
+    ("after the move / before (infer)", "ours: OIP infer", BEFORE_ROW),
     ("infer / no-op", "ours: OIP infer", "ours: no-op JSON (same stack)"),
     ("infer (cache off) / no-op", "ours: OIP infer, cache off", "ours: no-op JSON (same stack)"),
     ("ours (infer) / MLServer", "ours: OIP infer", "MLServer 1.7.1"),
@@ -344,6 +383,9 @@ def main(argv=None):
                         help="interleaved rounds (the median is reported)")
     parser.add_argument("--peers", default="mlserver,kserve",
                         help="comma-separated peers to include (mlserver, kserve; '' for none)")
+    parser.add_argument("--before", default=BEFORE,
+                        help=f"the commit whose digits service is the 'before' of the move "
+                        f"onto serving/ (default {BEFORE}; '' leaves it out)")
     parser.add_argument("--max-load", type=float, default=None,
                         help="time only once the 1-minute load average is below this")
     parser.add_argument("--wait-load", type=int, default=900,
@@ -372,6 +414,14 @@ def main(argv=None):
                    (uncached, [("ours: OIP infer, cache off", INFER_PATH, "infer", oip)]),
                    (noop_service(), [("ours: no-op JSON (same stack)", NOOP_PATH, "noop",
                                       oip)])]
+        if args.before:
+            title = f"{BEFORE_ROW} ({args.before})"
+            try:
+                servers.append((before_service(args.before, workdir),
+                                [(BEFORE_ROW, INFER_PATH, "infer", oip)]))
+            except (PeerUnavailable, OSError, tarfile.TarError) as err:
+                skipped[title] = str(err)
+                print(f"{title}: left out: {err}", file=sys.stderr, flush=True)
         for peer in peers:
             title = {"mlserver": "MLServer 1.7.1", "kserve": "KServe 0.21"}[peer]
             try:

@@ -13,6 +13,10 @@ from services.digits.tests import harness
 
 IMAGES, _ = harness.images(64)
 
+# The Redis row cache itself: no whole-answer cache in front of it, so every repeat
+# reaches Redis.
+REDIS_ROWS = {"MODELSHIP_CACHE": "redis", "MODELSHIP_RESPONSE_CACHE_BYTES": "0"}
+
 
 def _poll(condition, deadline_s=20.0, what="condition"):
     deadline = time.monotonic() + deadline_s
@@ -119,7 +123,7 @@ def test_sigterm_drains_in_flight_requests_before_exiting(start_server):
 
 def test_redis_cache_serves_repeats_and_a_dead_redis_never_fails_a_request(start_server,
                                                                            redis_server):
-    server = start_server(MODELSHIP_CACHE="redis", MODELSHIP_REDIS_URL=redis_server.url,
+    server = start_server(**REDIS_ROWS, MODELSHIP_REDIS_URL=redis_server.url,
                           MODELSHIP_REDIS_TIMEOUT_MS="200")
     request = {"instances": IMAGES[:4]}
     first = server.post("/v1/predict", request)
@@ -149,7 +153,7 @@ def _corrupt_every_entry(redis):
 
 
 def test_a_corrupt_value_in_redis_is_a_miss_never_a_500(start_server, redis_server):
-    server = start_server(MODELSHIP_CACHE="redis", MODELSHIP_REDIS_URL=redis_server.url,
+    server = start_server(**REDIS_ROWS, MODELSHIP_REDIS_URL=redis_server.url,
                           MODELSHIP_REDIS_TIMEOUT_MS="500")
     request = {"instances": IMAGES[:3]}
     first = server.post("/v1/predict", request)
@@ -166,7 +170,7 @@ def test_a_corrupt_value_in_redis_is_a_miss_never_a_500(start_server, redis_serv
 
 
 def test_a_tls_redis_serves_as_cache_with_the_configured_ca(start_server, tls_redis, tls_files):
-    server = start_server(MODELSHIP_CACHE="redis", MODELSHIP_REDIS_URL=tls_redis.url,
+    server = start_server(**REDIS_ROWS, MODELSHIP_REDIS_URL=tls_redis.url,
                           MODELSHIP_REDIS_CA_FILE=tls_files.ca_cert,
                           MODELSHIP_REDIS_TIMEOUT_MS="500")
     request = {"instances": IMAGES[:4]}
@@ -198,7 +202,7 @@ def test_redis_trouble_never_fails_a_request_nor_shows_the_password(
     if trouble != "nothing listening":
         redis.start()
     try:
-        server = start_server(MODELSHIP_CACHE="redis", MODELSHIP_REDIS_TIMEOUT_MS="500",
+        server = start_server(**REDIS_ROWS, MODELSHIP_REDIS_TIMEOUT_MS="500",
                               MODELSHIP_LOG_LEVEL="debug", **env)
         for i in range(3):
             response = server.post("/v1/predict", {"instances": IMAGES[i:i + 2]})
