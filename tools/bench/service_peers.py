@@ -375,6 +375,37 @@ def markdown(rows, skipped):
     return "\n".join(out + [""] + ratio_lines(rows))
 
 
+def _servers(args, peers, workdir, oip, task, skipped):
+    """[(server, [(row name, path, kind, load)])] of every target that can be had;
+    `skipped` gets the reason of each one that cannot."""
+    uncached = our_service("ours, cache off", MODELSHIP_CACHE="off")
+    servers = [(our_service(), [("ours: OIP infer", INFER_PATH, "infer", oip),
+                                ("ours: task endpoint /v1/predict", TASK_PATH, "task",
+                                 task)]),
+               (uncached, [("ours: OIP infer, cache off", INFER_PATH, "infer", oip)]),
+               (noop_service(), [("ours: no-op JSON (same stack)", NOOP_PATH, "noop",
+                                  oip)])]
+    if args.before:
+        title = f"{BEFORE_ROW} ({args.before})"
+        try:
+            servers.append((before_service(args.before, workdir),
+                            [(BEFORE_ROW, INFER_PATH, "infer", oip)]))
+        except (PeerUnavailable, OSError, tarfile.TarError) as err:
+            skipped[title] = str(err)
+            print(f"{title}: left out: {err}", file=sys.stderr, flush=True)
+    for peer in peers:
+        title = {"mlserver": "MLServer 1.7.1", "kserve": "KServe 0.21"}[peer]
+        try:
+            venv = peer_venv(peer)
+        except PeerUnavailable as err:
+            skipped[title] = str(err)
+            print(f"{title}: not installed: {err}", file=sys.stderr, flush=True)
+            continue
+        server = (mlserver if peer == "mlserver" else kserve)(venv, workdir)
+        servers.append((server, [(title, INFER_PATH, "infer", oip)]))
+    return servers
+
+
 def main(argv=None):
     """Sets up every server, checks their answers, measures, prints the tables."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
@@ -407,31 +438,7 @@ def main(argv=None):
     targets, skipped = [], {}
     with tempfile.TemporaryDirectory(prefix="service-peers-") as workdir, \
             contextlib.ExitStack() as stack:
-        uncached = our_service("ours, cache off", MODELSHIP_CACHE="off")
-        servers = [(our_service(), [("ours: OIP infer", INFER_PATH, "infer", oip),
-                                    ("ours: task endpoint /v1/predict", TASK_PATH, "task",
-                                     task)]),
-                   (uncached, [("ours: OIP infer, cache off", INFER_PATH, "infer", oip)]),
-                   (noop_service(), [("ours: no-op JSON (same stack)", NOOP_PATH, "noop",
-                                      oip)])]
-        if args.before:
-            title = f"{BEFORE_ROW} ({args.before})"
-            try:
-                servers.append((before_service(args.before, workdir),
-                                [(BEFORE_ROW, INFER_PATH, "infer", oip)]))
-            except (PeerUnavailable, OSError, tarfile.TarError) as err:
-                skipped[title] = str(err)
-                print(f"{title}: left out: {err}", file=sys.stderr, flush=True)
-        for peer in peers:
-            title = {"mlserver": "MLServer 1.7.1", "kserve": "KServe 0.21"}[peer]
-            try:
-                venv = peer_venv(peer)
-            except PeerUnavailable as err:
-                skipped[title] = str(err)
-                print(f"{title}: not installed: {err}", file=sys.stderr, flush=True)
-                continue
-            server = (mlserver if peer == "mlserver" else kserve)(venv, workdir)
-            servers.append((server, [(title, INFER_PATH, "infer", oip)]))
+        servers = _servers(args, peers, workdir, oip, task, skipped)
         for server, endpoints in servers:
             stack.callback(server.stop)
             try:
