@@ -23,7 +23,6 @@ io.modelship.model.served-name label, or `--served-name`), and the load
 generator's request comes from the model's own metadata (or `--request FILE`).
 """
 
-import argparse
 import contextlib
 import io
 import json

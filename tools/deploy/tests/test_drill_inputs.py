@@ -47,13 +47,13 @@ def test_labels_are_read_from_the_image_config(tmp_path):
 
 def test_repository_and_served_name_come_from_the_archive_labels(tmp_path):
     path = archive(tmp_path / "a.oci.tar", {variants.TITLE_LABEL: "team-iris",
-                                             variants.SERVED_NAME_LABEL: "iris"})
+                                            variants.SERVED_NAME_LABEL: "iris"})
     assert drill.identity(path) == ("127.0.0.1:5000/team-iris", "iris")
 
 
 def test_options_win_over_the_labels(tmp_path):
     path = archive(tmp_path / "a.oci.tar", {variants.TITLE_LABEL: "team-iris",
-                                             variants.SERVED_NAME_LABEL: "iris"})
+                                            variants.SERVED_NAME_LABEL: "iris"})
     assert drill.identity(path, "registry.example/ml/churn", "churn") == \
         ("registry.example/ml/churn", "churn")
 
