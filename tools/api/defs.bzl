@@ -4,14 +4,14 @@
 
     api_docs(
         name = "docs",                       # docs.html and docs.html.gz
-        openapi = "//services/digits:openapi.json",
+        openapi = "//services/iris:openapi.json",
     )
 
     api_client_wheel(
         name = "client",                     # <distribution>-<version>-py3-none-any.whl
-        openapi = "//services/digits:openapi.json",
-        package = "digits_client",
-        distribution = "modelship-digits-client",
+        openapi = "//services/iris:openapi.json",
+        package = "iris_client",
+        distribution = "modelship-iris-client",
         version = API_VERSION,
     )
 
@@ -99,14 +99,14 @@ packed as a reproducible pure-Python wheel whose version is the API version.""",
     attrs = {
         "distribution": attr.string(
             mandatory = True,
-            doc = "Distribution name of the wheel, e.g. modelship-digits-client.",
+            doc = "Distribution name of the wheel, e.g. modelship-iris-client.",
         ),
         "openapi": attr.label(
             allow_single_file = [".json"],
             mandatory = True,
             doc = "The OpenAPI 3 document the client is generated from.",
         ),
-        "package": attr.string(mandatory = True, doc = "Import name, e.g. digits_client."),
+        "package": attr.string(mandatory = True, doc = "Import name, e.g. iris_client."),
         "version": attr.string(
             mandatory = True,
             doc = "The wheel's version. It must equal the document's info.version (the " +

@@ -1,6 +1,6 @@
 """Builds the HTML reference of an OpenAPI document: one self-contained page.
 
-    docs.py --openapi services/digits/openapi.json --redoc redoc.standalone.js \\
+    docs.py --openapi services/iris/openapi.json --redoc redoc.standalone.js \\
         --license LICENSE.txt --html docs.html --gzip docs.html.gz
 
 Run by the `api_docs` rule (tools/api/defs.bzl) inside a Bazel action, with no

@@ -1,7 +1,8 @@
 """The canary drill: real containers, real nginx, steady traffic, measured.
 
     bazel run //:image -- --target production
-    bazel run //tools/deploy:drill -- --archive dist/modelship-digits.oci.tar
+    bazel run //tools/deploy:drill -- --archive dist/<image_name>.oci.tar
+        [--repository REPO] [--served-name NAME] [--request FILE]
 
 From the production archive it derives a second good release and two bad
 ones (variants.py), then, with the load generator sending steady OIP infer
@@ -14,31 +15,65 @@ fault to rollback and the traffic split observed at each step against the
 weight set, as JSON and as the Markdown table of docs/benchmarks.md.
 Everything runs in a scratch folder (private buildah storage, dockerd, nginx)
 removed at the end. Needs root (buildah, dockerd).
+
+Nothing in it is particular to one model: the images are named after the
+archive's title label (`--repository`, default 127.0.0.1:5000/<title>; nothing
+is pulled from it), the model is addressed by its served name (the archive's
+io.modelship.model.served-name label, or `--served-name`), and the load
+generator's request comes from the model's own metadata (or `--request FILE`).
 """
 
-import argparse
 import contextlib
 import io
 import json
 import os
 import shutil
 import sys
+import tarfile
 import tempfile
 import time
 
+from tools import cli as convention
 from tools.containers import runtime
+from tools.deploy import images
 from tools.deploy import loadgen
 from tools.deploy import local
 from tools.deploy import main as cli
 from tools.deploy import variants
+from tools.deploy.errors import InputError
 
-REPOSITORY = "127.0.0.1:5000/modelship/digits"
+# Where the drill's images say they come from when --repository is not given
+# (the local target loads them from the archives; nothing is pulled).
+REGISTRY = "127.0.0.1:5000"
+
+
+def identity(archive, repository=None, served_name=None):
+    """(repository, served name) of the drill's images: the options, else the archive's
+    labels; InputError naming the option to pass when neither says."""
+    found = variants.labels(archive) if repository is None or not served_name else {}
+    if repository is None:
+        title = found.get(variants.TITLE_LABEL)
+        if not title:
+            raise InputError(f"--archive {archive} has no {variants.TITLE_LABEL} label to name "
+                             "its repository: pass --repository REPO")
+        repository = f"{REGISTRY}/{title}"
+    images.check_repository(repository)
+    served_name = served_name or found.get(variants.SERVED_NAME_LABEL)
+    if not served_name:
+        raise InputError(f"--archive {archive} has no {variants.SERVED_NAME_LABEL} label: "
+                         "pass --served-name NAME (the model's name in /v2/models/NAME)")
+    return repository, served_name
 
 
 class Drill:
     """One drill's images, state dir and front door; scenarios return their figures."""
 
-    def __init__(self, archive, work, interval_s=4.0, rate=60.0, min_requests=10):
+    def __init__(self, archive, work, interval_s=4.0, rate=60.0, min_requests=10,
+                 repository=None, served_name=None,
+                 request_file=None):  # pylint: disable=too-many-arguments
+        self.repository, self.served_name = identity(archive, repository, served_name)
+        self.request_file = request_file
+        self.request = None  # the infer Request, once the stable track answers
         self.work = work
         self.errors = []
         self.interval_s = interval_s
@@ -57,7 +92,7 @@ class Drill:
 
     def image(self, kind):
         """The pinned reference of one image."""
-        return f"{REPOSITORY}@{self.digests[kind]}"
+        return f"{self.repository}@{self.digests[kind]}"
 
     def cli(self, *args):
         """(exit status, JSON documents printed) of one deploy command."""
@@ -81,6 +116,11 @@ class Drill:
         if status != 0:
             raise RuntimeError(f"deploy of the production image failed: {docs} "
                                f"{self.errors[-1].strip()}")
+        self.request = loadgen.model_request(self.port, self.served_name, self.request_file)
+
+    def load(self):
+        """A started load generator sending the model's request through nginx."""
+        return loadgen.LoadGenerator(self.port, self.request, rate=self.rate, threads=4).start()
 
     def close(self):
         """Stops nginx, the containers and the dockerd."""
@@ -88,7 +128,7 @@ class Drill:
 
     def _run_canary(self, kind, steps, auto, extra=()):
         report_path = os.path.join(self.work, f"report-{kind}.json")
-        load = loadgen.LoadGenerator(self.port, rate=self.rate, threads=4).start()
+        load = self.load()
         time.sleep(1.0)  # steady traffic before the canary starts
         status, _ = self.cli("run-canary", "--image", self.image(kind),
                              "--archive", self.archives[kind], "--steps", steps,
@@ -162,13 +202,14 @@ class Drill:
             for event, kind in (("publish", "production"), ("validate", "production"),
                                 ("promote", "production"), ("publish", "good"),
                                 ("validate", "good"), ("promote", "good")):
-                reference = f"{REPOSITORY}:stable" if event == "promote" else self.image(kind)
+                reference = (f"{self.repository}:stable" if event == "promote"
+                             else self.image(kind))
                 out.write(json.dumps({"event": event, "digest": self.digests[kind],
                                       "reference": reference, "git_sha": "0" * 40,
                                       "model_version": "0" * 64, "api_version": "1.0",
                                       "when": "2026-12-01T00:00:00Z"}) + "\n")
         before = self.status()["tracks"]["stable"]["digest"]
-        load = loadgen.LoadGenerator(self.port, rate=self.rate, threads=4).start()
+        load = self.load()
         time.sleep(1.0)
         started = time.monotonic()
         status, docs = self.cli("rollback", "--release-history", history)
@@ -208,22 +249,46 @@ def markdown(results):
 
 
 def main(argv=None):
-    """Entry point: 0 when every scenario behaved, 1 otherwise."""
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    """Entry point: 0 when every scenario behaved, 1 otherwise, 2 on bad input."""
+    parser = convention.parser(__doc__)
     parser.add_argument("--archive", required=True,
                         help="the production OCI archive (bazel run //:image)")
+    parser.add_argument("--repository",
+                        help="repository the images are deployed as (default "
+                        f"{REGISTRY}/<the archive's {variants.TITLE_LABEL} label>)")
+    parser.add_argument("--served-name",
+                        help="the model's name in /v2/models/NAME (default: the archive's "
+                        f"{variants.SERVED_NAME_LABEL} label)")
+    parser.add_argument("--request",
+                        help="JSON file: the OIP infer request body to send (default: made "
+                        "from the model's metadata, zeros of each input's type and shape)")
     parser.add_argument("--interval", type=float, default=4.0, help="seconds per step")
     parser.add_argument("--rate", type=float, default=60.0, help="requests per second")
     args = parser.parse_args(argv)
-    archive = args.archive
-    if not os.path.isabs(archive):
-        archive = os.path.join(os.environ.get("BUILD_WORKING_DIRECTORY", os.getcwd()), archive)
+    archive = convention.user_path(args.archive)
+    request_file = convention.user_path(args.request)
+    # Every input is checked before anything is built or started.
+    try:
+        repository, served_name = identity(archive, args.repository, args.served_name)
+        if request_file:
+            loadgen.request_from_file(served_name, request_file)
+    except (InputError, loadgen.RequestError) as err:
+        print(f"drill: {err}", file=sys.stderr)
+        return convention.USAGE
+    except (OSError, KeyError, ValueError, tarfile.TarError) as err:
+        print(f"drill: --archive {args.archive}: not an OCI archive as `bazel run //:image` "
+              f"writes it ({err!r})", file=sys.stderr)
+        return convention.USAGE
     work = tempfile.mkdtemp(prefix="modelship-drill-")
     drill = None
     try:
-        drill = Drill(archive, work, interval_s=args.interval, rate=args.rate)
+        drill = Drill(archive, work, interval_s=args.interval, rate=args.rate,
+                      repository=repository, served_name=served_name,
+                      request_file=request_file)
         results = drill.run_all()
+    except loadgen.RequestError as err:
+        print(f"drill: {err}", file=sys.stderr)
+        return convention.FAILURE
     finally:
         if drill is not None:
             drill.close()

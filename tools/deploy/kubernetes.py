@@ -93,7 +93,7 @@ def deployment(name, namespace, track, image, replicas):
     labels = _labels(name, track)
     probe = {"httpGet": {"port": "http"}, "periodSeconds": 5, "timeoutSeconds": 2}
     container = {
-        "name": "digits",
+        "name": name,
         "image": image.reference,
         "imagePullPolicy": "IfNotPresent",
         "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
@@ -187,23 +187,31 @@ class KubernetesTarget(tracks.Target):
 
     def __init__(self, state, options, kubectl=None):
         super().__init__(state, options)
-        for key in ("namespace", "name", "host", "replicas"):
+        for key in ("namespace", "host", "replicas"):
             value = getattr(options, key, None)
             if value is not None:
                 state.details[key] = value
-        defaults = {"namespace": "modelship", "name": "digits", "host": "digits.local",
-                    "replicas": 2}
-        for key, value in defaults.items():
+        # The name (and the host, NAME.local unless --host) comes from the
+        # first image when --name is not given: tracks.Target.app_name.
+        for key, value in {"namespace": "modelship", "replicas": 2}.items():
             state.details.setdefault(key, value)
-        self.app = state.details["name"]
         self.namespace = state.details["namespace"]
-        self.host = state.details["host"]
         self.replicas = state.details["replicas"]
         self.kubectl = kubectl or Kubectl(getattr(options, "kubectl", None) or "kubectl",
                                           getattr(options, "context", None), self.namespace)
 
+    @property
+    def app(self):
+        """NAME of the objects (`NAME-stable`, `NAME-canary`), once known."""
+        return self.app_name()
+
+    def host(self, name):
+        """The Ingress host: --host, or NAME.local."""
+        return self.state.details.get("host") or f"{name}.local"
+
     def _objects(self, track, image, weight=None):
-        return track_objects(self.app, self.namespace, self.host, self.replicas, track, image,
+        name = self.app_name(image)
+        return track_objects(name, self.namespace, self.host(name), self.replicas, track, image,
                              weight)
 
     def _write(self, label, objects):
@@ -324,5 +332,7 @@ class KubernetesTarget(tracks.Target):
             return name, None
 
     def details(self):
-        return {"namespace": self.namespace, "name": self.app, "host": self.host,
+        name = self.state.details.get("name")
+        return {"namespace": self.namespace, "name": name,
+                "host": self.host(name) if name else self.state.details.get("host"),
                 "replicas": self.replicas}

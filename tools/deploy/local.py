@@ -22,7 +22,8 @@ from tools.deploy import ownership
 from tools.deploy import tracks
 from tools.deploy.errors import DeployError, InputError
 
-LOCAL_REPOSITORY = "modelship-deploy/digits"
+# Images are tagged LOCAL_REPOSITORY/<name>:<digest> in the private dockerd.
+LOCAL_REPOSITORY = "modelship-deploy"
 READY_DEADLINE_S = 90
 # Old workers of a reloaded nginx may still hold requests for the old track.
 DRAIN_GRACE_S = 0.5
@@ -176,7 +177,7 @@ class LocalTarget(tracks.Target):
         return self.daemon
 
     def _local_tag(self, image):
-        return f"{LOCAL_REPOSITORY}:{image.digest.replace(':', '-')}"
+        return f"{LOCAL_REPOSITORY}/{self.app_name(image)}:{image.digest.replace(':', '-')}"
 
     def _ensure_image(self, image, archive):
         daemon = self._docker()
@@ -202,7 +203,7 @@ class LocalTarget(tracks.Target):
         tag = self._ensure_image(image, archive)
         daemon = self._docker()
         port = runtime.free_port()
-        name = f"digits-{track}-{image.short}-{port}"
+        name = f"{self.app_name(image)}-{track}-{image.short}-{port}"
         daemon.docker("run", "--detach", "--network", "host", "--read-only",
                       "--env", "MODELSHIP_HOST=127.0.0.1", "--env", f"MODELSHIP_PORT={port}",
                       "--label", f"io.modelship.deploy.digest={image.digest}",
@@ -266,7 +267,8 @@ class LocalTarget(tracks.Target):
         self._route(canary)
         self._stop(self.state.stable)
         # The same container goes on serving; only its name says its new track.
-        name = canary["container"].replace("digits-canary-", "digits-stable-", 1)
+        app = self.app_name()
+        name = canary["container"].replace(f"{app}-canary-", f"{app}-stable-", 1)
         if self._docker().docker("rename", canary["container"], name,
                                  check=False).returncode == 0:
             canary["container"] = name
@@ -290,6 +292,7 @@ class LocalTarget(tracks.Target):
         ports = {name: self.state.data[name]["port"] for name in ("stable", "canary")
                  if self.state.data[name]}
         return {"listen": f"127.0.0.1:{self.state.details['port']}", "ports": ports,
+                "name": self.state.details.get("name"),
                 "nginx_conf": self.proxy.conf,
                 "dockerd_root": self.state.details.get("dockerd_root")}
 

@@ -40,13 +40,17 @@ def _common(parser, suppress):
                         help="where to deploy (default local)")
     parser.add_argument("--state-dir", default=default,
                         help="state folder (default ~/.cache/modelship/deploy/<target>)")
+    parser.add_argument("--name", default=default,
+                        help="name of the tracks' containers (local) and objects (kubernetes): "
+                        "NAME-stable, NAME-canary (default: the last path component of the "
+                        "first --image's repository, e.g. iris for registry.example/team/"
+                        "iris@sha256:...; fixed for the state dir)")
     local = parser.add_argument_group("local target")
     local.add_argument("--port", type=int, default=default,
                        help="nginx listens on 127.0.0.1:PORT (default 8080, set at first use)")
     k8s = parser.add_argument_group("kubernetes target")
     for flag, text in (("--namespace", "namespace (default modelship)"),
-                       ("--name", "object name prefix (default digits)"),
-                       ("--host", "Ingress host (default digits.local)"),
+                       ("--host", "Ingress host (default NAME.local)"),
                        ("--kubectl", "kubectl binary (default kubectl)"),
                        ("--context", "kubectl context"),
                        ("--manifests", "also write rendered manifests to this folder")):

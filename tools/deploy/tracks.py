@@ -22,6 +22,33 @@ class Target:
     def __init__(self, state, options):
         self.state = state
         self.options = options
+        given = getattr(options, "name", None)
+        if given is not None:
+            images.check_name(given)
+            recorded = state.details.get("name")
+            if recorded and recorded != given and (state.stable or state.canary):
+                # Another name would start a second set of objects beside the
+                # running ones, which nothing would stop or route to again.
+                raise InputError(f"--name {given}: the tracks of {state.directory} run as "
+                                 f"{recorded!r}; pass --name {recorded} (or none), or use "
+                                 "another --state-dir")
+            state.details["name"] = given
+
+    def app_name(self, image=None):
+        """The name of the tracks' objects and containers (`NAME-stable`, `NAME-canary`).
+
+        --name when given, else the one recorded in the state dir, else derived from
+        `image` (its repository's last path component) and recorded: it stays fixed
+        for the state dir, whatever repository a later image comes from.
+        """
+        name = self.state.details.get("name")
+        if not name:
+            if image is None:
+                raise InputError("nothing deployed yet, so no name is known: pass --name NAME "
+                                 "or deploy an image first")
+            name = images.default_name(image)
+            self.state.details["name"] = name
+        return name
 
     # --- what a target implements ------------------------------------------
 

@@ -17,6 +17,11 @@ import tarfile
 from tools.containers import runtime
 
 FAULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "faults")
+# The label naming the model as clients address it (/v2/models/<served name>).
+# Written by the image build; tools.release.labels is to declare it as
+# SERVED_NAME, and this definition then gives way to that one.
+SERVED_NAME_LABEL = "io.modelship.model.served-name"
+TITLE_LABEL = "org.opencontainers.image.title"
 PRODUCTION_PYTHONPATH = "/opt/modelship/app:/opt/modelship/site"
 
 
@@ -34,6 +39,18 @@ def manifest_digest(archive):
     """The manifest digest of an OCI archive (index.json's single manifest)."""
     with tarfile.open(archive) as tar:
         return json.load(tar.extractfile("index.json"))["manifests"][0]["digest"]
+
+
+def labels(archive):
+    """The image config's labels of an OCI archive (index.json's single manifest)."""
+    with tarfile.open(archive) as tar:
+        def blob(digest):
+            algorithm, hexdigest = digest.split(":", 1)
+            return json.load(tar.extractfile(f"blobs/{algorithm}/{hexdigest}"))
+        index = json.load(tar.extractfile("index.json"))
+        manifest = blob(index["manifests"][0]["digest"])
+        config = blob(manifest["config"]["digest"])
+    return dict((config.get("config") or {}).get("Labels") or {})
 
 
 def derive(archive, out, storage, kind, name, delay_s=0.3):

@@ -6,7 +6,7 @@
         name = "test_artifact",
         srcs = ["test_artifact.py"],
         deps = ["//inference"],
-        data = ["//models/digits:model"],
+        data = ["//models/iris:model"],      # whatever the tests read, e.g. a model
     )
 
 Every file in `srcs` is collected (so helpers go in `deps`). Warnings are

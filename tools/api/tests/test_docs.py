@@ -77,3 +77,18 @@ def test_a_redoc_bundle_that_fetches_something_else_is_refused(tmp_path):
     assert "docs: the Redoc bundle no longer loads https://cdn.redoc.ly" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "out.html").exists()
+
+
+def test_the_page_is_titled_by_the_document_it_renders(tmp_path):
+    # Nothing of the example service is built in: another service's document
+    # gives a page about that service.
+    other = json.loads(json.dumps(OPENAPI))
+    other["info"]["title"] = "iris inference service"
+    other["info"]["version"] = "2.3"
+    source = tmp_path / "openapi.json"
+    source.write_text(json.dumps(other), encoding="utf-8")
+    subprocess.run([sys.executable, "tools/api/docs.py", "--openapi", str(source),
+                    "--redoc", "external/redoc/redoc", "--html", str(tmp_path / "out.html")],
+                   check=True)
+    page = (tmp_path / "out.html").read_text(encoding="utf-8")
+    assert "<title>iris inference service 2.3 reference" in page

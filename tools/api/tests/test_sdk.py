@@ -65,4 +65,22 @@ def test_a_version_other_than_the_contracts_is_refused(tmp_path):
     assert result.returncode == 1
     assert result.stderr.startswith(f"sdk: services/digits/openapi.json is API {VERSION} but "
                                     "the wheel would be 9.9")
+    assert "Set the `version` of the api_client_wheel target" in result.stderr
     assert result.stderr.count("\n") == 1
+
+
+def test_package_and_distribution_come_from_the_arguments(tmp_path):
+    # Any service's SDK: the names are the target's, none is built in.
+    out = tmp_path / f"modelship_iris_client-{VERSION}-py3-none-any.whl"
+    result = subprocess.run([sys.executable, "tools/api/sdk.py", "--openapi",
+                             str(ROOT / "openapi.json"), "--package", "iris_client",
+                             "--distribution", "modelship-iris-client", "--version", VERSION,
+                             "--out", str(out)], capture_output=True, text=True, check=False,
+                            env=dict(os.environ, SOURCE_DATE_EPOCH="315532800"))
+    assert result.returncode == 0, result.stderr
+    with zipfile.ZipFile(out) as wheel:
+        names = wheel.namelist()
+        metadata = wheel.read(f"modelship_iris_client-{VERSION}.dist-info/METADATA").decode()
+    assert "iris_client/client.py" in names
+    assert not [name for name in names if "digits" in name]
+    assert "Name: modelship-iris-client\n" in metadata

@@ -51,7 +51,7 @@ class RecordingKubectl:
         """Records ("delete", kind, name)."""
         self.calls.append(("delete", kind, name))
 
-    def add_pod(self, name, track, url, ready=True, app="digits"):
+    def add_pod(self, name, track, url, ready=True, app="iris"):
         """Puts a running pod of `track` in the cluster; `url` stands for its port."""
         self.cluster_pods.append({
             "metadata": {"name": name,

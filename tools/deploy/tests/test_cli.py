@@ -7,7 +7,7 @@ import pytest
 from tools.deploy import main
 from tools.deploy.tests.recorder import RecordingKubectl
 
-REPO = "registry.example/modelship/digits"
+REPO = "registry.example/team/iris"
 A = "sha256:" + "a" * 64
 B = "sha256:" + "b" * 64
 
@@ -87,7 +87,7 @@ def test_rollback_uses_the_release_history_when_given(deploy, tmp_path, capsys):
     assert deploy("rollback", "--release-history", str(history)) == 0
     assert json.loads(capsys.readouterr().out) == {
         "rolled_back": "stable", "stable": A, "was": B, "source": "release history"}
-    applied = deploy.kubectl.applied()[("Deployment", "digits-stable")]
+    applied = deploy.kubectl.applied()[("Deployment", "iris-stable")]
     assert applied["spec"]["template"]["spec"]["containers"][0]["image"] == f"{REPO}@{A}"
 
 
@@ -107,5 +107,47 @@ def test_rollback_takes_only_the_digest_from_the_release_history(deploy, tmp_pat
     deploy("deploy", "--image", f"{REPO}@{B}")
     capsys.readouterr()
     assert deploy("rollback", "--release-history", str(history)) == 0
-    applied = deploy.kubectl.applied()[("Deployment", "digits-stable")]
+    applied = deploy.kubectl.applied()[("Deployment", "iris-stable")]
     assert applied["spec"]["template"]["spec"]["containers"][0]["image"] == f"{REPO}@{A}"
+
+
+def test_objects_are_named_after_the_repository_of_the_first_image(deploy, capsys):
+    assert deploy("deploy", "--image", f"registry.example/nlp/sentiment@{A}") == 0
+    assert ("Deployment", "sentiment-stable") in deploy.kubectl.applied()
+    # A later image from another repository keeps the objects it started with.
+    assert deploy("canary", "--image", f"registry.example/nlp/sentiment-v2@{B}",
+                  "--weight", "10") == 0
+    assert ("Deployment", "sentiment-canary") in deploy.kubectl.applied()
+    assert not [key for key in deploy.kubectl.applied() if key[1].startswith("sentiment-v2")]
+    capsys.readouterr()
+    assert deploy("status") == 0
+    assert json.loads(capsys.readouterr().out)["details"]["name"] == "sentiment"
+
+
+def test_name_option_overrides_the_repository(deploy):
+    assert deploy("--name", "fraud", "deploy", "--image", f"{REPO}@{A}") == 0
+    applied = deploy.kubectl.applied()
+    assert ("Deployment", "fraud-stable") in applied
+    assert applied[("Ingress", "fraud-stable")]["spec"]["rules"][0]["host"] == "fraud.local"
+    # Recorded: later commands need not repeat it.
+    assert deploy("canary", "--image", f"{REPO}@{B}", "--weight", "5") == 0
+    assert ("Deployment", "fraud-canary") in deploy.kubectl.applied()
+
+
+def test_another_name_for_running_tracks_is_exit_2(deploy, capsys):
+    deploy("deploy", "--image", f"{REPO}@{A}")
+    calls = list(deploy.kubectl.calls)
+    assert deploy("--name", "other", "canary", "--image", f"{REPO}@{B}", "--weight", "5") == 2
+    err = capsys.readouterr().err
+    assert "--name other" in err and "'iris'" in err and "--state-dir" in err
+    assert deploy.kubectl.calls == calls
+
+
+@pytest.mark.parametrize("argv, said", [
+    (["--name", "Bad_Name", "deploy", "--image", f"{REPO}@{A}"], "--name 'Bad_Name'"),
+    (["deploy", "--image", f"registry.example/team/3d@{A}"], "pass --name NAME"),
+])
+def test_a_name_that_cannot_name_objects_is_exit_2(deploy, capsys, argv, said):
+    assert deploy(*argv) == 2
+    assert said in capsys.readouterr().err
+    assert deploy.kubectl.calls == []

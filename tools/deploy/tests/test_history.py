@@ -7,7 +7,7 @@ import pytest
 from tools.deploy import history
 from tools.deploy.errors import InputError
 
-REPO = "127.0.0.1:5000/modelship/digits"
+REPO = "127.0.0.1:5000/team/iris"
 
 
 def digest(n):

@@ -15,7 +15,7 @@ from tools.deploy import main
 from tools.deploy.tests import contract
 from tools.deploy.tests.recorder import RecordingKubectl
 
-REPO = "registry.example:5000/modelship/digits"
+REPO = "registry.example:5000/team/iris"
 A = "sha256:" + "a" * 64
 B = "sha256:" + "b" * 64
 
@@ -46,15 +46,15 @@ def deployment_container(obj):
 def test_deploy_applies_the_stable_track_and_waits_for_rollout(cluster):
     assert cluster("deploy", "--image", f"{REPO}@{A}")[0] == 0
     assert cluster.kubectl.sequence() == [
-        ("apply", [("Deployment", "digits-stable"), ("Service", "digits-stable"),
-                   ("Ingress", "digits-stable")]),
-        ("rollout", "digits-stable")]
+        ("apply", [("Deployment", "iris-stable"), ("Service", "iris-stable"),
+                   ("Ingress", "iris-stable")]),
+        ("rollout", "iris-stable")]
 
 
 def test_stable_deployment_pins_the_digest_probes_resources_and_nonroot(cluster):
     cluster("deploy", "--image", f"{REPO}@{A}")
     objects = cluster.kubectl.applied()
-    dep = objects[("Deployment", "digits-stable")]
+    dep = objects[("Deployment", "iris-stable")]
     assert dep["metadata"]["namespace"] == "ml"
     assert dep["spec"]["replicas"] == 3
     container = deployment_container(dep)
@@ -83,24 +83,44 @@ def test_services_select_their_own_track(cluster):
     cluster("canary", "--image", f"{REPO}@{B}", "--weight", "10")
     objects = cluster.kubectl.applied()
     for track in ("stable", "canary"):
-        svc = objects[("Service", f"digits-{track}")]
+        svc = objects[("Service", f"iris-{track}")]
         assert svc["spec"]["selector"]["modelship.io/track"] == track
         assert svc["spec"]["ports"][0]["targetPort"] == "http"
+
+
+def test_names_come_from_the_image_repository_not_from_a_built_in_model(cluster):
+    cluster("deploy", "--image", f"registry.example/vision/resnet_50@{A}")
+    objects = cluster.kubectl.applied()
+    assert sorted(objects) == [("Deployment", "resnet-50-stable"),
+                               ("Ingress", "resnet-50-stable"), ("Service", "resnet-50-stable")]
+    dep = objects[("Deployment", "resnet-50-stable")]
+    assert deployment_container(dep)["name"] == "resnet-50"
+    assert dep["metadata"]["labels"]["app.kubernetes.io/name"] == "resnet-50"
+    assert objects[("Ingress", "resnet-50-stable")]["spec"]["rules"][0]["host"] == \
+        "resnet-50.local"
+    assert objects[("Service", "resnet-50-stable")]["spec"]["selector"] == {
+        "app.kubernetes.io/name": "resnet-50", "modelship.io/track": "stable"}
+
+
+def test_host_option_replaces_the_default_host(cluster):
+    cluster("--host", "models.example.com", "deploy", "--image", f"{REPO}@{A}")
+    ingress = cluster.kubectl.applied()[("Ingress", "iris-stable")]
+    assert ingress["spec"]["rules"][0]["host"] == "models.example.com"
 
 
 def test_canary_ingress_carries_the_canary_weight_for_the_same_host(cluster):
     cluster("deploy", "--image", f"{REPO}@{A}")
     assert cluster("canary", "--image", f"{REPO}@{B}", "--weight", "25")[0] == 0
     objects = cluster.kubectl.applied()
-    stable, canary = objects[("Ingress", "digits-stable")], objects[("Ingress", "digits-canary")]
+    stable, canary = objects[("Ingress", "iris-stable")], objects[("Ingress", "iris-canary")]
     assert "nginx.ingress.kubernetes.io/canary" not in stable["metadata"]["annotations"]
     assert canary["metadata"]["annotations"] == {
         "nginx.ingress.kubernetes.io/canary": "true",
         "nginx.ingress.kubernetes.io/canary-weight": "25"}
     assert canary["spec"]["rules"][0]["host"] == stable["spec"]["rules"][0]["host"]
     backend = canary["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
-    assert backend["name"] == "digits-canary"
-    assert deployment_container(objects[("Deployment", "digits-canary")])["image"] == \
+    assert backend["name"] == "iris-canary"
+    assert deployment_container(objects[("Deployment", "iris-canary")])["image"] == \
         f"{REPO}@{B}"
 
 
@@ -124,15 +144,15 @@ def test_ingresses_route_every_public_path_and_never_metrics(cluster):
     cluster("deploy", "--image", f"{REPO}@{A}")
     cluster("canary", "--image", f"{REPO}@{B}", "--weight", "25")
     objects = cluster.kubectl.applied()
-    ingresses = {track: objects[("Ingress", f"digits-{track}")] for track in ("stable", "canary")}
+    ingresses = {track: objects[("Ingress", f"iris-{track}")] for track in ("stable", "canary")}
     for track, ingress in ingresses.items():
         for path in contract.api_paths():
-            assert ingress_backend(ingress, path) == f"digits-{track}", path
+            assert ingress_backend(ingress, path) == f"iris-{track}", path
         for path in ("/metrics", "/metrics/", "/metrics?x=1", "/", "/v2metrics", "/metricsz"):
             assert ingress_backend(ingress, path) is None, path
     # ingress-nginx pairs a canary Ingress with the main one by host and path.
     assert ingresses["stable"]["spec"]["rules"][0]["http"]["paths"] == [
-        dict(entry, backend={"service": {"name": "digits-stable", "port": {"number": 8080}}})
+        dict(entry, backend={"service": {"name": "iris-stable", "port": {"number": 8080}}})
         for entry in ingresses["canary"]["spec"]["rules"][0]["http"]["paths"]]
 
 
@@ -141,17 +161,17 @@ def test_canary_pods_are_ready_before_its_ingress_exists(cluster):
     cluster.kubectl.calls.clear()
     cluster("canary", "--image", f"{REPO}@{B}", "--weight", "10")
     assert cluster.kubectl.sequence() == [
-        ("apply", [("Deployment", "digits-canary"), ("Service", "digits-canary")]),
-        ("rollout", "digits-canary"),
-        ("apply", [("Deployment", "digits-canary"), ("Service", "digits-canary"),
-                   ("Ingress", "digits-canary")])]
+        ("apply", [("Deployment", "iris-canary"), ("Service", "iris-canary")]),
+        ("rollout", "iris-canary"),
+        ("apply", [("Deployment", "iris-canary"), ("Service", "iris-canary"),
+                   ("Ingress", "iris-canary")])]
 
 
 def test_weight_change_reapplies_the_canary_ingress(cluster):
     cluster("deploy", "--image", f"{REPO}@{A}")
     cluster("canary", "--image", f"{REPO}@{B}", "--weight", "10")
     assert cluster("canary", "--weight", "50")[0] == 0
-    ingress = cluster.kubectl.applied()[("Ingress", "digits-canary")]
+    ingress = cluster.kubectl.applied()[("Ingress", "iris-canary")]
     assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/canary-weight"] \
         == "50"
 
@@ -162,13 +182,13 @@ def test_promote_rolls_stable_to_the_canary_digest_then_removes_the_canary(clust
     cluster.kubectl.calls.clear()
     assert cluster("promote")[0] == 0
     assert cluster.kubectl.sequence() == [
-        ("apply", [("Deployment", "digits-stable"), ("Service", "digits-stable"),
-                   ("Ingress", "digits-stable")]),
-        ("rollout", "digits-stable"),
-        ("delete", "ingress", "digits-canary"),
-        ("delete", "service", "digits-canary"),
-        ("delete", "deployment", "digits-canary")]
-    stable = cluster.kubectl.applied()[("Deployment", "digits-stable")]
+        ("apply", [("Deployment", "iris-stable"), ("Service", "iris-stable"),
+                   ("Ingress", "iris-stable")]),
+        ("rollout", "iris-stable"),
+        ("delete", "ingress", "iris-canary"),
+        ("delete", "service", "iris-canary"),
+        ("delete", "deployment", "iris-canary")]
+    stable = cluster.kubectl.applied()[("Deployment", "iris-stable")]
     assert deployment_container(stable)["image"] == f"{REPO}@{B}"
 
 
@@ -179,7 +199,7 @@ def test_rollback_of_a_canary_removes_its_ingress_first(cluster):
     status, out = cluster("rollback")
     assert status == 0
     assert json.loads(out)["rolled_back"] == "canary"
-    assert cluster.kubectl.sequence()[0] == ("delete", "ingress", "digits-canary")
+    assert cluster.kubectl.sequence()[0] == ("delete", "ingress", "iris-canary")
 
 
 def test_manual_rollback_after_promote_restores_the_previous_digest(cluster):
@@ -191,8 +211,8 @@ def test_manual_rollback_after_promote_restores_the_previous_digest(cluster):
     assert status == 0
     assert json.loads(out) == {"rolled_back": "stable", "stable": A, "was": B,
                                "source": "deploy state"}
-    assert cluster.kubectl.sequence()[-1] == ("rollout", "digits-stable")
-    stable = cluster.kubectl.applied()[("Deployment", "digits-stable")]
+    assert cluster.kubectl.sequence()[-1] == ("rollout", "iris-stable")
+    stable = cluster.kubectl.applied()[("Deployment", "iris-stable")]
     assert deployment_container(stable)["image"] == f"{REPO}@{A}"
     # Nothing older is recorded: a second rollback has nowhere to go.
     assert cluster("rollback")[0] == 2
@@ -286,14 +306,14 @@ def test_run_canary_steps_the_canary_ingress_weight_and_promotes(cluster, tracks
     weights = [call[2][2]["metadata"]["annotations"][
         "nginx.ingress.kubernetes.io/canary-weight"]
         for call in cluster.kubectl.calls
-        if call[0] == "apply" and ("Ingress", "digits-canary") in call[1]]
+        if call[0] == "apply" and ("Ingress", "iris-canary") in call[1]]
     assert weights == ["10", "50", "100"]
     assert json.loads(out.splitlines()[-1])["report"]["result"] == "promoted"
-    stable = cluster.kubectl.applied()[("Deployment", "digits-stable")]
+    stable = cluster.kubectl.applied()[("Deployment", "iris-stable")]
     assert deployment_container(stable)["image"] == f"{REPO}@{B}"
-    assert cluster.kubectl.sequence()[-3:] == [("delete", "ingress", "digits-canary"),
-                                               ("delete", "service", "digits-canary"),
-                                               ("delete", "deployment", "digits-canary")]
+    assert cluster.kubectl.sequence()[-3:] == [("delete", "ingress", "iris-canary"),
+                                               ("delete", "service", "iris-canary"),
+                                               ("delete", "deployment", "iris-canary")]
 
 
 def test_run_canary_rolls_back_an_erroring_canary_at_the_first_step(cluster, tracks_metrics):
@@ -304,8 +324,8 @@ def test_run_canary_rolls_back_an_erroring_canary_at_the_first_step(cluster, tra
     report = json.loads(out.splitlines()[-1])["report"]
     assert report["result"] == "rolled back"
     assert [s["weight"] for s in report["steps"]] == [10]
-    assert cluster.kubectl.sequence()[-3] == ("delete", "ingress", "digits-canary")
-    stable = cluster.kubectl.applied()[("Deployment", "digits-stable")]
+    assert cluster.kubectl.sequence()[-3] == ("delete", "ingress", "iris-canary")
+    stable = cluster.kubectl.applied()[("Deployment", "iris-stable")]
     assert deployment_container(stable)["image"] == f"{REPO}@{A}"
     assert json.loads(cluster("status")[1])["tracks"]["canary"] is None
 
@@ -374,7 +394,7 @@ def fixture_pods(cluster, monkeypatch):
     }
     for track, track_pods in servers.items():
         for index, server in enumerate(track_pods):
-            cluster.kubectl.add_pod(f"digits-{track}-{index}", track, server.url)
+            cluster.kubectl.add_pod(f"iris-{track}-{index}", track, server.url)
     front = ServiceFront(servers)
     monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{front.server_address[1]}")
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
@@ -407,10 +427,10 @@ def test_gate_sums_every_pod_of_each_track_not_one_service_answer(cluster, pods)
         assert step["figures"]["canary"]["requests"] == 60
         assert step["figures"]["canary"]["errors"] == 0
         assert step["figures"]["stable"]["requests"] == 60
-        assert step["instances"] == {"stable": ["digits-stable-0", "digits-stable-1"],
-                                     "canary": ["digits-canary-0", "digits-canary-1"]}
+        assert step["instances"] == {"stable": ["iris-stable-0", "iris-stable-1"],
+                                     "canary": ["iris-canary-0", "iris-canary-1"]}
     raw = [call[1] for call in cluster.kubectl.calls if call[0] == "get --raw"]
-    assert "/api/v1/namespaces/ml/pods/digits-canary-1:8080/proxy/metrics" in raw
+    assert "/api/v1/namespaces/ml/pods/iris-canary-1:8080/proxy/metrics" in raw
     assert all(server.scrapes == 4 for track in pods.values() for server in track)
 
 
@@ -429,14 +449,14 @@ def test_a_ready_pod_whose_metrics_cannot_be_read_aborts_naming_it(cluster, pods
     status, out = canary_on_pods(cluster)
     assert status == 1
     reasons = json.loads(out.splitlines()[-1])["report"]["reasons"]
-    assert "cannot read the metrics of pod digits-canary-0" in reasons[0]
+    assert "cannot read the metrics of pod iris-canary-0" in reasons[0]
 
 
 @pytest.mark.usefixtures("pods")
 def test_a_pod_not_ready_that_cannot_be_read_is_left_out(cluster):
-    cluster.kubectl.add_pod("digits-canary-2", "canary", "http://127.0.0.1:9/metrics",
+    cluster.kubectl.add_pod("iris-canary-2", "canary", "http://127.0.0.1:9/metrics",
                             ready=False)
     status, out = canary_on_pods(cluster)
     assert status == 0, out
     steps = json.loads(out.splitlines()[-1])["report"]["steps"]
-    assert steps[0]["instances"]["canary"] == ["digits-canary-0", "digits-canary-1"]
+    assert steps[0]["instances"]["canary"] == ["iris-canary-0", "iris-canary-1"]

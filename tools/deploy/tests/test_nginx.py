@@ -18,7 +18,7 @@ from tools.deploy import loadgen
 from tools.deploy import nginx
 from tools.deploy.tests import contract
 
-INFER = "/v2/models/digits/infer"
+INFER = "/v2/models/iris/infer"
 
 
 class Backend(http.server.ThreadingHTTPServer):
@@ -136,7 +136,7 @@ def test_failing_canary_get_is_retried(front):
     proxy, port, _, canary = front
     canary.fail = True
     proxy.set(100)
-    assert send(port, 5, path="/v2/models/digits", method="GET") == [(200, "stable")] * 5
+    assert send(port, 5, path="/v2/models/iris", method="GET") == [(200, "stable")] * 5
 
 
 def test_dead_canary_costs_no_request(front):
@@ -149,7 +149,8 @@ def test_dead_canary_costs_no_request(front):
 
 def test_weight_changes_under_load_drop_no_request(front):
     proxy, port, _, _ = front
-    load = loadgen.LoadGenerator(port, rate=200, threads=4, max_s=30).start()
+    load = loadgen.LoadGenerator(port, loadgen.Request(INFER, b"{}"), rate=200, threads=4,
+                                 max_s=30).start()
     for weight in (10, 25, 50, 100, 0, 30, 60, 0, 100, 10):
         proxy.set(weight)
         time.sleep(0.3)
