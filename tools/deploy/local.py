@@ -21,6 +21,7 @@ from tools.deploy import nginx
 from tools.deploy import ownership
 from tools.deploy import tracks
 from tools.deploy.errors import DeployError, InputError
+from tools.image import labels
 
 LOCAL_REPOSITORY = "modelship-deploy/digits"
 READY_DEADLINE_S = 90
@@ -204,7 +205,7 @@ class LocalTarget(tracks.Target):
         name = f"digits-{track}-{image.short}-{port}"
         daemon.docker("run", "--detach", "--network", "host", "--read-only",
                       "--env", "MODELSHIP_HOST=127.0.0.1", "--env", f"MODELSHIP_PORT={port}",
-                      "--label", f"io.modelship.deploy.digest={image.digest}",
+                      "--label", f"{labels.DEPLOY_DIGEST}={image.digest}",
                       "--name", name, tag)
         end = time.monotonic() + READY_DEADLINE_S
         while time.monotonic() < end:

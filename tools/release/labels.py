@@ -1,16 +1,21 @@
-"""The labels a releasable image must carry, and what they must agree with."""
+"""The labels a releasable image must carry, and what they must agree with.
+
+The keys and their types are declared once, in tools/image/labels.py; this
+module re-exports them (`from tools.release import labels; labels.SERVED_NAME`
+keeps working wherever the declarations live) and adds the release rules.
+"""
 
 import re
 
+# pylint: disable-next=unused-import
+from tools.image.labels import (  # noqa: F401  (re-exported)
+    API_VERSION, BASE_NAME, CREATED, KEYS, MODEL_FORMAT_VERSION, MODEL_METRIC, MODEL_NAME,
+    MODEL_OUTPUT_SCHEMA_VERSION, MODEL_VERSION, REVISION, SERVED_NAME, SOURCE, TITLE, VERSION,
+    type_problems)
 from tools.release import errors
 
-REVISION = "org.opencontainers.image.revision"
-VERSION = "org.opencontainers.image.version"
-CREATED = "org.opencontainers.image.created"
-MODEL_NAME = "io.modelship.model.name"
-MODEL_VERSION = "io.modelship.model.version"
-MODEL_METRIC = "io.modelship.model.metric"
-API_VERSION = "io.modelship.api.version"
+# SERVED_NAME is not required: images built before it was added stay releasable
+# (and promotable back to by a rollback).
 REQUIRED = (REVISION, VERSION, CREATED, MODEL_NAME, MODEL_VERSION, MODEL_METRIC, API_VERSION)
 UNSTAMPED = "0" * 40
 _SHA1 = re.compile(r"^[0-9a-f]{40}\Z")
