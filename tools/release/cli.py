@@ -145,6 +145,14 @@ def _table(records):
     return "\n".join(lines) if lines else "(no releases recorded yet)"
 
 
+def _in_checkout(path):
+    """`path` in the checkout `bazel run` started from (what a commit changes, and what CI
+    judges, also when the tool runs outside Bazel), else None (the runfiles copy)."""
+    workspace = os.environ.get("BUILD_WORKSPACE_DIRECTORY")
+    found = os.path.join(workspace, path) if workspace else None
+    return found if found and os.path.isfile(found) else None
+
+
 def _gate(args, spec):
     """`gate`: the spec's model release gate on a model file; exit 0 accepted, 1 refused."""
     if spec is None:
@@ -152,7 +160,7 @@ def _gate(args, spec):
                                 "//<pkg>:<name>.release -- gate` (or give --spec)")
     model = _user_path(args.model) if args.model else imagespec.local(spec, spec.model,
                                                                        "model")
-    release = _user_path(args.release) if args.release else None
+    release = _user_path(args.release) if args.release else _in_checkout(spec.release.path)
     checks = imagespec.run_gate(spec, model, release)
     print(f"model release gate {spec.release_gate} for {args.model or spec.model.path}:")
     for check in checks:
