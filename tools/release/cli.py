@@ -199,6 +199,10 @@ def run(args, environ):
             raise errors.UsageError("publish needs --archive (or run the image's own "
                                     "`<name>.release`, whose spec names the archive)")
         args.archive = os.path.join("dist", spec.image_name + ".oci.tar")
+    if args.command == "publish" and not os.path.isfile(_user_path(args.archive)):
+        # Before any registry is started.
+        raise errors.UsageError(f"--archive {_user_path(args.archive)}: no such file (build "
+                                f"it with `bazel run //<pkg>:image`)")
     releases = Releases(_settings(args, environ, spec), log=_log, spec=spec)
     if args.command == "publish":
         published = releases.publish(_user_path(args.archive))
