@@ -20,7 +20,7 @@ split; it does not take the artifact's recorded metrics on trust. It fails
 `--promote` then records the candidate as the current release
 (release/current.json in the source tree; commit it with the change).
 
-`gate(model_path, release_path)` is the same gate as the image's release tool
+`judge(model_path, release_path)` is the same gate as the image's release tool
 calls it (model_image's release_gate, services/digits/BUILD): `bazel run
 //services/digits:image.release -- validate` runs it on the model taken out of
 the pushed image, `... -- gate` on the model this checkout builds.
@@ -160,7 +160,7 @@ def evaluate(candidate, release, gate, dataset):
     return checks
 
 
-def gate(model_path, release_path):
+def judge(model_path, release_path):
     """The release gate as model_image's `release_gate` calls it: every check of
     `evaluate` on the artifact at `model_path`, against the release record at
     `release_path`, with this package's gate settings (config.json) and test split

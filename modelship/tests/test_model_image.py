@@ -46,9 +46,15 @@ def test_the_spec_names_files_by_workspace_path_and_runfiles_path():
 
 def test_every_file_the_spec_names_is_in_the_runfiles():
     spec = build.resolve_spec(build.read_spec(SPEC))
-    for entry in (spec.model, spec.contract, spec.release, spec.operating_point,
-                  spec.requests, spec.task.schema) + spec.sources:
+    for entry in (spec.model, spec.contract, spec.release) + spec.sources:
         assert os.path.isfile(entry.local), entry
+
+
+def test_the_release_files_are_in_the_runfiles_of_the_release_target():
+    spec = build.read_spec(SPEC)
+    for field, entry in (("operating_point", spec.operating_point),
+                         ("requests", spec.requests), ("task.schema", spec.task.schema)):
+        assert os.path.isfile(build.runfile(entry.runfile, field)), entry
 
 
 def test_build_py_accepts_the_spec_and_passes_what_differs_as_build_args():

@@ -162,6 +162,13 @@ def _spec_file(doc, field, errors, optional=False):
     return SpecFile(value["path"], value["runfile"])
 
 
+def _check_release_gate(doc, errors):
+    gate = doc.get("release_gate")
+    if "release_gate" in doc and not (isinstance(gate, str) and _HANDLER.match(gate)):
+        errors.append(f"field 'release_gate' must be the model release gate as "
+                      f"'package.module:function', got {gate!r}")
+
+
 def parse_spec(doc, source="the spec"):
     """A Spec from the decoded JSON `doc`; BuildError listing every field that is
     wrong (each named, with what it must be)."""
@@ -189,10 +196,7 @@ def parse_spec(doc, source="the spec"):
     if "handler" in doc and not (isinstance(handler, str) and _HANDLER.match(handler)):
         errors.append(f"field 'handler' must be 'package.module:Class' (what MODELSHIP_HANDLER "
                       f"takes), got {handler!r}")
-    gate = doc.get("release_gate")
-    if "release_gate" in doc and not (isinstance(gate, str) and _HANDLER.match(gate)):
-        errors.append(f"field 'release_gate' must be the model release gate as "
-                      f"'package.module:function', got {gate!r}")
+    _check_release_gate(doc, errors)
     for field in ("served_name", "service", "release_gate_library"):
         value = doc.get(field)
         if field in doc and not (isinstance(value, str) and value.strip() == value and value):
@@ -231,7 +235,7 @@ def parse_spec(doc, source="the spec"):
                 handler=handler, served_name=doc["served_name"], service=doc["service"],
                 model=files["model"], model_file=model_file, contract=files["contract"],
                 release=files["release"], size_budget_mb=budget, labels=dict(labels),
-                sources=tuple(entries), release_gate=gate,
+                sources=tuple(entries), release_gate=doc["release_gate"],
                 release_gate_library=doc["release_gate_library"],
                 operating_point=files["operating_point"], requests=files["requests"],
                 task=task)
@@ -281,18 +285,16 @@ def runfile(rlocation, field):
 
 
 def resolve_spec(spec):
-    """The Spec with every file it names found in the runfiles."""
+    """The Spec with every file the image build reads found in the runfiles."""
     def local(entry, field):
         if entry is None:
             return None
         return dataclasses.replace(entry, local=runfile(entry.runfile, field))
-    task = spec.task and dataclasses.replace(spec.task,
-                                             schema=local(spec.task.schema, "task.schema"))
+    # The release fields (operating_point, requests, task) are the release tool's: it
+    # finds them itself (tools/release/imagespec.py), the build needs none.
     return dataclasses.replace(
         spec, model=local(spec.model, "model"), contract=local(spec.contract, "contract"),
         release=local(spec.release, "release"),
-        operating_point=local(spec.operating_point, "operating_point"),
-        requests=local(spec.requests, "requests"), task=task,
         sources=tuple(local(entry, "sources") for entry in spec.sources))
 
 

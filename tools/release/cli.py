@@ -158,8 +158,10 @@ def _gate(args, spec):
     if spec is None:
         raise errors.UsageError("gate runs the image's model release gate: run `bazel run "
                                 "//<pkg>:<name>.release -- gate` (or give --spec)")
-    model = _user_path(args.model) if args.model else imagespec.local(spec, spec.model,
-                                                                       "model")
+    if args.model:
+        model = _user_path(args.model)
+    else:
+        model = imagespec.local(spec, spec.model, "model")
     release = _user_path(args.release) if args.release else _in_checkout(spec.release.path)
     checks = imagespec.run_gate(spec, model, release)
     print(f"model release gate {spec.release_gate} for {args.model or spec.model.path}:")
@@ -172,6 +174,26 @@ def _gate(args, spec):
         return EXIT_FAILED
     print("ACCEPTED")
     return 0
+
+
+def _check_before_the_registry(args, spec):
+    """What validate and publish need of the spec and the archive, refused before any
+    registry is started; completes publish's default --archive from the spec."""
+    if args.command == "validate" and spec is None:
+        raise errors.UsageError(
+            "validate runs the image's own release gates, so it needs the image's spec: "
+            "run `bazel run //<pkg>:<name>.release -- validate ...` (model_image generates "
+            "it), not //tools/release")
+    if args.command != "publish":
+        return
+    if not args.archive:
+        if spec is None:
+            raise errors.UsageError("publish needs --archive (or run the image's own "
+                                    "`<name>.release`, whose spec names the archive)")
+        args.archive = os.path.join("dist", spec.image_name + ".oci.tar")
+    if not os.path.isfile(_user_path(args.archive)):
+        raise errors.UsageError(f"--archive {_user_path(args.archive)}: no such file (build "
+                                f"it with `bazel run //<pkg>:image`)")
 
 
 def run(args, environ):
@@ -189,20 +211,7 @@ def run(args, environ):
     spec = _spec(args)
     if args.command == "gate":
         return _gate(args, spec)
-    if args.command == "validate" and spec is None:
-        raise errors.UsageError(
-            "validate runs the image's own release gates, so it needs the image's spec: "
-            "run `bazel run //<pkg>:<name>.release -- validate ...` (model_image generates "
-            "it), not //tools/release")
-    if args.command == "publish" and not args.archive:
-        if spec is None:
-            raise errors.UsageError("publish needs --archive (or run the image's own "
-                                    "`<name>.release`, whose spec names the archive)")
-        args.archive = os.path.join("dist", spec.image_name + ".oci.tar")
-    if args.command == "publish" and not os.path.isfile(_user_path(args.archive)):
-        # Before any registry is started.
-        raise errors.UsageError(f"--archive {_user_path(args.archive)}: no such file (build "
-                                f"it with `bazel run //<pkg>:image`)")
+    _check_before_the_registry(args, spec)
     releases = Releases(_settings(args, environ, spec), log=_log, spec=spec)
     if args.command == "publish":
         published = releases.publish(_user_path(args.archive))

@@ -7,12 +7,25 @@ keeps working wherever the declarations live) and adds the release rules.
 
 import re
 
-# pylint: disable-next=unused-import
-from tools.image.labels import (  # noqa: F401  (re-exported)
-    API_VERSION, BASE_NAME, CREATED, KEYS, MODEL_FORMAT_VERSION, MODEL_METRIC, MODEL_NAME,
-    MODEL_OUTPUT_SCHEMA_VERSION, MODEL_VERSION, REVISION, SERVED_NAME, SOURCE, TITLE, VERSION,
-    type_problems)
+from tools.image import labels as _declared
 from tools.release import errors
+
+# Re-exported, so `tools.release.labels.<KEY>` is the same constant everywhere.
+KEYS = _declared.KEYS
+TITLE = _declared.TITLE
+REVISION = _declared.REVISION
+CREATED = _declared.CREATED
+VERSION = _declared.VERSION
+SOURCE = _declared.SOURCE
+BASE_NAME = _declared.BASE_NAME
+MODEL_NAME = _declared.MODEL_NAME
+MODEL_VERSION = _declared.MODEL_VERSION
+MODEL_METRIC = _declared.MODEL_METRIC
+MODEL_FORMAT_VERSION = _declared.MODEL_FORMAT_VERSION
+MODEL_OUTPUT_SCHEMA_VERSION = _declared.MODEL_OUTPUT_SCHEMA_VERSION
+SERVED_NAME = _declared.SERVED_NAME
+API_VERSION = _declared.API_VERSION
+type_problems = _declared.type_problems
 
 # SERVED_NAME is not required: images built before it was added stay releasable
 # (and promotable back to by a rollback).

@@ -114,7 +114,7 @@ def test_a_broken_release_record_is_a_usage_error(tmp_path, capsys):
 
 
 def test_gate_as_the_image_release_calls_it_hands_back_the_accuracy_as_a_figure(release):
-    checks = release_gate.gate(paths.model_path(), paths.runfile(paths.RELEASE))
+    checks = release_gate.judge(paths.model_path(), paths.runfile(paths.RELEASE))
     assert all(check.ok for check in checks), _failed(checks)
     figures = {}
     for check in checks:
@@ -128,4 +128,4 @@ def test_gate_raises_on_a_broken_release_record(tmp_path):
     broken = tmp_path / "current.json"
     broken.write_text("{}", encoding="utf-8")
     with pytest.raises(release_gate.ReleaseRecordError):
-        release_gate.gate(paths.model_path(), str(broken))
+        release_gate.judge(paths.model_path(), str(broken))
