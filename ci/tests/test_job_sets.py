@@ -161,9 +161,11 @@ def test_two_promote_tags_of_one_repository_share_its_resource_group(offline):
     text = ("include:\n"
             "  - component: $CI_SERVER_FQDN/platform/modelship/image-build@1.0.0\n"
             "  - component: $CI_SERVER_FQDN/platform/modelship/publish@1.0.0\n"
+            "    inputs:\n      repository: team/toy\n"
             "  - component: $CI_SERVER_FQDN/platform/modelship/promote@1.0.0\n"
+            "    inputs:\n      repository: team/toy\n"
             "  - component: $CI_SERVER_FQDN/platform/modelship/promote@1.0.0\n"
-            "    inputs:\n      tag: latest\n"
+            "    inputs:\n      tag: latest\n      repository: team/toy\n"
             "  - component: $CI_SERVER_FQDN/platform/modelship/image-build@1.0.0\n"
             "    inputs:\n      job_prefix: other\n"
             "  - component: $CI_SERVER_FQDN/platform/modelship/publish@1.0.0\n"
@@ -175,6 +177,21 @@ def test_two_promote_tags_of_one_repository_share_its_resource_group(offline):
         pipeline["modelship-promote-latest"]["resource_group"] == \
         pipeline["modelship-publish"]["resource_group"]
     assert pipeline["other-publish"]["resource_group"] == "modelship-release/team/other"
+
+
+@pytest.mark.parametrize("component", ["publish", "promote"])
+def test_publish_and_promote_name_no_default_repository(offline, component):
+    project = offline.consumer(f"no-repository-{component}", (
+        "include:\n"
+        "  - component: $CI_SERVER_FQDN/platform/modelship/image-build@1.0.0\n"
+        "  - component: $CI_SERVER_FQDN/platform/modelship/publish@1.0.0\n"
+        "    inputs:\n      repository: team/toy\n"
+        f"  - component: $CI_SERVER_FQDN/platform/modelship/{component}@1.0.0\n"
+        "    inputs:\n      job_prefix: other\n"))
+    proc = offline.gcl(project, "--preview", *PROTECTED, check=False)
+    assert proc.returncode != 0
+    assert "`repository` input: required value has not been provided" in \
+        proc.stdout + proc.stderr
 
 
 def test_setup_and_tool_reach_scripts_as_variables_never_as_script_text(pipeline):

@@ -64,8 +64,8 @@ def test_a_template_change_is_in_the_pipeline_of_its_own_commit(tmp_path_factory
     offline, path = make_own(str(tmp_path_factory.mktemp("changed")))
     gate = os.path.join(path, "templates", "release-gate.yml")
     with open(gate, encoding="utf-8") as text:
-        changed = text.read().replace("default: models/digits/release/current.json",
-                                      "default: models/digits/release/next.json")
+        changed = text.read().replace('      default: ""\n---',
+                                      "      default: models/digits/release/next.json\n---")
     with open(gate, "w", encoding="utf-8") as out:
         out.write(changed)
     support.git(path, "commit", "-q", "-am", "gate against another record")

@@ -35,13 +35,14 @@ def operating_point_lines(bounds):
     return [
         "## Operating point",
         "",
-        "Release validation (`bazel run //tools/release -- validate`) measures a container of "
+        "Release validation (`bazel run //services/digits:image.release -- validate`) measures "
+        "a container of "
         "the image and refuses it beyond these bounds times "
         f"{1 + bounds['tolerance']:g} (tolerance {bounds['tolerance']:.0%}):",
         "",
         "| measure | bound |",
         "| --- | ---: |",
-        f"| p95 latency, one image per /v1/predict call, cache off | {bounds['latency_p95_ms']:g} "
+        f"| p95 latency, one image per OIP infer call, cache off | {bounds['latency_p95_ms']:g} "
         "ms |",
         f"| container memory after {bounds['requests']} such calls | {bounds['memory_mib']:g} "
         "MiB |",

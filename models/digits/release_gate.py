@@ -19,6 +19,11 @@ split; it does not take the artifact's recorded metrics on trust. It fails
 
 `--promote` then records the candidate as the current release
 (release/current.json in the source tree; commit it with the change).
+
+`judge(model_path, release_path)` is the same gate as the image's release tool
+calls it (model_image's release_gate, services/digits/BUILD): `bazel run
+//services/digits:image.release -- validate` runs it on the model taken out of
+the pushed image, `... -- gate` on the model this checkout builds.
 """
 
 import argparse
@@ -45,11 +50,13 @@ class ReleaseRecordError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class Check:
-    """The outcome of one gate check."""
+    """The outcome of one gate check; `figures` are what it measured, by metric name
+    (the release history records them)."""
 
     name: str
     ok: bool
     detail: str
+    figures: dict = dataclasses.field(default_factory=dict)
 
 
 def load_release(path):
@@ -132,7 +139,7 @@ def evaluate(candidate, release, gate, dataset):
         f"recorded {claimed}, measured {measured:.6f} on {len(y_test)} test images"))
     floor = gate["min_test_accuracy"]
     checks.append(Check(f"test accuracy >= {floor}", measured >= floor,
-                        f"measured {measured:.6f}"))
+                        f"measured {measured:.6f}", {HEADLINE: round(float(measured), 6)}))
     agreement, floor = recorded.get("quantized_agreement"), gate["min_quantized_agreement"]
     checks.append(Check(f"quantized/float top-1 agreement >= {floor}",
                         isinstance(agreement, float) and agreement >= floor,
@@ -151,6 +158,19 @@ def evaluate(candidate, release, gate, dataset):
         f"candidate {measured:.6f}, current release {baseline:.6f} "
         f"(version {release['version'][:12]}), lowest allowed {threshold:.6f}"))
     return checks
+
+
+def judge(model_path, release_path):
+    """The release gate as model_image's `release_gate` calls it: every check of
+    `evaluate` on the artifact at `model_path`, against the release record at
+    `release_path`, with this package's gate settings (config.json) and test split
+    (the data set), both found in the runfiles. Returns the list of `Check`s (name,
+    ok, detail, figures); raises ReleaseRecordError, config.ConfigError,
+    records.DatasetError or FileNotFoundError when it cannot run."""
+    release = load_release(release_path)
+    settings = config_lib.load(paths.runfile(paths.CONFIG))["gate"]
+    dataset = records.read(paths.dataset_path())
+    return evaluate(model_path, release, settings, dataset)
 
 
 def release_record(candidate, release):

@@ -1,6 +1,6 @@
 """`model_image`: one declaration per image (load it from //modelship:defs.bzl).
 
-Four targets come out of a declaration named `name`:
+Five targets come out of a declaration named `name`:
   - `<name>.spec`, a JSON file holding everything particular to this image
     (names, paths, thresholds). tools/image/build.py reads it; the Dockerfile
     and the build code name no model.
@@ -9,6 +9,9 @@ Four targets come out of a declaration named `name`:
     the same digest (tools/image/repro.py).
   - `<name>.bench`, runnable: build times, layers changed by a code-only and a
     model-only change, against a naive build (tools/image/bench.py).
+  - `<name>.release`, runnable: the release tool (tools/release) bound to this
+    image's spec, with the model release gate and the service in its runfiles:
+    `bazel run //<pkg>:<name>.release -- publish|validate|promote|...`.
 
 Every label below is written `Label("//...")` so that it names modelship's
 own targets when another workspace loads this file (it then resolves to
@@ -23,9 +26,12 @@ _REPRO_PY = str(Label("//tools/image:repro.py"))
 _REPRO_LIB = str(Label("//tools/image:repro"))
 _BENCH_PY = str(Label("//tools/image:bench.py"))
 _BENCH_LIB = str(Label("//tools/image:bench"))
+_RELEASE_PY = str(Label("//tools/release:cli.py"))
+_RELEASE_LIB = str(Label("//tools/release:release_lib"))
 
-# Bumped when a field changes meaning; tools/image/build.py refuses others.
-SPEC_VERSION = 1
+# Bumped when a field changes meaning or a required one is added;
+# tools/image/build.py refuses others. 2: the release fields.
+SPEC_VERSION = 2
 
 # Label keys the build writes itself; a declaration may not set them.
 _RESERVED_LABEL_PREFIXES = ("org.opencontainers.", "io.modelship.", "io.buildah.")
@@ -62,6 +68,17 @@ def _check(ctx):
        not name.replace("-", "").replace(".", "").replace("_", "").isalnum():
         fail("model_image %s: image_name must be a lower-case image name " % ctx.label +
              "(letters, numbers, '.', '_', '-'), got %r" % name)
+    gate = ctx.attr.release_gate
+    module, _, function = gate.partition(":")
+    if not module or not function or " " in gate or "/" in gate or ":" in function:
+        fail("model_image %s: release_gate must be the model release gate as " % ctx.label +
+             "'package.module:function', got %r" % gate)
+    if bool(ctx.attr.task_endpoint) != bool(ctx.file.task_schema):
+        fail("model_image %s: task_endpoint and task_schema go together: " % ctx.label +
+             "give both (the endpoint and its response schema) or neither")
+    if ctx.attr.task_endpoint and not ctx.attr.task_endpoint.startswith("/"):
+        fail("model_image %s: task_endpoint must be a URL path starting with '/', got %r" %
+             (ctx.label, ctx.attr.task_endpoint))
     if ctx.attr.size_budget_mb <= 0:
         fail("model_image %s: size_budget_mb must be a positive number of MB, got %d" %
              (ctx.label, ctx.attr.size_budget_mb))
@@ -84,12 +101,20 @@ def _image_spec_impl(ctx):
         "image_name": ctx.attr.image_name,
         "labels": ctx.attr.image_labels,
         "model": dict(_entry(ctx, model), file = model.basename),
+        "operating_point": _entry(ctx, ctx.file.operating_point),
         "release": _entry(ctx, ctx.file.release),
+        "release_gate": ctx.attr.release_gate,
+        "release_gate_library": str(ctx.attr.release_gate_library.label),
+        "requests": _entry(ctx, ctx.file.requests),
         "served_name": ctx.attr.served_name,
         "service": str(ctx.attr.service.label),
         "size_budget_mb": ctx.attr.size_budget_mb,
         "sources": [_entry(ctx, f) for f in sorted(extra, key = _repo_path)],
         "spec_version": SPEC_VERSION,
+        "task": {
+            "path": ctx.attr.task_endpoint,
+            "schema": _entry(ctx, ctx.file.task_schema),
+        } if ctx.attr.task_endpoint else None,
     }
     out = ctx.actions.declare_file(ctx.label.name)
     ctx.actions.write(out, json.encode_indent(spec, indent = "  ") + "\n")
@@ -105,10 +130,16 @@ _image_spec = rule(
         "image_labels": attr.string_dict(),
         "image_name": attr.string(mandatory = True),
         "model": attr.label(allow_single_file = True, mandatory = True),
+        "operating_point": attr.label(allow_single_file = [".json"], mandatory = True),
         "release": attr.label(allow_single_file = [".json"], mandatory = True),
+        "release_gate": attr.string(mandatory = True),
+        "release_gate_library": attr.label(mandatory = True),
+        "requests": attr.label(allow_single_file = [".json"], mandatory = True),
         "served_name": attr.string(mandatory = True),
         "service": attr.label(mandatory = True),
         "size_budget_mb": attr.int(mandatory = True),
+        "task_endpoint": attr.string(),
+        "task_schema": attr.label(allow_single_file = [".json"]),
     },
 )
 
@@ -122,6 +153,12 @@ def model_image(
         image_name,
         size_budget_mb,
         served_name,
+        release_gate,
+        release_gate_library,
+        operating_point,
+        requests,
+        task_endpoint = None,
+        task_schema = None,
         labels = {},
         data = [],
         visibility = None,
@@ -132,8 +169,8 @@ def model_image(
     Declare it once, in the package of the service it ships (downstream of
     both the service and the model), so that everything particular to the
     image lives with them: the delivery code and the Dockerfile name no model.
-    Generates `<name>.spec` and the runnables `<name>`, `<name>.repro` and
-    `<name>.bench` (see //modelship:defs.bzl). Extra options of the runnables
+    Generates `<name>.spec` and the runnables `<name>`, `<name>.repro`,
+    `<name>.bench` and `<name>.release` (see //modelship:defs.bzl). Extra options of the runnables
     go after `--` (`bazel run //<pkg>:<name> -- --help` lists them).
 
     Args:
@@ -164,7 +201,48 @@ def model_image(
         brings in half an OS.
       served_name: the model name clients use (/v2/models/<served_name>): what
         the image's smoke test and release gates call. Say it here so they
-        need not import the handler to find it.
+        need not import the handler to find it. The image carries it as the
+        io.modelship.model.served-name label (tools/image/labels.py), so deploy
+        tooling reads it from the image.
+      release_gate: the model release gate, 'package.module:function', which
+        `<name>.release -- validate` runs on the model file taken out of the
+        pushed image (and `<name>.release -- gate` on the model this commit
+        builds). It is called as `function(model_path, release_path)`:
+        model_path is the model artifact to judge, release_path the release
+        record (`release` above) to judge it against. It returns a list of
+        checks, each an object with attributes `name` (str), `ok` (bool),
+        `detail` (str, for people) and `figures` (a dict of metric name to
+        number, recorded in the release history; empty when the check
+        measures nothing). It may raise an exception whose message says why
+        it cannot run. Its inputs (thresholds, data set) must be in the
+        runfiles of release_gate_library. Why a callable: the gate is the
+        model team's code; the release tool only runs it and records what it
+        measured, so no figure is parsed out of a message.
+      release_gate_library: the py_library that provides release_gate (with
+        its data), a dependency of `<name>.release` only: the image does not
+        ship it.
+      operating_point: JSON bounds the running image is held to by
+        `<name>.release -- validate`: `latency_p95_ms` (p95 of single
+        requests, one at a time), `memory_mib` (the container's memory after
+        that load), `tolerance` (a candidate passes within (1 + tolerance)
+        times each bound), `requests` and `warmup_requests` (how many). The
+        model's data: keep it in the model's folder (release/).
+      requests: JSON sample requests the release checks send, in the
+        service's folder: `{"infer": BODY, "operating_point": [BODY, ...],
+        "task": BODY or absent}`, where each BODY of infer and
+        operating_point is an Open Inference Protocol infer request body
+        (`{"inputs": [{"name", "shape", "datatype", "data"}]}`) POSTed to
+        /v2/models/<served_name>/infer. `infer` is the contract check's
+        request (a batch; every output must have its batch size as first
+        dimension); `operating_point` bodies (single requests) are sent in
+        turn, cycling, to measure latency; `task` is the body POSTed to
+        task_endpoint. Derived from a data set, it is best generated by a
+        genrule, so it can never go stale.
+      task_endpoint: the service's own endpoint besides the Open Inference
+        Protocol (e.g. /v1/predict), checked by validate with the requests
+        file's `task` body against task_schema. None: no such check.
+      task_schema: JSON Schema (draft 2020-12) of task_endpoint's response.
+        Give it with task_endpoint, or neither.
       labels: extra OCI labels (string to string) for this image, e.g. the
         owning team. Keys under org.opencontainers., io.modelship. and
         io.buildah. are refused: the build writes those itself.
@@ -187,6 +265,12 @@ def model_image(
         image_name = image_name,
         size_budget_mb = size_budget_mb,
         served_name = served_name,
+        release_gate = release_gate,
+        release_gate_library = release_gate_library,
+        operating_point = operating_point,
+        requests = requests,
+        task_endpoint = task_endpoint,
+        task_schema = task_schema,
         image_labels = labels,
         data = data,
         visibility = visibility,
@@ -218,3 +302,17 @@ def model_image(
             testonly = testonly,
             deps = [lib],
         )
+
+    # The release tool bound to this image: its gates need the model release gate
+    # (its library and data), the files of the spec and the service.
+    py_binary(
+        name = name + ".release",
+        srcs = [_RELEASE_PY],
+        main = _RELEASE_PY,
+        args = spec_arg,
+        data = inputs + [operating_point, requests] + ([task_schema] if task_schema else []),
+        visibility = visibility,
+        tags = tags,
+        testonly = testonly,
+        deps = [_RELEASE_LIB, release_gate_library, service],
+    )

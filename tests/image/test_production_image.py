@@ -18,6 +18,7 @@ import tarfile
 import pytest
 
 from tests.image import support
+from tools.image import labels as image_labels
 
 # Issue 5's target: at most 60 MB uncompressed, model and server included
 # (57.9 MB on 2026-12-01; docs/benchmarks.md, "Production image", says where
@@ -140,6 +141,10 @@ def test_image_labels_record_revision_and_model(built):
                 "io.modelship.api.version"):
         assert key in labels, key
     assert len(labels["org.opencontainers.image.revision"]) == 40
+    # The name clients call the model by, from the declaration's served_name, for deploy
+    # tooling to read from the image; every label of ours is of its declared type.
+    assert labels["io.modelship.model.served-name"] == "digits"
+    assert not image_labels.type_problems(labels) and not image_labels.undeclared(labels)
     # the committed URL (tools/image/source-url.txt), never the clone's remote
     with open(os.path.join(support.workspace(), "tools/image/source-url.txt"),
               encoding="utf-8") as text:

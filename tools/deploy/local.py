@@ -21,6 +21,7 @@ from tools.deploy import nginx
 from tools.deploy import ownership
 from tools.deploy import tracks
 from tools.deploy.errors import DeployError, InputError
+from tools.image import labels
 
 # Images are tagged LOCAL_REPOSITORY/<name>:<digest> in the private dockerd.
 LOCAL_REPOSITORY = "modelship-deploy"
@@ -206,7 +207,7 @@ class LocalTarget(tracks.Target):
         name = f"{self.app_name(image)}-{track}-{image.short}-{port}"
         daemon.docker("run", "--detach", "--network", "host", "--read-only",
                       "--env", "MODELSHIP_HOST=127.0.0.1", "--env", f"MODELSHIP_PORT={port}",
-                      "--label", f"io.modelship.deploy.digest={image.digest}",
+                      "--label", f"{labels.DEPLOY_DIGEST}={image.digest}",
                       "--name", name, tag)
         end = time.monotonic() + READY_DEADLINE_S
         while time.monotonic() < end:

@@ -15,6 +15,7 @@ import subprocess
 import tarfile
 
 from tools.containers import runtime
+from tools.image import labels
 
 FAULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "faults")
 # The label naming the model as clients address it (/v2/models/<served name>).
@@ -58,7 +59,7 @@ def derive(archive, out, storage, kind, name, delay_s=0.3):
     work = _buildah(storage, "from", "--quiet", "--pull-never", "--name", f"variant-{name}",
                     f"oci-archive:{archive}")
     try:
-        _buildah(storage, "config", "--label", f"io.modelship.deploy.variant={name}", work)
+        _buildah(storage, "config", "--label", f"{labels.DEPLOY_VARIANT}={name}", work)
         if kind in ("error", "slow"):
             _buildah(storage, "copy", "--chown", "0:0", work,
                      os.path.join(FAULTS, "sitecustomize.py"), "/opt/modelship/fault/")

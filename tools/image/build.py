@@ -43,6 +43,7 @@ import urllib.parse
 
 from tools import cli
 from tools.containers import runtime
+from tools.image import labels as labels_lib
 from tools.image import progress
 
 SOURCE_DIRS = ("inference", "serving", "services", "models", "tools/image", "tests")
@@ -51,7 +52,6 @@ SOURCE_DIRS = ("inference", "serving", "services", "models", "tools/image", "tes
 SOURCE_FILES = ("setup.cfg", "tools/__init__.py", "tools/check_settings.py",
                 "tools/cython/__init__.py", "tools/cython/flags.py")
 LOCKS = ("runtime", "imagedev")
-LABEL_NS = "io.modelship"
 UNSTAMPED_SHA = "0" * 40
 # The committed org.opencontainers.image.source (never the clone's git remote).
 SOURCE_URL_FILE = "tools/image/source-url.txt"
@@ -63,12 +63,19 @@ class BuildError(Exception):
 
 # --- The image spec (written by model_image, modelship/private/image.bzl) -----
 
-SPEC_VERSION = 1
+# 2: the release fields (release_gate, release_gate_library, operating_point,
+# requests, task) were added, all but task required.
+SPEC_VERSION = 2
 # Label keys the build writes itself (labels_for); a spec may not set them.
-RESERVED_LABEL_PREFIXES = ("org.opencontainers.", "io.modelship.", "io.buildah.")
+RESERVED_LABEL_PREFIXES = labels_lib.RESERVED_PREFIXES
+# Where the model file is in the image (the Dockerfile's COPY model/ and
+# MODELSHIP_MODEL_PATH): /<MODEL_DIR>/<spec model.file>.
+MODEL_DIR = "opt/modelship/model"
 _IMAGE_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*\Z")
 _HANDLER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*\Z")
-_FILE_FIELDS = ("model", "contract", "release")
+_FILE_FIELDS = ("model", "contract", "release", "operating_point", "requests")
+_RELEASE_FIELDS = ("release_gate", "release_gate_library", "operating_point", "requests")
+_URL_PATH = re.compile(r"/[A-Za-z0-9._~/-]*\Z")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,6 +103,45 @@ class Spec:  # pylint: disable=too-many-instance-attributes
     size_budget_mb: int
     labels: dict
     sources: tuple
+    # What `<name>.release` (tools/release) needs to validate a pushed image.
+    release_gate: str = ""  # 'package.module:function' (the model release gate)
+    release_gate_library: str = ""  # the py_library providing it (a label)
+    operating_point: SpecFile = None  # bounds of latency and memory (JSON)
+    requests: SpecFile = None  # sample request bodies (JSON)
+    task: "TaskCheck" = None  # None when the service has no task endpoint to check
+
+    @property
+    def model_in_image(self):
+        """The model file's path in the image's file system (no leading '/')."""
+        return f"{MODEL_DIR}/{self.model_file}"
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskCheck:
+    """The service's own (non-OIP) endpoint the release checks: POST `path` with the
+    requests file's `task` body; the answer must match the JSON schema `schema`."""
+    path: str
+    schema: SpecFile
+
+
+def _task(doc, errors):
+    """The spec's optional `task` entry as a TaskCheck (None when absent or invalid)."""
+    value = doc.get("task")
+    if value is None:
+        return None
+    if not isinstance(value, dict) or set(value) != {"path", "schema"}:
+        errors.append(f"field 'task' must be null or an object with 'path' (the endpoint, "
+                      f"e.g. /v1/predict) and 'schema' (its response schema file), got "
+                      f"{value!r}")
+        return None
+    path = value["path"]
+    if not (isinstance(path, str) and _URL_PATH.match(path)):
+        errors.append(f"field 'task': 'path' must be a URL path starting with '/', got "
+                      f"{path!r}")
+    schema = _spec_file(value, "schema", errors)
+    if schema is None or not isinstance(path, str):
+        return None
+    return TaskCheck(path, schema)
 
 
 def _spec_file(doc, field, errors, optional=False):
@@ -116,6 +162,13 @@ def _spec_file(doc, field, errors, optional=False):
     return SpecFile(value["path"], value["runfile"])
 
 
+def _check_release_gate(doc, errors):
+    gate = doc.get("release_gate")
+    if "release_gate" in doc and not (isinstance(gate, str) and _HANDLER.match(gate)):
+        errors.append(f"field 'release_gate' must be the model release gate as "
+                      f"'package.module:function', got {gate!r}")
+
+
 def parse_spec(doc, source="the spec"):
     """A Spec from the decoded JSON `doc`; BuildError listing every field that is
     wrong (each named, with what it must be)."""
@@ -123,11 +176,15 @@ def parse_spec(doc, source="the spec"):
         raise BuildError(f"{source}: must be a JSON object, got {type(doc).__name__}")
     errors = []
     known = {"spec_version", "declared_by", "image_name", "handler", "served_name", "service",
-             "model", "contract", "release", "size_budget_mb", "labels", "sources"}
+             "model", "contract", "release", "size_budget_mb", "labels", "sources",
+             "release_gate", "release_gate_library", "operating_point", "requests", "task"}
     for field in sorted(set(doc) - known):
         errors.append(f"field {field!r} is unknown (known: {', '.join(sorted(known))})")
-    for field in sorted(known - set(doc) - {"contract", "labels", "sources", "declared_by"}):
-        errors.append(f"field {field!r} is missing")
+    for field in sorted(known - set(doc) - {"contract", "labels", "sources", "declared_by",
+                                            "task"}):
+        hint = (" (a release field, new in spec_version 2: declare it in model_image, "
+                "//modelship:defs.bzl)" if field in _RELEASE_FIELDS else "")
+        errors.append(f"field {field!r} is missing{hint}")
     if "spec_version" in doc and doc["spec_version"] != SPEC_VERSION:
         errors.append(f"field 'spec_version' must be {SPEC_VERSION} (this build.py's), got "
                       f"{doc['spec_version']!r}: rebuild the spec with the same modelship")
@@ -139,7 +196,8 @@ def parse_spec(doc, source="the spec"):
     if "handler" in doc and not (isinstance(handler, str) and _HANDLER.match(handler)):
         errors.append(f"field 'handler' must be 'package.module:Class' (what MODELSHIP_HANDLER "
                       f"takes), got {handler!r}")
-    for field in ("served_name", "service"):
+    _check_release_gate(doc, errors)
+    for field in ("served_name", "service", "release_gate_library"):
         value = doc.get(field)
         if field in doc and not (isinstance(value, str) and value.strip() == value and value):
             errors.append(f"field {field!r} must be a non-empty string, got {value!r}")
@@ -170,13 +228,17 @@ def parse_spec(doc, source="the spec"):
         errors.append(f"field 'sources' must be a list, got {sources!r}")
         sources = []
     entries = [_spec_file({"sources": entry}, "sources", errors) for entry in sources]
+    task = _task(doc, errors)
     if errors:
         raise BuildError(f"{source} is not a valid image spec:\n  " + "\n  ".join(errors))
     return Spec(source=source, declared_by=doc.get("declared_by", ""), image_name=name,
                 handler=handler, served_name=doc["served_name"], service=doc["service"],
                 model=files["model"], model_file=model_file, contract=files["contract"],
                 release=files["release"], size_budget_mb=budget, labels=dict(labels),
-                sources=tuple(entries))
+                sources=tuple(entries), release_gate=doc["release_gate"],
+                release_gate_library=doc["release_gate_library"],
+                operating_point=files["operating_point"], requests=files["requests"],
+                task=task)
 
 
 def read_spec(path):
@@ -202,10 +264,10 @@ def spec_path(args):
         return cli.user_path(args.spec)
     if os.path.exists(args.spec_runfile):
         return os.path.abspath(args.spec_runfile)
-    return _runfile(args.spec_runfile, "--spec-runfile")
+    return runfile(args.spec_runfile, "--spec-runfile")
 
 
-def _runfile(rlocation, field):
+def runfile(rlocation, field):
     """Absolute path of a runfile the spec names; BuildError naming the field."""
     hint = ("run the image's own target (`bazel run //<pkg>:<name>`, which has every "
             "file of its spec in its runfiles)")
@@ -223,11 +285,13 @@ def _runfile(rlocation, field):
 
 
 def resolve_spec(spec):
-    """The Spec with every file it names found in the runfiles."""
+    """The Spec with every file the image build reads found in the runfiles."""
     def local(entry, field):
         if entry is None:
             return None
-        return dataclasses.replace(entry, local=_runfile(entry.runfile, field))
+        return dataclasses.replace(entry, local=runfile(entry.runfile, field))
+    # The release fields (operating_point, requests, task) are the release tool's: it
+    # finds them itself (tools/release/imagespec.py), the build needs none.
     return dataclasses.replace(
         spec, model=local(spec.model, "model"), contract=local(spec.contract, "contract"),
         release=local(spec.release, "release"),
@@ -521,15 +585,16 @@ def model_labels(spec, model):
         raise BuildError(f"spec field 'release': {spec.release.path} must be JSON with a "
                          f"'headline_metric' the model's metrics hold ({err!r})") from err
     labels = {
-        f"{LABEL_NS}.model.name": header["model"]["name"],
-        f"{LABEL_NS}.model.version": loaded.version,
-        f"{LABEL_NS}.model.metric": f"{headline}={metric}",
-        f"{LABEL_NS}.model.format-version": str(artifact.FORMAT_VERSION),
-        f"{LABEL_NS}.model.output-schema-version": str(header["output"]["schema_version"]),
+        labels_lib.MODEL_NAME: header["model"]["name"],
+        labels_lib.MODEL_VERSION: loaded.version,
+        labels_lib.MODEL_METRIC: f"{headline}={metric}",
+        labels_lib.MODEL_FORMAT_VERSION: str(artifact.FORMAT_VERSION),
+        labels_lib.MODEL_OUTPUT_SCHEMA_VERSION: str(header["output"]["schema_version"]),
+        labels_lib.SERVED_NAME: spec.served_name,
     }
     if spec.contract:
         with open(spec.contract.local, encoding="utf-8") as text:
-            labels[f"{LABEL_NS}.api.version"] = json.load(text)["info"]["version"]
+            labels[labels_lib.API_VERSION] = json.load(text)["info"]["version"]
     return labels
 
 
@@ -537,15 +602,18 @@ def labels_for(spec, stamped, model, source):
     """The OCI and project labels of every stage: the build's, then the spec's own."""
     sha, epoch, dirty = stamped
     labels = {
-        "org.opencontainers.image.title": spec.image_name,
-        "org.opencontainers.image.revision": sha,
-        "org.opencontainers.image.created": _rfc3339(epoch),
-        "org.opencontainers.image.version": sha[:12] + ("-dirty" if dirty else ""),
-        "org.opencontainers.image.source": source,
-        "org.opencontainers.image.base.name": "debian:bookworm (from third_party/debian/"
-                                              "base.lock)",
+        labels_lib.TITLE: spec.image_name,
+        labels_lib.REVISION: sha,
+        labels_lib.CREATED: _rfc3339(epoch),
+        labels_lib.VERSION: sha[:12] + ("-dirty" if dirty else ""),
+        labels_lib.SOURCE: source,
+        labels_lib.BASE_NAME: "debian:bookworm (from third_party/debian/base.lock)",
     }
     labels.update(model_labels(spec, model))
+    # Declared keys only, each of its declared type (tools/image/labels.py).
+    problems = labels_lib.undeclared(labels) + labels_lib.type_problems(labels)
+    if problems:
+        raise BuildError("the image's labels are wrong: " + "; ".join(problems))
     labels.update(spec.labels)
     return labels
 

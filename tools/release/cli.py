@@ -1,15 +1,21 @@
-"""Publish once, validate, promote by digest, roll back: `bazel run //tools/release -- ...`.
+"""Publish once, validate, promote by digest, roll back an image.
 
-    publish  --archive dist/modelship-digits.oci.tar [--dotenv FILE]
+    bazel run //<pkg>:<name>.release -- COMMAND   (bound to that image's spec)
+    bazel run //tools/release -- COMMAND          (no spec: publish, promote,
+                                                  rollback, history only)
+
+    publish  [--archive dist/<image_name>.oci.tar] [--dotenv FILE]
     validate --digest sha256:...
     promote  --digest sha256:... [--tag stable]... [--version-tag]
     rollback [--tag stable]
     history  [--json]
+    gate     [--model FILE] [--release FILE]
     local-registry [--stop]
 
 Registry from $MODELSHIP_REGISTRY (host:port; unset: the embedded local
-registry), repository from $MODELSHIP_REPOSITORY (default modelship/digits),
-credentials from $MODELSHIP_REGISTRY_AUTH_FILE or $MODELSHIP_REGISTRY_USER and
+registry), repository from $MODELSHIP_REPOSITORY (default with a spec:
+modelship/<served name>; without one it must be set), credentials from
+$MODELSHIP_REGISTRY_AUTH_FILE or $MODELSHIP_REGISTRY_USER and
 $MODELSHIP_REGISTRY_PASSWORD. See tools/release/README.md.
 
 Exit status: 0 done, 1 refused or failed, 2 bad arguments or settings.
@@ -20,7 +26,7 @@ import json
 import os
 import sys
 
-from tools.release import errors, image, server, settings as settings_lib
+from tools.release import errors, image, imagespec, server, settings as settings_lib
 from tools.release.release import Releases
 
 EXIT_FAILED = 1
@@ -42,14 +48,20 @@ def parser():
     common.add_argument("--registry", default=argparse.SUPPRESS,
                         help="registry host:port (default $MODELSHIP_REGISTRY, else embedded)")
     common.add_argument("--repository", default=argparse.SUPPRESS,
-                        help="repository (default $MODELSHIP_REPOSITORY, else modelship/digits)")
+                        help="repository (default $MODELSHIP_REPOSITORY, else the spec's "
+                             "modelship/<served name>)")
+    common.add_argument("--spec", default=argparse.SUPPRESS,
+                        help="the image's spec (JSON model_image wrote), a path")
+    common.add_argument("--spec-runfile", default=argparse.SUPPRESS,
+                        help="the image's spec as a runfiles path (what `<name>.release` "
+                             "passes)")
     top = argparse.ArgumentParser(prog="release", parents=[common], description=__doc__,
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     publish = commands.add_parser("publish", parents=[common],
                                   help="push the OCI archive under candidate-<short sha>")
-    publish.add_argument("--archive", required=True, help="the OCI archive `bazel run "
-                                                          "//:image` wrote")
+    publish.add_argument("--archive", help="the OCI archive the image build wrote (default "
+                                           "with a spec: dist/<image_name>.oci.tar)")
     publish.add_argument("--dotenv", help="also write RELEASE_DIGEST, RELEASE_IMAGE and "
                                           "RELEASE_CANDIDATE_TAG to this file")
     validate = commands.add_parser("validate", parents=[common],
@@ -67,15 +79,40 @@ def parser():
     rollback.add_argument("--tag", default="stable", help="release tag (default stable)")
     show = commands.add_parser("history", parents=[common], help="print the release history")
     show.add_argument("--json", action="store_true", help="JSON lines, oldest first")
+    gate = commands.add_parser("gate", parents=[common],
+                               help="run the image's model release gate on a model file "
+                                    "(no registry)")
+    gate.add_argument("--model", help="the model file (default: the one the spec names, built "
+                                      "by Bazel)")
+    gate.add_argument("--release", help="the release record to judge it against (default: "
+                                        "the spec's)")
     local = commands.add_parser("local-registry", parents=[common],
                                 help="start (or --stop) the embedded local registry")
     local.add_argument("--stop", action="store_true", help="stop it")
     return top
 
 
-def _settings(args, environ):
+def _spec(args):
+    """The image's spec the flags name (--spec: a path; --spec-runfile: in the runfiles),
+    or None."""
+    if getattr(args, "spec", None):
+        return imagespec.load(_user_path(args.spec))
+    if getattr(args, "spec_runfile", None):
+        rlocation = args.spec_runfile
+        if os.path.exists(rlocation):  # relative to the runfiles tree, where we start
+            return imagespec.load(os.path.abspath(rlocation))
+        from tools.image import build  # pylint: disable=import-outside-toplevel
+        try:
+            return imagespec.load(build.runfile(rlocation, "--spec-runfile"))
+        except build.BuildError as err:
+            raise errors.UsageError(str(err)) from None
+    return None
+
+
+def _settings(args, environ, spec=None):
+    default = settings_lib.default_repository(spec.served_name) if spec else None
     settings = settings_lib.load(environ, registry=getattr(args, "registry", None),
-                                 repository=getattr(args, "repository", None))
+                                 repository=getattr(args, "repository", None), default=default)
     # Held in memory from here on; children (skopeo, dockerd) must not inherit it,
     # since a process's environment is readable to others running as its user.
     os.environ.pop("MODELSHIP_REGISTRY_PASSWORD", None)
@@ -108,6 +145,57 @@ def _table(records):
     return "\n".join(lines) if lines else "(no releases recorded yet)"
 
 
+def _in_checkout(path):
+    """`path` in the checkout `bazel run` started from (what a commit changes, and what CI
+    judges, also when the tool runs outside Bazel), else None (the runfiles copy)."""
+    workspace = os.environ.get("BUILD_WORKSPACE_DIRECTORY")
+    found = os.path.join(workspace, path) if workspace else None
+    return found if found and os.path.isfile(found) else None
+
+
+def _gate(args, spec):
+    """`gate`: the spec's model release gate on a model file; exit 0 accepted, 1 refused."""
+    if spec is None:
+        raise errors.UsageError("gate runs the image's model release gate: run `bazel run "
+                                "//<pkg>:<name>.release -- gate` (or give --spec)")
+    if args.model:
+        model = _user_path(args.model)
+    else:
+        model = imagespec.local(spec, spec.model, "model")
+    release = _user_path(args.release) if args.release else _in_checkout(spec.release.path)
+    checks = imagespec.run_gate(spec, model, release)
+    print(f"model release gate {spec.release_gate} for {args.model or spec.model.path}:")
+    for check in checks:
+        print(f"  {'PASS' if check.ok else 'FAIL'}  {check.name}: {check.detail}")
+    failed = [check.name for check in checks if not check.ok]
+    if failed or not checks:
+        print(f"REFUSED: {len(failed)} check(s) failed: {'; '.join(failed)}" if checks
+              else "REFUSED: the gate returned no checks")
+        return EXIT_FAILED
+    print("ACCEPTED")
+    return 0
+
+
+def _check_before_the_registry(args, spec):
+    """What validate and publish need of the spec and the archive, refused before any
+    registry is started; completes publish's default --archive from the spec."""
+    if args.command == "validate" and spec is None:
+        raise errors.UsageError(
+            "validate runs the image's own release gates, so it needs the image's spec: "
+            "run `bazel run //<pkg>:<name>.release -- validate ...` (model_image generates "
+            "it), not //tools/release")
+    if args.command != "publish":
+        return
+    if not args.archive:
+        if spec is None:
+            raise errors.UsageError("publish needs --archive (or run the image's own "
+                                    "`<name>.release`, whose spec names the archive)")
+        args.archive = os.path.join("dist", spec.image_name + ".oci.tar")
+    if not os.path.isfile(_user_path(args.archive)):
+        raise errors.UsageError(f"--archive {_user_path(args.archive)}: no such file (build "
+                                f"it with `bazel run //<pkg>:image`)")
+
+
 def run(args, environ):
     """Runs one parsed command; returns the exit status. Raises typed errors."""
     if args.command == "local-registry":
@@ -120,7 +208,11 @@ def run(args, environ):
         return 0
     if getattr(args, "digest", None):
         image.require_digest(args.digest)  # before any registry is started
-    releases = Releases(_settings(args, environ), log=_log)
+    spec = _spec(args)
+    if args.command == "gate":
+        return _gate(args, spec)
+    _check_before_the_registry(args, spec)
+    releases = Releases(_settings(args, environ, spec), log=_log, spec=spec)
     if args.command == "publish":
         published = releases.publish(_user_path(args.archive))
         if args.dotenv:

@@ -1,15 +1,20 @@
 """The release gates, run on the pushed image (never a rebuild).
 
-1. labels present and consistent with the image's content;
-2. the model release gate (//models/digits:release_gate) on the model file
-   taken out of the image, against models/digits/release/current.json;
-3. API contract checks against a container started from that exact digest;
+1. labels present and consistent with the image's content and its spec;
+2. the model release gate the image's spec names (`release_gate`) on the model
+   file taken out of the image, against the spec's release record;
+3. API contract checks against a container started from that exact digest,
+   with the spec's sample requests;
 4. the operating point: latency and memory of that container within the
-   bounds of models/digits/release/operating_point.json.
+   bounds of the spec's `operating_point`.
+
+Nothing here names a model: everything particular to one comes from the spec
+(model_image, //modelship:defs.bzl).
 """
 
 import dataclasses
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -19,16 +24,13 @@ import tempfile
 import threading
 import time
 
-from models.digits import paths
-from tools.release import errors, labels as labels_lib, skopeo
+from tools.release import errors, imagespec, labels as labels_lib, skopeo
 
-OPERATING_POINT = "models/digits/release/operating_point.json"
-OPENAPI = "services/digits/openapi.json"
-RESULTS_SCHEMA = "services/digits/results.schema.json"
 START_DEADLINE_S = 90
-# The name the image serves the model under (MODELSHIP_MODEL_NAME's default, which
-# the image does not override); the contract is checked as clients call it.
-SERVED_MODEL_NAME = "digits"
+# The version headers every response of the serving runtime carries
+# (serving/contract.py; the release tool does not import the runtime).
+MODEL_VERSION_HEADER = "x-model-version"
+API_VERSION_HEADER = "x-api-version"
 # A line at least this often while a gate runs (pull, start, load), so a long
 # validation is seen to be alive.
 HEARTBEAT_S = 20.0
@@ -90,9 +92,8 @@ class Check:
     figures: dict = dataclasses.field(default_factory=dict)
 
 
-def load_operating_point(path=None):
+def load_operating_point(path):
     """Validated bounds of the operating point (collects every problem)."""
-    path = path or paths.runfile(OPERATING_POINT)
     try:
         with open(path, encoding="utf-8") as text:
             bounds = json.load(text)
@@ -113,9 +114,10 @@ def load_operating_point(path=None):
 
 # --- gate 1: labels -------------------------------------------------------------
 
-def label_checks(pushed, model_bytes):
-    """Labels present, stamped, clean, and the model version is the shipped model's."""
-    found = labels_lib.problems(pushed.labels)
+def label_checks(pushed, model_bytes, served_name=None):
+    """Labels present, stamped, clean, of their declared types, the model version the
+    shipped model's, and the served name (when labelled) the spec's."""
+    found = labels_lib.problems(pushed.labels) + labels_lib.type_problems(pushed.labels)
     checks = [Check("labels", "present, stamped, from a clean tree", not found,
                     "; ".join(found) or
                     f"revision {pushed.labels[labels_lib.REVISION][:12]}, model "
@@ -125,32 +127,21 @@ def label_checks(pushed, model_bytes):
     claimed = pushed.labels.get(labels_lib.MODEL_VERSION)
     checks.append(Check("labels", "model version label is the shipped model's sha256",
                         claimed == shipped, f"label {claimed}, shipped {shipped}"))
+    labelled = pushed.labels.get(labels_lib.SERVED_NAME)
+    if served_name is not None and labelled is not None:
+        checks.append(Check("labels", "served-name label is the spec's served_name",
+                            labelled == served_name,
+                            f"label {labelled!r}, spec {served_name!r}"))
     return checks
 
 
 # --- gate 2: the model release gate ------------------------------------------------
 
-def model_checks(model_path):
-    """The model release gate's checks on the artifact shipped in the image."""
-    # numpy and the gate load only here: the other commands do not need them.
-    from models.digits import config as config_lib  # pylint: disable=import-outside-toplevel
-    from models.digits import records  # pylint: disable=import-outside-toplevel
-    from models.digits import release_gate  # pylint: disable=import-outside-toplevel
-    try:
-        release = release_gate.load_release(paths.runfile(paths.RELEASE))
-        gate = config_lib.load(paths.runfile(paths.CONFIG))["gate"]
-        dataset = records.read(paths.dataset_path())
-    except (release_gate.ReleaseRecordError, config_lib.ConfigError, records.DatasetError,
-            FileNotFoundError) as err:
-        raise errors.GateError(f"the model release gate cannot run: {err}") from err
-    checks = []
-    for check in release_gate.evaluate(model_path, release, gate, dataset):
-        figures = {}
-        measured = re.search(r"measured ([0-9.]+)", check.detail)
-        if check.name.startswith("test accuracy") and measured:
-            figures["test_accuracy"] = float(measured.group(1))
-        checks.append(Check("model", check.name, check.ok, check.detail, figures))
-    return checks
+def model_checks(spec, model_path):
+    """The model release gate's checks on the artifact shipped in the image; each
+    check's figures (e.g. the measured test accuracy) go into the history."""
+    return [Check("model", check.name, check.ok, check.detail, check.figures)
+            for check in imagespec.run_gate(spec, model_path)]
 
 
 # --- gate 3 and 4: a container from the digest ---------------------------------------
@@ -212,22 +203,17 @@ def _request(port, method, path, body=None):
         return response.status, headers, None, raw
 
 
-def _sample_images(count, seed=0):
-    from models.digits import records  # pylint: disable=import-outside-toplevel
-    import numpy as np  # pylint: disable=import-outside-toplevel
-    data = records.read(paths.dataset_path())
-    rows = np.random.default_rng(seed).choice(len(data), size=count, replace=count > len(data))
-    return data["pixels"][rows].astype(int).tolist(), [str(v) for v in data["label"][rows]]
+def _batch(body):
+    """The first dimension of the first input of an infer request body."""
+    return body["inputs"][0]["shape"][0]
 
 
-def contract_checks(container):
-    """The service's public contract, checked against the running container."""
+def contract_checks(container, spec, samples):
+    """The service's public contract, checked against the running container with the
+    spec's sample requests (`samples`, imagespec.requests)."""
     import jsonschema  # pylint: disable=import-outside-toplevel
-    from serving import contract  # pylint: disable=import-outside-toplevel
-    # pylint: disable-next=import-outside-toplevel
-    from services.digits.handler import INPUT_NAME, DigitsHandler
     port, labels = container.port, container.pushed.labels
-    model = SERVED_MODEL_NAME
+    model = spec.served_name
     checks = []
 
     def check(name, ok, detail):
@@ -247,46 +233,55 @@ def contract_checks(container):
           f"{status} {raw[:80]}")
     status, headers, body, raw = _request(port, "GET", "/v2")
     check("GET /v2 names the server",
-          status == 200 and isinstance(body, dict)
-          and body.get("name") == DigitsHandler.server_name,
+          status == 200 and isinstance(body, dict) and isinstance(body.get("name"), str)
+          and body["name"] and isinstance(body.get("version"), str),
           f"{status} {raw[:120]}")
+    infer = samples["infer"]
+    wanted = [tensor["name"] for tensor in infer["inputs"]]
     status, headers, body, raw = _request(port, "GET", f"/v2/models/{model}")
+    served_inputs = [i.get("name") for i in body.get("inputs", []) if isinstance(i, dict)] \
+        if isinstance(body, dict) and isinstance(body.get("inputs"), list) else []
     ok = status == 200 and isinstance(body, dict) and body.get("name") == model \
-        and [i.get("name") for i in body.get("inputs", [])] == [INPUT_NAME]
-    check(f"GET /v2/models/{model} metadata", ok, f"{status} {raw[:160]}")
-    images, _ = _sample_images(2, seed=1)
-    infer = {"inputs": [{"name": INPUT_NAME, "shape": [2, 64], "datatype": "INT32",
-                         "data": images}]}
-    status, headers, body, raw = _request(port, "POST", f"/v2/models/{model}/infer", infer)
-    outputs = {o.get("name"): o for o in (body or {}).get("outputs", [])} \
-        if isinstance(body, dict) else {}
-    probs = outputs.get(contract.OUTPUT_PROBABILITIES, {})
-    check("POST infer returns probabilities [2, n]",
-          status == 200 and probs.get("datatype") == "FP32" and probs.get("shape", [0])[0] == 2,
+        and set(wanted) <= set(served_inputs)
+    check(f"GET /v2/models/{model} metadata names the inputs {', '.join(wanted)}", ok,
           f"{status} {raw[:160]}")
-    with open(paths.runfile(RESULTS_SCHEMA), encoding="utf-8") as text:
-        schema = json.load(text)
-    status, headers, body, raw = _request(port, "POST", "/v1/predict", {"instances": images})
-    problems = [e.message for e in jsonschema.Draft202012Validator(schema).iter_errors(body)] \
-        if status == 200 else [f"HTTP {status}"]
-    check("POST /v1/predict matches results.schema.json", not problems,
-          "; ".join(problems)[:300] or "valid")
-    served_model = headers.get(contract.MODEL_VERSION_HEADER)
+    status, headers, body, raw = _request(port, "POST", f"/v2/models/{model}/infer", infer)
+    outputs = body.get("outputs") if isinstance(body, dict) else None
+    batch = _batch(infer)
+    ok = status == 200 and isinstance(outputs, list) and bool(outputs) and all(
+        isinstance(o, dict) and isinstance(o.get("name"), str)
+        and isinstance(o.get("datatype"), str) and isinstance(o.get("shape"), list)
+        and o["shape"][:1] == [batch] and "data" in o for o in outputs) \
+        and body.get("model_name") == model
+    check(f"POST /v2/models/{model}/infer answers a batch of {batch}", ok,
+          f"{status} {raw[:160]}")
+    served_model = headers.get(MODEL_VERSION_HEADER)
     check("X-Model-Version is the label's model version",
           served_model == labels.get(labels_lib.MODEL_VERSION),
           f"served {served_model}, label {labels.get(labels_lib.MODEL_VERSION)}")
-    served_api = headers.get(contract.API_VERSION_HEADER)
+    served_api = headers.get(API_VERSION_HEADER)
     check("X-API-Version is the label's API version",
           served_api == labels.get(labels_lib.API_VERSION),
           f"served {served_api}, label {labels.get(labels_lib.API_VERSION)}")
-    with open(paths.runfile(OPENAPI), "rb") as text:
-        checked_in = text.read()
-    status, headers, body, raw = _request(port, "GET", "/openapi.json")
-    check("served /openapi.json equals services/digits/openapi.json",
-          status == 200 and raw == checked_in,
-          "identical" if raw == checked_in else f"{status}, {len(raw)} bytes differ from the "
-          f"checked-in {len(checked_in)}")
-    status, headers, body, raw = _request(port, "POST", "/v1/predict", b"{not json")
+    if spec.task is not None:
+        path = spec.task.path
+        schema = imagespec.read_json(spec, spec.task.schema, "task.schema")
+        status, headers, body, raw = _request(port, "POST", path, samples["task"])
+        problems = [e.message for e in
+                    jsonschema.Draft202012Validator(schema).iter_errors(body)] \
+            if status == 200 else [f"HTTP {status} {raw[:120]}"]
+        check(f"POST {path} matches {os.path.basename(spec.task.schema.path)}", not problems,
+              "; ".join(problems)[:300] or "valid")
+    if spec.contract is not None:
+        with open(imagespec.local(spec, spec.contract, "contract"), "rb") as text:
+            checked_in = text.read()
+        status, headers, body, raw = _request(port, "GET", "/openapi.json")
+        check(f"served /openapi.json equals {spec.contract.path}",
+              status == 200 and raw == checked_in,
+              "identical" if raw == checked_in else f"{status}, {len(raw)} bytes differ from "
+              f"the checked-in {len(checked_in)}")
+    status, headers, body, raw = _request(port, "POST", f"/v2/models/{model}/infer",
+                                          b"{not json")
     check("a bad request gets 400 {\"error\": ...}",
           status == 400 and isinstance(body, dict) and isinstance(body.get("error"), str),
           f"{status} {raw[:120]}")
@@ -304,22 +299,23 @@ def _memory_mib(daemon, name):
     return float(match.group(1)) * scale / (1 << 20)
 
 
-def operating_point_checks(container, bounds, progress=None):
-    """p95 latency of single-image /v1/predict calls, and memory after that load."""
+def operating_point_checks(container, bounds, model, bodies, progress=None):
+    """p95 latency of single infer requests to /v2/models/<model>/infer, one at a time,
+    cycling through the sample `bodies`, and memory after that load."""
     total = int(bounds["requests"]) + int(bounds["warmup_requests"])
-    images, _ = _sample_images(total, seed=2)
     timings = []
     shown = time.monotonic()
-    for index, image in enumerate(images):
+    for index, body in zip(range(total), itertools.cycle(bodies)):
         if progress and time.monotonic() - shown >= progress.heartbeat_s / 2:
             progress.say(f"operating point: {index}/{total} requests sent")
             shown = time.monotonic()
         start = time.perf_counter()
-        status, _, _, raw = _request(container.port, "POST", "/v1/predict",
-                                     {"instances": [image], "top_k": 1})
+        status, _, _, raw = _request(container.port, "POST", f"/v2/models/{model}/infer",
+                                     body)
         elapsed = (time.perf_counter() - start) * 1000
         if status != 200:
-            raise errors.GateError(f"/v1/predict answered {status} under load: {raw[:200]}")
+            raise errors.GateError(f"/v2/models/{model}/infer answered {status} under load "
+                                   f"(sample request {index % len(bodies)}): {raw[:200]}")
         if index >= bounds["warmup_requests"]:
             timings.append(elapsed)
     p95 = statistics.quantiles(timings, n=20)[-1]
@@ -341,31 +337,35 @@ def operating_point_checks(container, bounds, progress=None):
     ]
 
 
-def run_all(settings, pushed, bounds=None):
+def run_all(settings, pushed, spec, bounds=None):
     """Every gate, in order; returns the list of Checks. All gates run even when an
     earlier one failed, so one report shows every problem."""
     from tools.containers import runtime  # pylint: disable=import-outside-toplevel
-    bounds = bounds or load_operating_point()
+    bounds = bounds or load_operating_point(
+        imagespec.local(spec, spec.operating_point, "operating_point"))
+    samples = imagespec.requests(spec)
+    imagespec.gate_function(spec)  # a gate that cannot be imported stops before the pull
     with Progress() as progress:
         progress.step("1/4 labels: reading the model from the image")
-        model_bytes = pushed.file()
-        checks = label_checks(pushed, model_bytes)
+        model_bytes = pushed.file(spec.model_in_image)
+        checks = label_checks(pushed, model_bytes, spec.served_name)
         with tempfile.TemporaryDirectory(prefix="modelship-validate-") as scratch:
-            model_path = os.path.join(scratch, "digits.model")
+            model_path = os.path.join(scratch, spec.model_file)
             with open(model_path, "wb") as out:
                 out.write(model_bytes)
-            progress.step("2/4 model release gate on the shipped model")
-            checks += model_checks(model_path)
+            progress.step(f"2/4 model release gate {spec.release_gate} on the shipped model")
+            checks += model_checks(spec, model_path)
             try:
                 progress.step("3/4 API contract: starting a private dockerd")
                 with runtime.dockerd(prefix="modelship-release-dockerd-") as daemon:
                     container = Container(settings, pushed, daemon, scratch)
                     container.start(runtime, progress)
                     progress.step("3/4 API contract checks on the running container")
-                    checks += contract_checks(container)
+                    checks += contract_checks(container, spec, samples)
                     progress.step(f"4/4 operating point: {bounds['warmup_requests']} warm-up "
                                   f"and {bounds['requests']} measured requests")
-                    checks += operating_point_checks(container, bounds, progress)
+                    checks += operating_point_checks(container, bounds, spec.served_name,
+                                                     samples["operating_point"], progress)
                     progress.current = "stopping the container and dockerd"
             except runtime.ContainerError as err:
                 raise errors.GateError(f"the container runtime failed: {err}") from err

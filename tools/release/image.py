@@ -11,7 +11,6 @@ import tempfile
 from tools.release import errors
 from tools.release import registry as registry_lib
 
-MODEL_PATH = "opt/modelship/model/digits.model"
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}\Z")
 
 
@@ -28,7 +27,7 @@ def require_digest(text):
 
 
 def archive_labels(archive):
-    """Labels of an OCI archive (as `bazel run //:image` writes it)."""
+    """Labels of an OCI archive (as `bazel run //<pkg>:image` writes it)."""
     with tempfile.TemporaryDirectory(prefix="modelship-skopeo-") as scratch:
         # skopeo unpacks the archive: in a private folder, not the shared /var/tmp.
         proc = subprocess.run(["skopeo", "--tmpdir", scratch, "inspect", "--config",
@@ -38,7 +37,7 @@ def archive_labels(archive):
     if proc.returncode != 0:
         last = (proc.stdout.strip().splitlines() or ["no output"])[-1]
         raise errors.UsageError(f"--archive {archive} is not a readable OCI archive "
-                                f"(build it with `bazel run //:image`): {last}")
+                                f"(build it with `bazel run //<pkg>:image`): {last}")
     return json.loads(proc.stdout).get("config", {}).get("Labels") or {}
 
 
@@ -53,7 +52,7 @@ class Pushed:
         except errors.NotFoundError as err:
             raise errors.RefusedError(
                 f"{client.settings.base}@{digest} does not exist; publish it first "
-                f"(`bazel run //tools/release -- publish`)") from err
+                f"(`bazel run //<pkg>:image.release -- publish`)") from err
         if registry_lib.sha256_digest(self.manifest_bytes) != digest:
             raise errors.RegistryError(f"registry {client.name} served another manifest for "
                                        f"{digest}")
@@ -69,7 +68,7 @@ class Pushed:
         """`<registry>/<repository>@<digest>`."""
         return f"{self.client.settings.base}@{self.digest}"
 
-    def file(self, path=MODEL_PATH):
+    def file(self, path):
         """The bytes of a file in the image (from the topmost layer that has it)."""
         for layer in reversed(self.manifest["layers"]):
             data = self.client.blob(layer["digest"])

@@ -1,16 +1,34 @@
-"""The labels a releasable image must carry, and what they must agree with."""
+"""The labels a releasable image must carry, and what they must agree with.
+
+The keys and their types are declared once, in tools/image/labels.py; this
+module re-exports them (`from tools.release import labels; labels.SERVED_NAME`
+keeps working wherever the declarations live) and adds the release rules.
+"""
 
 import re
 
+from tools.image import labels as _declared
 from tools.release import errors
 
-REVISION = "org.opencontainers.image.revision"
-VERSION = "org.opencontainers.image.version"
-CREATED = "org.opencontainers.image.created"
-MODEL_NAME = "io.modelship.model.name"
-MODEL_VERSION = "io.modelship.model.version"
-MODEL_METRIC = "io.modelship.model.metric"
-API_VERSION = "io.modelship.api.version"
+# Re-exported, so `tools.release.labels.<KEY>` is the same constant everywhere.
+KEYS = _declared.KEYS
+TITLE = _declared.TITLE
+REVISION = _declared.REVISION
+CREATED = _declared.CREATED
+VERSION = _declared.VERSION
+SOURCE = _declared.SOURCE
+BASE_NAME = _declared.BASE_NAME
+MODEL_NAME = _declared.MODEL_NAME
+MODEL_VERSION = _declared.MODEL_VERSION
+MODEL_METRIC = _declared.MODEL_METRIC
+MODEL_FORMAT_VERSION = _declared.MODEL_FORMAT_VERSION
+MODEL_OUTPUT_SCHEMA_VERSION = _declared.MODEL_OUTPUT_SCHEMA_VERSION
+SERVED_NAME = _declared.SERVED_NAME
+API_VERSION = _declared.API_VERSION
+type_problems = _declared.type_problems
+
+# SERVED_NAME is not required: images built before it was added stay releasable
+# (and promotable back to by a rollback).
 REQUIRED = (REVISION, VERSION, CREATED, MODEL_NAME, MODEL_VERSION, MODEL_METRIC, API_VERSION)
 UNSTAMPED = "0" * 40
 _SHA1 = re.compile(r"^[0-9a-f]{40}\Z")

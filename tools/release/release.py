@@ -6,6 +6,7 @@ publish, everything works on the digest.
 """
 
 import dataclasses
+import functools
 import os
 import re
 
@@ -37,8 +38,9 @@ class Moved:
 class Releases:
     """The release operations on one repository."""
 
-    def __init__(self, settings, client=None, log=None):
+    def __init__(self, settings, client=None, log=None, spec=None):
         self.settings = settings
+        self.spec = spec  # the image's spec (imagespec.load); validate needs it
         self.client = client or registry_lib.Client(settings)
         self.history = history.Store(self.client, settings.history_file)
         self.log = log or (lambda message: None)
@@ -52,7 +54,7 @@ class Releases:
         """Pushes the archive under candidate-<short sha>; returns Published."""
         if not os.path.isfile(archive):
             raise errors.UsageError(f"--archive {archive}: no such file (build it with "
-                                    "`bazel run //:image`)")
+                                    "`bazel run //<pkg>:image`)")
         labels = image.archive_labels(archive)
         labels_lib.require_releasable(labels, archive)
         self.client.ping()
@@ -74,7 +76,13 @@ class Releases:
     def validate(self, digest, run_gates=None):
         """Runs the gates on the pushed image; returns (passed, checks)."""
         from tools.release import gates  # pylint: disable=import-outside-toplevel
-        run_gates = run_gates or gates.run_all
+        if run_gates is None:
+            if self.spec is None:
+                raise errors.UsageError(
+                    "validate runs the image's own release gates, so it needs the image's "
+                    "spec: run `bazel run //<pkg>:<name>.release -- validate ...` (model_image "
+                    "generates it), not //tools/release")
+            run_gates = functools.partial(gates.run_all, spec=self.spec)
         pushed = image.Pushed(self.client, digest)
         checks = run_gates(self.settings, pushed)
         passed = all(check.ok for check in checks)
@@ -213,5 +221,5 @@ def version_tag_of(labels):
 def _require_tag(tag):
     if not re.match(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\Z", tag) or tag == history.TAG \
             or tag.startswith(CANDIDATE_PREFIX):
-        raise errors.UsageError(f"--tag {tag!r} is not a release tag (letters, digits, '_', "
+        raise errors.UsageError(f"--tag {tag!r} is not a release tag (letters, numbers, '_', "
                                 f"'.', '-'; not {history.TAG!r} or candidate-*)")

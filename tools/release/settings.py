@@ -11,7 +11,6 @@ import re
 
 from tools.release import errors
 
-DEFAULT_REPOSITORY = "modelship/digits"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 # host[:port], as registries are named in image references.
 _REGISTRY = re.compile(r"^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?)(:\d{1,5})?\Z")
@@ -93,18 +92,27 @@ def _positive(environ, name, default, cast, problems):
         return default
 
 
-def load(environ, registry=None, repository=None):
-    """Settings from `environ` and the flags (flags win); raises UsageError listing every
-    problem."""
+def default_repository(served_name):
+    """The repository an image's own release target uses when none is set."""
+    return f"modelship/{served_name.lower()}"
+
+
+def load(environ, registry=None, repository=None, default=None):
+    """Settings from `environ` and the flags (flags win), else `default` (the image's
+    own, default_repository); raises UsageError listing every problem."""
     problems = []
     registry = registry or environ.get("MODELSHIP_REGISTRY") or None
-    repository = repository or environ.get("MODELSHIP_REPOSITORY") or DEFAULT_REPOSITORY
+    repository = repository or environ.get("MODELSHIP_REPOSITORY") or default
     if registry is not None and not _REGISTRY.match(registry):
         problems.append(f"registry {registry!r} is not host[:port] (e.g. 127.0.0.1:5000, "
                         "registry.example.com)")
-    if not _REPOSITORY.match(repository):
+    if repository is None:
+        problems.append("no repository: set MODELSHIP_REPOSITORY or --repository (e.g. "
+                        "team/model), or run the image's own `bazel run "
+                        "//<pkg>:<name>.release`, which defaults it to modelship/<served name>")
+    elif not _REPOSITORY.match(repository):
         problems.append(f"repository {repository!r} is not a valid repository name (lower-case "
-                        "path components, e.g. modelship/digits)")
+                        "path components, e.g. team/model)")
     tls_raw = environ.get("MODELSHIP_REGISTRY_TLS", "")
     if tls_raw not in ("", "0", "1"):
         problems.append(f"MODELSHIP_REGISTRY_TLS has value {tls_raw!r}: use 1 (https) or "

@@ -12,6 +12,7 @@ PY_BINARIES = [
     "//models/digits:train",
     "//models/digits:write_model_card",
     "//services/digits:contract.update",
+    "//services/digits:release_requests_tool",
     "//services/digits:serve",
     "//services/digits:stdlib_modules.update",
     "//third_party/debian:locks.update",

@@ -111,3 +111,21 @@ def test_a_broken_release_record_is_a_usage_error(tmp_path, capsys):
     assert release_gate.main(["--release", str(record)]) == 2
     err = capsys.readouterr().err
     assert "'headline_metric' must be 'test_accuracy'" in err and "'headline_value'" in err
+
+
+def test_gate_as_the_image_release_calls_it_hands_back_the_accuracy_as_a_figure(release):
+    checks = release_gate.judge(paths.model_path(), paths.runfile(paths.RELEASE))
+    assert all(check.ok for check in checks), _failed(checks)
+    figures = {}
+    for check in checks:
+        assert isinstance(check.figures, dict)
+        figures.update(check.figures)
+    # A number, not text to parse: the release history records it as it is.
+    assert figures == {"test_accuracy": pytest.approx(release["headline_value"], abs=1e-6)}
+
+
+def test_gate_raises_on_a_broken_release_record(tmp_path):
+    broken = tmp_path / "current.json"
+    broken.write_text("{}", encoding="utf-8")
+    with pytest.raises(release_gate.ReleaseRecordError):
+        release_gate.judge(paths.model_path(), str(broken))

@@ -27,6 +27,14 @@ GOOD = {
     "labels": {"org.example.team": "platform"},
     "sources": [{"path": "services/toy/api/docs.html.gz",
                  "runfile": "ws/services/toy/api/docs.html.gz"}],
+    "release_gate": "models.toy.gate:gate",
+    "release_gate_library": "//models/toy:gate",
+    "operating_point": {"path": "models/toy/release/operating_point.json",
+                        "runfile": "ws/models/toy/release/operating_point.json"},
+    "requests": {"path": "services/toy/requests.json",
+                 "runfile": "ws/services/toy/requests.json"},
+    "task": {"path": "/v1/toy", "schema": {"path": "services/toy/results.schema.json",
+                                           "runfile": "ws/services/toy/results.schema.json"}},
 }
 
 
@@ -51,8 +59,41 @@ def test_a_good_spec_is_read_as_declared():
                                       "MODELSHIP_HANDLER": "services.toy.handler:ToyHandler"}
 
 
-def test_a_spec_without_a_contract_is_accepted():
+def test_the_release_fields_are_read_as_declared():
+    spec = build.parse_spec(GOOD)
+    assert (spec.release_gate, spec.release_gate_library) == ("models.toy.gate:gate",
+                                                              "//models/toy:gate")
+    assert spec.operating_point.path == "models/toy/release/operating_point.json"
+    assert spec.requests.runfile == "ws/services/toy/requests.json"
+    assert (spec.task.path, spec.task.schema.path) == ("/v1/toy",
+                                                       "services/toy/results.schema.json")
+    assert spec.model_in_image == "opt/modelship/model/toy.model"
+
+
+def test_a_spec_without_a_contract_or_a_task_check_is_accepted():
     assert build.parse_spec(_with(contract=None)).contract is None
+    assert build.parse_spec(_with(task=None)).task is None
+
+
+@pytest.mark.parametrize("field", ["release_gate", "release_gate_library", "operating_point",
+                                   "requests"])
+def test_a_spec_without_a_release_field_names_it_and_where_to_declare_it(field):
+    with pytest.raises(build.BuildError) as err:
+        build.parse_spec(_with(**{field: None}), "old.spec")
+    assert f"field {field!r} is missing (a release field, new in spec_version 2: declare " \
+           f"it in model_image, //modelship:defs.bzl)" in str(err.value)
+
+
+def test_a_version_1_spec_is_refused_naming_the_version_and_the_release_fields():
+    old = _with(release_gate=None, release_gate_library=None, operating_point=None,
+                requests=None, task=None, spec_version=1)
+    with pytest.raises(build.BuildError) as err:
+        build.parse_spec(old, "old.spec")
+    message = str(err.value)
+    assert f"field 'spec_version' must be {build.SPEC_VERSION}" in message
+    assert all(f"field {field!r} is missing" in message
+               for field in ("release_gate", "release_gate_library", "operating_point",
+                             "requests"))
 
 
 @pytest.mark.parametrize("changes, field", [
@@ -66,6 +107,15 @@ def test_a_spec_without_a_contract_is_accepted():
     ({"release": {"path": "../outside.json", "runfile": "ws/x"}}, "'release'"),
     ({"labels": {"org.opencontainers.image.title": "other"}}, "org.opencontainers.image.title"),
     ({"spec_version": 99}, "'spec_version'"),
+    ({"release_gate": "models/toy/gate.py"}, "field 'release_gate' must be the model release "
+                                             "gate as 'package.module:function'"),
+    ({"release_gate": "models.toy.gate"}, "'release_gate'"),
+    ({"release_gate_library": ""}, "'release_gate_library' must be a non-empty string"),
+    ({"operating_point": "op.json"}, "'operating_point'"),
+    ({"requests": {"path": "/abs/requests.json", "runfile": "ws/r"}}, "'requests'"),
+    ({"task": {"path": "v1/toy", "schema": GOOD["task"]["schema"]}},
+     "field 'task': 'path' must be a URL path starting with '/'"),
+    ({"task": {"path": "/v1/toy"}}, "field 'task' must be null or an object with 'path'"),
     ({"handlr": "a.b:C"}, "'handlr' is unknown"),
 ])
 def test_a_bad_field_is_named_with_what_it_must_be(changes, field):

@@ -5,7 +5,8 @@ import pytest
 from tools.release.tests import support
 
 # A registry address nothing listens on: reaching it would fail differently (exit 1).
-ENV = {"MODELSHIP_REGISTRY": "127.0.0.1:9", "MODELSHIP_REGISTRY_RETRIES": "0"}
+ENV = {"MODELSHIP_REGISTRY": "127.0.0.1:9", "MODELSHIP_REPOSITORY": "team/model",
+       "MODELSHIP_REGISTRY_RETRIES": "0"}
 
 
 @pytest.mark.parametrize("digest, message", [
@@ -25,7 +26,7 @@ def test_promote_and_validate_take_only_a_digest(capsys, digest, message):
 def test_publish_names_a_missing_archive(capsys, tmp_path):
     status, _, err = support.run_cli(capsys, ENV, "publish", "--archive",
                                      str(tmp_path / "nope.oci.tar"))
-    assert status == 2 and "no such file" in err and "bazel run //:image" in err
+    assert status == 2 and "no such file" in err and "bazel run //<pkg>:image" in err
 
 
 def test_publish_names_an_archive_that_is_not_an_image(capsys, tmp_path):
@@ -46,3 +47,23 @@ def test_an_unreachable_registry_is_named(capsys):
 def test_rollback_refuses_the_history_tag_as_a_release_tag(capsys):
     status, _, err = support.run_cli(capsys, ENV, "rollback", "--tag", "release-history")
     assert status == 2 and "is not a release tag" in err
+
+
+def test_without_the_image_spec_validate_and_gate_name_the_release_target(capsys):
+    for argv in (("validate", "--digest", "sha256:" + "a" * 64), ("gate",)):
+        status, _, err = support.run_cli(capsys, ENV, *argv)
+        assert status == 2, err
+        assert "bazel run //<pkg>:<name>.release" in err and "Traceback" not in err
+
+
+def test_without_the_image_spec_publish_needs_an_archive(capsys):
+    status, _, err = support.run_cli(capsys, ENV, "publish")
+    assert status == 2 and "publish needs --archive" in err
+
+
+def test_without_the_image_spec_the_repository_must_be_named(capsys):
+    env = dict(ENV)
+    del env["MODELSHIP_REPOSITORY"]
+    status, _, err = support.run_cli(capsys, env, "history")
+    assert status == 2
+    assert "no repository: set MODELSHIP_REPOSITORY or --repository" in err

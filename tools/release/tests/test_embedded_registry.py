@@ -11,12 +11,13 @@ from tools.release.tests import support
 
 @pytest.fixture(name="env")
 def fixture_env(tmp_path, monkeypatch):
-    """No MODELSHIP_* settings; the cache (and so the embedded registry) under tmp."""
+    """No registry settings (only the repository, which //tools/release without an image
+    needs); the cache (and so the embedded registry) under tmp."""
     for name in ("MODELSHIP_REGISTRY", "MODELSHIP_REPOSITORY", "MODELSHIP_REGISTRY_USER",
                  "MODELSHIP_REGISTRY_PASSWORD", "MODELSHIP_REGISTRY_AUTH_FILE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    yield {"XDG_CACHE_HOME": str(tmp_path)}
+    yield {"XDG_CACHE_HOME": str(tmp_path), "MODELSHIP_REPOSITORY": "team/model"}
     server.stop_embedded(str(tmp_path / "modelship" / "registry"))
 
 

@@ -39,7 +39,7 @@ def fixture_validated(registry, images, env):
     with support._environ(env):  # pylint: disable=protected-access
         assert cli.main(["publish", "--archive", images["first"]], environ=env) == 0
         digest = images["digests"]["first"]
-        assert cli.main(["validate", "--digest", digest], environ=env) == 0
+        assert cli.main([*support.RELEASE_SPEC, "validate", "--digest", digest], environ=env) == 0
         assert cli.main(["promote", "--digest", digest], environ=env) == 0
     return digest
 
@@ -268,17 +268,20 @@ def test_bad_settings_are_listed_together(capsys, registry):
 def test_an_image_outside_the_operating_point_fails_validation_and_is_not_promoted(
         capsys, registry, env, client, images, validated):
     del registry
-    from tools.release import gates, release  # pylint: disable=import-outside-toplevel
+    # pylint: disable-next=import-outside-toplevel
+    from tools.release import gates, imagespec, release
     second = images["digests"]["second"]
     status, _, err = support.run_cli(capsys, env, "publish", "--archive", images["second"])
     assert status == 0, err
     # The real gates on a real container, held to a memory bound no process meets (and a
     # latency bound a busy machine meets too: only the memory gate is to fail).
-    bounds = dict(gates.load_operating_point(), memory_mib=1, tolerance=0,
-                  latency_p95_ms=10_000)
+    spec = imagespec.load(support.RELEASE_SPEC[1])
+    bounds = dict(gates.load_operating_point(
+        imagespec.local(spec, spec.operating_point, "operating_point")), memory_mib=1,
+        tolerance=0, latency_p95_ms=10_000)
     with support._environ(env):  # pylint: disable=protected-access
         passed, checks = release.Releases(settings_lib.load(env)).validate(
-            second, run_gates=lambda s, p: gates.run_all(s, p, bounds=bounds))
+            second, run_gates=lambda s, p: gates.run_all(s, p, spec, bounds=bounds))
     assert not passed
     assert [c.name for c in checks if not c.ok] == ["memory <= 1 MiB (+0%)"]
     status, _, err = support.run_cli(capsys, env, "promote", "--digest", second)

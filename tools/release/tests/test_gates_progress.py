@@ -20,9 +20,12 @@ from tools.release import gates
 
 
 class _Predict(http.server.BaseHTTPRequestHandler):
+    seen = []
+
     def do_POST(self):  # pylint: disable=invalid-name
         """Answers every prediction after a few milliseconds."""
-        self.rfile.read(int(self.headers["Content-Length"]))
+        self.seen.append((self.path, json.loads(self.rfile.read(
+            int(self.headers["Content-Length"])))))
         time.sleep(0.004)
         body = json.dumps({"predictions": [{"label": "0"}]}).encode()
         self.send_response(200)
@@ -33,6 +36,10 @@ class _Predict(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, *args):  # pylint: disable=arguments-differ
         del args
+
+
+BODIES = [{"inputs": [{"name": "x", "shape": [1, 1], "datatype": "FP32", "data": [v]}]}
+          for v in (1.0, 2.0, 3.0)]
 
 
 @pytest.fixture(name="container")
@@ -54,13 +61,23 @@ def test_operating_point_gate_reports_how_far_it_is(container):
     bounds = {"latency_p95_ms": 1000, "memory_mib": 200, "tolerance": 0.1,
               "requests": 120, "warmup_requests": 20}
     with gates.Progress(stream, heartbeat_s=0.1) as progress:
-        checks = gates.operating_point_checks(container, bounds, progress)
+        checks = gates.operating_point_checks(container, bounds, "toy", BODIES, progress)
     assert all(check.ok for check in checks), checks
     lines = stream.getvalue().splitlines()
     counts = [int(m.group(1)) for m in
               (re.fullmatch(r"release: validate: operating point: (\d+)/140 requests sent "
                             r"\(\d+s\)", line) for line in lines) if m]
     assert len(counts) >= 2 and counts == sorted(counts) and counts[-1] < 140, lines
+
+
+def test_operating_point_cycles_through_the_sample_requests_of_the_served_model(container):
+    _Predict.seen.clear()
+    bounds = {"latency_p95_ms": 1000, "memory_mib": 200, "tolerance": 0.1,
+              "requests": 10, "warmup_requests": 2}
+    checks = gates.operating_point_checks(container, bounds, "toy", BODIES)
+    assert [c.figures for c in checks][1] == {"memory_mib": 52.5}
+    assert {path for path, _ in _Predict.seen} == {"/v2/models/toy/infer"}
+    assert [body for _, body in _Predict.seen] == (BODIES * 4)[:12]
 
 
 def test_a_silent_step_gets_heartbeats_naming_it(capsys):

@@ -33,3 +33,21 @@ def test_a_revision_or_model_version_with_a_trailing_newline_is_refused():
                                                    labels.MODEL_VERSION: "ab" * 32 + "\n"})))
     assert "is not a 40-hex git SHA" in found
     assert "is not a sha256 hex digest" in found
+
+
+def test_the_keys_are_those_declared_once_in_tools_image_labels():
+    from tools.image import labels as declared  # pylint: disable=import-outside-toplevel
+    assert labels.SERVED_NAME == declared.SERVED_NAME == "io.modelship.model.served-name"
+    assert all(key in declared.KEYS for key in labels.REQUIRED + (labels.SERVED_NAME,))
+
+
+def test_a_label_not_of_its_declared_type_is_named_with_its_type():
+    found = labels.type_problems(dict(GOOD, **{labels.CREATED: "yesterday",
+                                               labels.MODEL_METRIC: "accuracy: high",
+                                               labels.SERVED_NAME: " digits"}))
+    assert len(found) == 3
+    assert any(labels.CREATED in p and "is not of type time" in p for p in found)
+    assert any(labels.MODEL_METRIC in p and "is not of type metric" in p for p in found)
+    assert any(labels.SERVED_NAME in p and "is not of type text" in p for p in found)
+    assert not labels.type_problems(dict(GOOD, **{labels.SERVED_NAME: "digits",
+                                                  "org.example.team": "x y"}))

@@ -58,7 +58,8 @@ def test_publish_validate_promote_second_release_and_rollback(
     assert client.resolve("stable") is None
 
     # validate: every gate on a container of that digest.
-    status, out, err = support.run_cli(capsys, env, "validate", "--digest", first)
+    status, out, err = support.run_cli(capsys, env, *support.RELEASE_SPEC, "validate",
+                                       "--digest", first)
     assert status == 0, out + err
     assert out.splitlines()[-1] == f"VALID {first}"
     for gate in ("labels:", "model:", "contract:", "operating point:"):
@@ -81,7 +82,8 @@ def test_publish_validate_promote_second_release_and_rollback(
     assert out.splitlines()[-1] == second != first
     assert client.resolve(f"candidate-{images['second_sha'][:12]}") == second
     assert client.resolve(candidate) == first
-    status, out, err = support.run_cli(capsys, env, "validate", "--digest", second)
+    status, out, err = support.run_cli(capsys, env, *support.RELEASE_SPEC, "validate",
+                                       "--digest", second)
     assert status == 0, out + err
     status, out, err = support.run_cli(capsys, env, "promote", "--digest", second)
     assert status == 0, err

@@ -24,7 +24,8 @@ def test_the_release_flow_through_a_token_registry(capsys, token_registry, image
         status, out, err = support.run_cli(capsys, env, "publish", "--archive", images[name])
         assert status == 0, err
         assert out.splitlines()[-1] == digest
-        status, out, err = support.run_cli(capsys, env, "validate", "--digest", digest)
+        status, out, err = support.run_cli(capsys, env, *support.RELEASE_SPEC,
+                                           "validate", "--digest", digest)
         assert status == 0, out + err
         assert out.splitlines()[-1] == f"VALID {digest}"
         status, out, err = support.run_cli(capsys, env, "promote", "--digest", digest)
