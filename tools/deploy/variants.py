@@ -15,14 +15,12 @@ import subprocess
 import tarfile
 
 from tools.containers import runtime
-from tools.image import labels
+from tools.image import labels as label_keys
 
 FAULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "faults")
 # The label naming the model as clients address it (/v2/models/<served name>).
-# Written by the image build; tools.release.labels is to declare it as
-# SERVED_NAME, and this definition then gives way to that one.
-SERVED_NAME_LABEL = "io.modelship.model.served-name"
-TITLE_LABEL = "org.opencontainers.image.title"
+SERVED_NAME_LABEL = label_keys.SERVED_NAME
+TITLE_LABEL = label_keys.TITLE
 PRODUCTION_PYTHONPATH = "/opt/modelship/app:/opt/modelship/site"
 
 
@@ -59,7 +57,7 @@ def derive(archive, out, storage, kind, name, delay_s=0.3):
     work = _buildah(storage, "from", "--quiet", "--pull-never", "--name", f"variant-{name}",
                     f"oci-archive:{archive}")
     try:
-        _buildah(storage, "config", "--label", f"{labels.DEPLOY_VARIANT}={name}", work)
+        _buildah(storage, "config", "--label", f"{label_keys.DEPLOY_VARIANT}={name}", work)
         if kind in ("error", "slow"):
             _buildah(storage, "copy", "--chown", "0:0", work,
                      os.path.join(FAULTS, "sitecustomize.py"), "/opt/modelship/fault/")
