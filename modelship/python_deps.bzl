@@ -30,6 +30,7 @@ MODELSHIP_LOCKS = {
     "pypi_dev": "//third_party/python:dev.txt",
 }
 
+# buildifier: disable=unnamed-macro
 def modelship_python_deps():
     """Defines modelship's pip repositories (see the file's docstring)."""
     for name, lock in MODELSHIP_LOCKS.items():

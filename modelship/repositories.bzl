@@ -56,6 +56,7 @@ def _maybe(rule, name, **kwargs):
     if not native.existing_rule(name):
         rule(name = name, **kwargs)
 
+# buildifier: disable=unnamed-macro
 def modelship_dependencies():
     """Defines the repositories modelship's rules need, and registers its toolchain."""
 

@@ -16,6 +16,7 @@ VIRGINICA = [67, 30, 56, 21]
 
 @pytest.fixture(name="client")
 def fixture_client():
+    """The flowers handler behind the real service, no result cache."""
     with HandlerClient(FlowersHandler, model_path=paths.model_path(),
                        env={"MODELSHIP_CACHE": "off"}) as client:
         yield client
