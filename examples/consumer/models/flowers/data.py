@@ -16,8 +16,8 @@ MAX_LEVEL = 100
 # Per species: mean and standard deviation of each feature, in millimetres.
 SPECIES = {
     "setosa": ((50, 34, 15, 3), (4, 4, 2, 1)),
-    "versicolor": ((59, 28, 43, 13), (5, 3, 5, 2)),
-    "virginica": ((66, 30, 55, 20), (6, 3, 5, 3)),
+    "versicolor": ((59, 28, 43, 13), (6, 4, 6, 3)),
+    "virginica": ((66, 30, 55, 20), (7, 4, 7, 4)),
 }
 SEED = 20261206
 PER_SPECIES = 60
