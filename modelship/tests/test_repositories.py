@@ -6,10 +6,12 @@ import os
 import re
 
 WORKSPACE = "WORKSPACE"
+# The source tree (BUILD files are not exported, so not in the runfiles).
+ROOT = os.path.dirname(os.path.realpath(WORKSPACE))
 
 
 def _read(path):
-    with open(path, encoding="utf-8") as text:
+    with open(os.path.join(ROOT, path), encoding="utf-8") as text:
         return text.read()
 
 
@@ -53,5 +55,5 @@ def test_every_stand_in_folder_exists_and_matches_the_workspace():
     assert set(folders) == {"rules_cc", "remote_coverage_tools", "rules_python"}, folders
     workspace = _read(WORKSPACE)
     for name, folder in folders.items():
-        assert os.path.isfile(os.path.join(folder, "WORKSPACE")), folder
+        assert os.path.isfile(os.path.join(ROOT, folder, "WORKSPACE")), folder
         assert re.search(rf'name = "{name}",\s*path = "{re.escape(folder)}"', workspace), name
