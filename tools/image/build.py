@@ -15,7 +15,10 @@ Steps, every input pinned and checked before the build starts:
   1. .deb files of third_party/debian/{base,dev}.lock (sha256 per file) ->
      two root filesystem tarballs, assembled bit for bit (rootfs.py);
   2. wheels of the Python locks (pip download --require-hashes);
-  3. the model artifact and the sources, from this Bazel build and the tree;
+  3. the model artifact and the sources, from this Bazel build and the tree (in
+     a workspace that loads modelship's rules from `@modelship`, its own
+     models/ and services/ from its tree, modelship's runtime, Dockerfile and
+     locks from the modelship this file belongs to; examples/consumer);
   4. `buildah build --network none --timestamp <commit time>` for each stage,
      with OCI labels (git SHA, commit time, model version, API version);
   5. the production image written as an OCI archive; its digest, layers and
