@@ -8,7 +8,9 @@ with the Bazel running this test):
      tests pass on modelship's serving runtime;
   2. `bazel run //:image` builds its lint, test and production stages, and the
      production image is the consumer's: its handler, model and labels, and
-     none of modelship's own example model.
+     none of modelship's own example model;
+  3. that image, run by a container runtime, serves the consumer's model under
+     its own name.
 """
 
 import json
@@ -21,6 +23,8 @@ import tarfile
 import time
 
 import pytest
+
+from tools.containers import runtime
 
 CONSUMER = "examples/consumer"
 IMAGE = "flowers-team-flowers"
@@ -109,6 +113,26 @@ def fixture_image(consumer, tested, tmp_path_factory):
     return report, os.path.join(workspace, "dist", IMAGE + ".oci.tar")
 
 
+@pytest.fixture(name="container", scope="module")
+def fixture_container(image, tmp_path_factory):
+    """The production image in a private dockerd, read-only root filesystem, ready;
+    yields its port."""
+    _, archive = image
+    with runtime.dockerd() as docker:
+        docker.load_oci_archive(archive, f"{IMAGE}:smoke", str(tmp_path_factory.mktemp("load")))
+        port = runtime.free_port()
+        docker.docker("run", "--detach", "--network", "host", "--read-only",
+                      "--env", f"MODELSHIP_PORT={port}", "--env", "MODELSHIP_HOST=127.0.0.1",
+                      "--name", "smoke", f"{IMAGE}:smoke")
+        try:
+            runtime.wait_until(lambda: runtime.http(port, "GET", "/v2/health/ready")[0] == 200,
+                               60, "the container to report ready")
+        except AssertionError:
+            print(docker.docker("logs", "smoke", check=False).stdout)
+            raise
+        yield port
+
+
 def test_the_consumers_own_tests_pass(tested):
     assert "Executed 2 out of 2 tests: 2 tests pass" in tested, tested[-2000:]
 
@@ -154,3 +178,17 @@ def test_it_ships_modelships_runtime_and_none_of_modelships_own_model(image):
     assert any(name.startswith("opt/modelship/app/serving/") for name in app), app
     assert "opt/modelship/model/flowers.model" in shipped
     assert not [name for name in app if "digits" in name], app
+
+
+def test_the_container_serves_the_consumers_model_under_its_name(container, image):
+    report, _ = image
+    status, metadata = runtime.http(container, "GET", "/v2/models/flowers")
+    assert status == 200 and metadata["name"] == "flowers", metadata
+    status, body = runtime.http(container, "POST", "/v1/classify",
+                                {"rows": [[50, 34, 15, 3], [67, 30, 56, 21]]})
+    assert status == 200 and body == {"species": ["setosa", "virginica"]}, body
+    status, body = runtime.http(container, "POST", "/v2/models/flowers/infer", {
+        "inputs": [{"name": "measurements", "shape": [1, 4], "datatype": "FP32",
+                    "data": [50, 34, 15, 3]}]})
+    assert status == 200, body
+    assert body["model_version"] == report["labels"]["io.modelship.model.version"]
