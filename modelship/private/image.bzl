@@ -100,6 +100,7 @@ def _image_spec_impl(ctx):
         "handler": ctx.attr.handler,
         "image_name": ctx.attr.image_name,
         "labels": ctx.attr.image_labels,
+        "locks": [_entry(ctx, f) for f in ctx.files.locks],
         "model": dict(_entry(ctx, model), file = model.basename),
         "operating_point": _entry(ctx, ctx.file.operating_point),
         "release": _entry(ctx, ctx.file.release),
@@ -129,6 +130,7 @@ _image_spec = rule(
         "handler": attr.string(mandatory = True),
         "image_labels": attr.string_dict(),
         "image_name": attr.string(mandatory = True),
+        "locks": attr.label_list(allow_files = [".txt"]),
         "model": attr.label(allow_single_file = True, mandatory = True),
         "operating_point": attr.label(allow_single_file = [".json"], mandatory = True),
         "release": attr.label(allow_single_file = [".json"], mandatory = True),
@@ -160,6 +162,7 @@ def model_image(
         task_endpoint = None,
         task_schema = None,
         labels = {},
+        locks = [],
         data = [],
         visibility = None,
         tags = [],
@@ -246,6 +249,12 @@ def model_image(
       labels: extra OCI labels (string to string) for this image, e.g. the
         owning team. Keys under org.opencontainers., io.modelship. and
         io.buildah. are refused: the build writes those itself.
+      locks: the image's own pip locks (pip-compile --generate-hashes), for
+        what the model's service needs beyond modelship's runtime lock
+        (third_party/python/runtime.txt, which every image ships). The
+        image's runtime lock is modelship's followed by these; a package
+        pinned in both stops the build (compile yours with modelship's as a
+        constraint, `pip-compile -c`). Empty: modelship's runtime lock alone.
       data: files Bazel builds that the image's sources need at their
         workspace paths, e.g. the API reference the service serves or the
         data set its tests read. Of each target, its runfiles are taken
@@ -272,6 +281,7 @@ def model_image(
         task_endpoint = task_endpoint,
         task_schema = task_schema,
         image_labels = labels,
+        locks = locks,
         data = data,
         visibility = visibility,
         tags = tags,
@@ -282,7 +292,7 @@ def model_image(
         model,
         release,
         service,
-    ] + ([contract] if contract else []) + data
+    ] + ([contract] if contract else []) + locks + data
     spec_arg = ["--spec-runfile", "$(rootpath :%s.spec)" % name]
 
     # The image build itself, then the two commands that run it again.

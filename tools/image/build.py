@@ -15,7 +15,10 @@ Steps, every input pinned and checked before the build starts:
   1. .deb files of third_party/debian/{base,dev}.lock (sha256 per file) ->
      two root filesystem tarballs, assembled bit for bit (rootfs.py);
   2. wheels of the Python locks (pip download --require-hashes);
-  3. the model artifact and the sources, from this Bazel build and the tree;
+  3. the model artifact and the sources, from this Bazel build and the tree (in
+     a workspace that loads modelship's rules from `@modelship`, its own
+     models/ and services/ from its tree, modelship's runtime, Dockerfile and
+     locks from the modelship this file belongs to; examples/consumer);
   4. `buildah build --network none --timestamp <commit time>` for each stage,
      with OCI labels (git SHA, commit time, model version, API version);
   5. the production image written as an OCI archive; its digest, layers and
@@ -46,12 +49,27 @@ from tools.containers import runtime
 from tools.image import labels as labels_lib
 from tools.image import progress
 
-SOURCE_DIRS = ("inference", "serving", "services", "models", "tools/image", "tests")
+# The image's sources come from two places, which are one in this repository:
+#   - modelship's: the serving runtime, the inference library and what the
+#     image's own steps run (finalize.py, check.py), with the Dockerfile, the
+#     Debian and Python locks. From the checkout or release this file is in
+#     (MODELSHIP), when another workspace builds the image with modelship's rules;
+#   - the workspace's own (its models and services), from its git tree.
+FRAMEWORK_DIRS = ("inference", "serving", "tools/image")
+OWN_DIRS = ("services", "models", "tests")
+SOURCE_DIRS = FRAMEWORK_DIRS + OWN_DIRS
 # tools/ modules the image's own steps import (finalize.py, check.py);
 # tools/image/tests/test_shipped_sources.py fails when one is missing.
 SOURCE_FILES = ("setup.cfg", "tools/__init__.py", "tools/check_settings.py",
                 "tools/cython/__init__.py", "tools/cython/flags.py")
 LOCKS = ("runtime", "imagedev")
+# modelship's own root: the folder of the checkout (or release) holding this file.
+MODELSHIP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
+# A file only a modelship checkout has: a workspace holding it builds everything
+# from itself (repro.py builds clones of it with this same file).
+MODELSHIP_MARKER = "modelship/private/image.bzl"
+# A consumer's org.opencontainers.image.source, at the root of its workspace.
+CONSUMER_SOURCE_URL_FILE = "source-url.txt"
 UNSTAMPED_SHA = "0" * 40
 # The committed org.opencontainers.image.source (never the clone's git remote).
 SOURCE_URL_FILE = "tools/image/source-url.txt"
@@ -76,6 +94,7 @@ _HANDLER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-
 _FILE_FIELDS = ("model", "contract", "release", "operating_point", "requests")
 _RELEASE_FIELDS = ("release_gate", "release_gate_library", "operating_point", "requests")
 _URL_PATH = re.compile(r"/[A-Za-z0-9._~/-]*\Z")
+_LOCK_LINE = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?==")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,6 +128,7 @@ class Spec:  # pylint: disable=too-many-instance-attributes
     operating_point: SpecFile = None  # bounds of latency and memory (JSON)
     requests: SpecFile = None  # sample request bodies (JSON)
     task: "TaskCheck" = None  # None when the service has no task endpoint to check
+    locks: tuple = ()  # the workspace's own Python locks, after modelship's runtime.txt
 
     @property
     def model_in_image(self):
@@ -169,6 +189,15 @@ def _check_release_gate(doc, errors):
                       f"'package.module:function', got {gate!r}")
 
 
+def _spec_file_list(doc, field, errors):
+    """An optional list of {"path", "runfile"} entries of the spec, as SpecFiles."""
+    values = doc.get(field, [])
+    if not isinstance(values, list):
+        errors.append(f"field {field!r} must be a list, got {values!r}")
+        return []
+    return [_spec_file({field: entry}, field, errors) for entry in values]
+
+
 def parse_spec(doc, source="the spec"):
     """A Spec from the decoded JSON `doc`; BuildError listing every field that is
     wrong (each named, with what it must be)."""
@@ -177,11 +206,12 @@ def parse_spec(doc, source="the spec"):
     errors = []
     known = {"spec_version", "declared_by", "image_name", "handler", "served_name", "service",
              "model", "contract", "release", "size_budget_mb", "labels", "sources",
-             "release_gate", "release_gate_library", "operating_point", "requests", "task"}
+             "release_gate", "release_gate_library", "operating_point", "requests", "task",
+             "locks"}
     for field in sorted(set(doc) - known):
         errors.append(f"field {field!r} is unknown (known: {', '.join(sorted(known))})")
     for field in sorted(known - set(doc) - {"contract", "labels", "sources", "declared_by",
-                                            "task"}):
+                                            "task", "locks"}):
         hint = (" (a release field, new in spec_version 2: declare it in model_image, "
                 "//modelship:defs.bzl)" if field in _RELEASE_FIELDS else "")
         errors.append(f"field {field!r} is missing{hint}")
@@ -223,11 +253,8 @@ def parse_spec(doc, source="the spec"):
         if key.startswith(RESERVED_LABEL_PREFIXES):
             errors.append(f"field 'labels': {key!r} is written by the build itself; use a key "
                           f"outside {', '.join(RESERVED_LABEL_PREFIXES)}")
-    sources = doc.get("sources", [])
-    if not isinstance(sources, list):
-        errors.append(f"field 'sources' must be a list, got {sources!r}")
-        sources = []
-    entries = [_spec_file({"sources": entry}, "sources", errors) for entry in sources]
+    entries = _spec_file_list(doc, "sources", errors)
+    lock_entries = _spec_file_list(doc, "locks", errors)
     task = _task(doc, errors)
     if errors:
         raise BuildError(f"{source} is not a valid image spec:\n  " + "\n  ".join(errors))
@@ -238,7 +265,7 @@ def parse_spec(doc, source="the spec"):
                 sources=tuple(entries), release_gate=doc["release_gate"],
                 release_gate_library=doc["release_gate_library"],
                 operating_point=files["operating_point"], requests=files["requests"],
-                task=task)
+                task=task, locks=tuple(lock_entries))
 
 
 def read_spec(path):
@@ -295,7 +322,8 @@ def resolve_spec(spec):
     return dataclasses.replace(
         spec, model=local(spec.model, "model"), contract=local(spec.contract, "contract"),
         release=local(spec.release, "release"),
-        sources=tuple(local(entry, "sources") for entry in spec.sources))
+        sources=tuple(local(entry, "sources") for entry in spec.sources),
+        locks=tuple(local(entry, "locks") for entry in spec.locks))
 
 
 # Progress on stderr, so stdout stays the report; main() points its logs at --out.
@@ -369,35 +397,36 @@ def _comparable(url):
     return (parts.scheme.lower(), parts.netloc.lower(), path)
 
 
-def source_url(workspace, claimed=""):
-    """org.opencontainers.image.source: the committed SOURCE_URL_FILE, checked.
+def source_url(workspace, claimed="", name=SOURCE_URL_FILE):
+    """org.opencontainers.image.source: the committed `name` (SOURCE_URL_FILE in
+    modelship, CONSUMER_SOURCE_URL_FILE in a workspace that loads its rules), checked.
 
     `claimed` is what the environment says the project is (CI's CI_PROJECT_URL);
     it only confirms: when it names another project a warning says so and the
     label keeps the committed URL, so the same commit gives the same digest in a
     fork or a mirror too."""
-    path = os.path.join(workspace, SOURCE_URL_FILE)
+    path = os.path.join(workspace, name)
     try:
         with open(path, encoding="utf-8") as text:
             lines = [line.strip() for line in text
                      if line.strip() and not line.lstrip().startswith("#")]
     except FileNotFoundError as err:
-        raise BuildError(f"{SOURCE_URL_FILE} is missing: commit it with the project's "
+        raise BuildError(f"{name} is missing: commit it with the project's "
                          f"https URL on one line (the image's source label)") from err
     if len(lines) != 1:
-        raise BuildError(f"{SOURCE_URL_FILE} must hold one URL line, found {len(lines)}")
+        raise BuildError(f"{name} must hold one URL line, found {len(lines)}")
     parts = urllib.parse.urlsplit(lines[0])
     if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise BuildError(f"{SOURCE_URL_FILE}: the source URL must be an https:// URL of the "
+        raise BuildError(f"{name}: the source URL must be an https:// URL of the "
                          f"project, got {strip_credentials(lines[0])!r}")
     url = strip_credentials(lines[0])
     if url != lines[0]:
-        log(f"warning: {SOURCE_URL_FILE} holds credentials (user:password@); they are left "
+        log(f"warning: {name} holds credentials (user:password@); they are left "
             f"out of the label. Remove them from the file, and revoke the token")
     if claimed and _comparable(claimed) != _comparable(url):
-        log(f"warning: CI says the project is {strip_credentials(claimed)}, {SOURCE_URL_FILE} "
+        log(f"warning: CI says the project is {strip_credentials(claimed)}, {name} "
             f"says {url}; the label keeps {url} (the same commit gives the same digest "
-            f"anywhere). If the project has moved, commit the new URL in {SOURCE_URL_FILE}")
+            f"anywhere). If the project has moved, commit the new URL in {name}")
     return url
 
 
@@ -421,7 +450,8 @@ def cache_lock():
 
 
 def prepare_rootfs(workspace, ctx, epoch):
-    """Fetches the pinned .debs and assembles base.tar and dev.tar."""
+    """Fetches the pinned .debs and assembles base.tar and dev.tar (`workspace`:
+    modelship's, whose Debian locks and tools these are)."""
     debs = os.path.join(cache_dir(), "debs")
     debian = os.path.join(workspace, "third_party", "debian")
     locks = [os.path.join(debian, name) for name in ("base.lock", "dev.lock")]
@@ -444,28 +474,39 @@ def prepare_rootfs(workspace, ctx, epoch):
              "assembling the dev root filesystem", "rootfs-dev", env=env)
 
 
-def prepare_wheels(workspace, ctx):
-    """Downloads (or reuses) every wheel of the locks, hash-checked by pip."""
+def prepare_wheels(workspace, ctx, extra_locks=()):
+    """Downloads (or reuses) every wheel of the locks, hash-checked by pip.
+
+    `workspace` is modelship's (its locks under third_party/python);
+    `extra_locks` (the spec's `locks`, SpecFile) are the image's own additions
+    to the runtime lock: the image's runtime.txt is modelship's followed by
+    them (merge_locks)."""
     with cache_lock():
-        _prepare_wheels(workspace, ctx)
+        _prepare_wheels(workspace, ctx, extra_locks)
 
 
-def _prepare_wheels(workspace, ctx):
+def _prepare_wheels(workspace, ctx, extra_locks):
     """prepare_wheels, holding the cache's lock."""
     wheels = os.path.join(cache_dir(), "wheels")
     os.makedirs(wheels, exist_ok=True)
     os.makedirs(os.path.join(ctx, "locks"))
     os.makedirs(os.path.join(ctx, "wheels"))
+    sources = [(name + ".txt", os.path.join(workspace, "third_party", "python", name + ".txt"))
+               for name in LOCKS] + [(entry.path, entry.local) for entry in extra_locks]
     for name in LOCKS:
-        lock = os.path.join(workspace, "third_party", "python", name + ".txt")
-        shutil.copy(lock, os.path.join(ctx, "locks", name + ".txt"))
+        shutil.copy(os.path.join(workspace, "third_party", "python", name + ".txt"),
+                    os.path.join(ctx, "locks", name + ".txt"))
+    if extra_locks:
+        merge_locks(os.path.join(ctx, "locks", "runtime.txt"), extra_locks)
+    for label, lock in sources:
         if all_cached(lock, wheels):
-            log(f"wheels of {name}.txt: all in the cache, hashes checked")
+            log(f"wheels of {label}: all in the cache, hashes checked")
             continue
         run_step([sys.executable, "-m", "pip", "download", "--quiet",
                   "--disable-pip-version-check", "--require-hashes", "--no-deps",
                   "--only-binary=:all:", "--dest", wheels, "-r", lock],
-                 f"downloading wheels of {name}.txt (pip checks every hash)", f"wheels-{name}")
+                 f"downloading wheels of {label} (pip checks every hash)",
+                 "wheels-" + re.sub(r"[^A-Za-z0-9_.-]", "_", label))
     needed = set()
     for name in LOCKS:
         needed |= wheel_names(os.path.join(ctx, "locks", name + ".txt"), wheels)
@@ -476,6 +517,40 @@ def _prepare_wheels(workspace, ctx):
         raise BuildError("the imagedev lock must pin exactly one pip wheel (third_party/python/"
                          "imagedev.in lists pip); found " + (", ".join(pip) or "none"))
     place(os.path.join(wheels, pip[0]), os.path.join(ctx, "wheels", "pip.whl"))
+
+
+def lock_packages(lock):
+    """{normalized package name: requirement line} of a pip-tools lock."""
+    found = {}
+    for line in lock_hashes(lock):
+        match = _LOCK_LINE.match(line)
+        if match:
+            found[re.sub(r"[-_.]+", "-", match.group(1)).lower()] = line
+    return found
+
+
+def merge_locks(image_lock, extra_locks):
+    """Appends the image's own locks to its copy of modelship's runtime lock.
+
+    Each must pin only what modelship's runtime lock does not (pip refuses a
+    package pinned twice, even at one version): a BuildError names the package
+    and the fix otherwise."""
+    pinned = lock_packages(image_lock)
+    parts = []
+    for entry in extra_locks:
+        for name, line in sorted(lock_packages(entry.local).items()):
+            if name in pinned:
+                raise BuildError(
+                    f"spec field 'locks': {entry.path} pins {line}, which modelship's runtime "
+                    f"lock already pins ({pinned[name]}); remove it from {entry.path} "
+                    f"(compile it with modelship's third_party/python/runtime.txt as a "
+                    f"constraint, `pip-compile -c runtime.txt`, so it only holds what your "
+                    f"model adds)")
+            pinned[name] = line
+        with open(entry.local, encoding="utf-8") as text:
+            parts.append(f"\n# --- {entry.path} (the image's own lock) ---\n" + text.read())
+    with open(image_lock, "a", encoding="utf-8") as out:
+        out.write("".join(parts))
 
 
 def place(src, dest):
@@ -532,18 +607,59 @@ def sha256_file(path, _memo={}):  # pylint: disable=dangerous-default-value
     return _memo[key]
 
 
+def framework_root(workspace):
+    """Where modelship's own files are: the workspace itself when it is modelship
+    (a checkout, or a clone repro.py builds), else the modelship this file is from."""
+    if os.path.isfile(os.path.join(workspace, MODELSHIP_MARKER)):
+        return workspace
+    return MODELSHIP
+
+
+def tracked_files(root, paths):
+    """The files under `paths` of `root`: git's tracked and untracked, not ignored ones in
+    a git work tree; every file in a release (an archive of tracked files)."""
+    inside = subprocess.run(["git", "-C", root, "rev-parse", "--is-inside-work-tree"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            check=False).stdout.strip() == "true"
+    if inside:
+        return sorted(filter(None, git(root, "ls-files", "-z", "--cached", "--others",
+                                       "--exclude-standard", "--", *paths).split("\0")))
+    found = []
+    for path in paths:
+        if os.path.isfile(os.path.join(root, path)):
+            found.append(path)
+        for folder, dirs, files in os.walk(os.path.join(root, path)):
+            dirs[:] = [d for d in dirs if d != "__pycache__"]
+            found += [os.path.relpath(os.path.join(folder, f), root) for f in files]
+    return sorted(found)
+
+
+def source_files(workspace):
+    """[(absolute path, path in the image's sources)] of the tracked sources the image
+    needs. In modelship itself, all of SOURCE_DIRS and SOURCE_FILES of the
+    workspace; in another workspace, its own OWN_DIRS, and modelship's runtime
+    (FRAMEWORK_DIRS, SOURCE_FILES) without modelship's tests, which test
+    modelship's own models (modelship's image runs them)."""
+    framework = framework_root(workspace)
+    if framework == workspace:
+        return [(os.path.join(workspace, rel), rel)
+                for rel in tracked_files(workspace, SOURCE_DIRS + SOURCE_FILES)]
+    own = [(os.path.join(workspace, rel), rel) for rel in tracked_files(workspace, OWN_DIRS)]
+    theirs = [(os.path.join(framework, rel), rel)
+              for rel in tracked_files(framework, FRAMEWORK_DIRS + SOURCE_FILES)
+              if "tests" not in rel.split("/")]
+    return sorted(own + theirs, key=lambda pair: pair[1])
+
+
 def prepare_sources(workspace, ctx, spec, model):
-    """Copies the model, the tracked sources the image needs and the built ones
-    the spec lists (`sources`).
+    """Copies the model, the tracked sources the image needs (source_files) and the
+    built ones the spec lists (`sources`).
 
     The model also goes where it is in the workspace (spec: model.path), where
     the image's test stage finds built files."""
     os.makedirs(os.path.join(ctx, "model"))
     shutil.copy(model, os.path.join(ctx, "model", spec.model_file))
-    tracked = git(workspace, "ls-files", "-z", "--cached", "--others", "--exclude-standard",
-                  "--", *SOURCE_DIRS, *SOURCE_FILES).split("\0")
-    for rel in sorted(filter(None, tracked)):
-        src = os.path.join(workspace, rel)
+    for src, rel in source_files(workspace):
         if not os.path.isfile(src):
             continue
         dest = os.path.join(ctx, "src", rel)
@@ -554,7 +670,8 @@ def prepare_sources(workspace, ctx, spec, model):
         dest = os.path.join(ctx, "src", rel)
         os.makedirs(os.path.dirname(dest), exist_ok=True)
         shutil.copyfile(src, dest)
-    shutil.copy(os.path.join(workspace, "Dockerfile"), os.path.join(ctx, "Dockerfile"))
+    shutil.copy(os.path.join(framework_root(workspace), "Dockerfile"),
+                os.path.join(ctx, "Dockerfile"))
     normalize_modes(ctx)
 
 
@@ -778,14 +895,17 @@ def main(argv=None):
     targets = args.target or ["lint", "test", "production"]
     try:
         sha, epoch, dirty = stamp(workspace, not args.unstamped)
-        source = source_url(workspace, args.source_url)
+        framework = framework_root(workspace)
+        source = source_url(workspace, args.source_url,
+                            SOURCE_URL_FILE if framework == workspace
+                            else CONSUMER_SOURCE_URL_FILE)
         model = args.model or spec.model.local
         ctx = args.context or tempfile.mkdtemp(prefix="modelship-ctx-")
         if os.path.exists(ctx) and os.listdir(ctx):
             shutil.rmtree(ctx)
         os.makedirs(ctx, exist_ok=True)
-        prepare_rootfs(workspace, ctx, epoch)
-        prepare_wheels(workspace, ctx)
+        prepare_rootfs(framework, ctx, epoch)
+        prepare_wheels(framework, ctx, spec.locks)
         prepare_sources(workspace, ctx, spec, model)
         labels = labels_for(spec, (sha, epoch, dirty), model, source)
         for target in targets:

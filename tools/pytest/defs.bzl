@@ -18,8 +18,10 @@ asks for them.
 load("@pypi_dev//:requirements.bzl", "requirement")
 load("@rules_python//python:defs.bzl", "py_test")
 
-_RUNNER = "//tools/pytest:runner.py"
-_SETTINGS = "//tools:check_settings"
+# Label() so the macro also works when another workspace loads it (it then
+# names @modelship's runner, not one of the caller's).
+_RUNNER = str(Label("//tools/pytest:runner.py"))
+_SETTINGS = str(Label("//tools:check_settings"))
 
 def pytest_test(name, srcs, deps = [], args = [], **kwargs):
     """A test target running `srcs` with pytest.
