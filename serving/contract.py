@@ -2,7 +2,7 @@
 
 The document is built from the runtime's routes, the served model's input
 (`handler.InputSpec`) and the handler's `Contract` (its task endpoint), so a
-model's checked-in copy (e.g. services/digits/openapi.json) changes when the
+model's checked-in copy (e.g. services/iris/openapi.json) changes when the
 API or the model's interface does. Its tests fail when the served documents
 and the checked-in ones differ; regenerate them with the model's
 `contract.update` target (serving/update_contract.py).

@@ -140,7 +140,7 @@ def _plain_rows(inputs, spec):  # pylint: disable=too-many-return-statements
 
 
 def new_request_id():
-    """A random id for a request that has none: a UUID version 4 as 32 hex digits
+    """A random id for a request that has none: a UUID version 4 as 32 hexadecimal characters
     (what `uuid.uuid4().hex` gives, at a third of its cost)."""
     raw = bytearray(os.urandom(16))
     raw[6] = raw[6] & 0x0F | 0x40  # version 4
