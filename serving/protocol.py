@@ -392,7 +392,7 @@ def describe(value):
 
 # --- responses ---------------------------------------------------------------
 
-def infer_body(spec, version, request, proba):
+def infer_body(spec, version, request, proba, api_version=contract.API_VERSION):
     """The OIP infer response for `request` with probabilities `proba`: (JSON doc, binary).
 
     Outputs asked for in binary carry `parameters.binary_data_size` instead of
@@ -421,7 +421,7 @@ def infer_body(spec, version, request, proba):
         "model_name": spec.model_name,
         "model_version": version,
         "id": request.request_id,
-        "parameters": {"api_version": contract.API_VERSION, "format": contract.RESULTS_FORMAT},
+        "parameters": {"api_version": api_version, "format": contract.RESULTS_FORMAT},
         "outputs": outputs,
     }
     return doc, b"".join(chunks)
