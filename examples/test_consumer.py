@@ -16,7 +16,6 @@ with the Bazel running this test):
 import json
 import os
 import pwd
-import re
 import shutil
 import subprocess
 import tarfile
@@ -24,34 +23,11 @@ import time
 
 import pytest
 
+from examples import consumer_copy
 from tools.containers import runtime
 
-CONSUMER = "examples/consumer"
 IMAGE = "flowers-team-flowers"
 HANDLER = "services.flowers.handler:FlowersHandler"
-# Left out of the copy: what a build in the checkout's own copy leaves behind.
-NOT_COPIED = ("bazel-", "dist", ".bazelrc.user", "__pycache__")
-
-
-def checkout():
-    """The source tree this test was built from (its WORKSPACE links back to it)."""
-    return os.path.dirname(os.path.realpath("WORKSPACE"))
-
-
-def _copy_consumer(dest):
-    """examples/consumer as a git repository of its own, depending on this checkout."""
-    shutil.copytree(os.path.join(checkout(), CONSUMER), dest, symlinks=True,
-                    ignore=lambda folder, names: [n for n in names if n.startswith(NOT_COPIED)])
-    workspace = os.path.join(dest, "WORKSPACE")
-    with open(workspace, encoding="utf-8") as text:
-        original = text.read()
-    rewritten = re.sub(r'path = "\.\./\.\."', f'path = "{checkout()}"', original)
-    assert rewritten != original, "examples/consumer/WORKSPACE no longer has path = \"../..\""
-    with open(workspace, "w", encoding="utf-8") as out:
-        out.write(rewritten)
-    git = ["git", "-C", dest, "-c", "user.name=Flowers Team", "-c", "user.email=team@example.com"]
-    for argv in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "The flowers service"]):
-        subprocess.run(git + argv, check=True)
 
 
 @pytest.fixture(name="consumer", scope="module")
@@ -61,7 +37,7 @@ def fixture_consumer(tmp_path_factory):
         pytest.fail("bazel is not installed: run tools/bootstrap")
     root = tmp_path_factory.mktemp("consumer")
     workspace = str(root / "flowers")
-    _copy_consumer(workspace)
+    consumer_copy.copy_consumer(workspace)
     # The machine's own home: pip's cache (the consumer's pip repositories) and the
     # image build's cache of verified .deb files and wheels (tools/image/build.py),
     # which Bazel's test environment would otherwise point at an empty folder.
@@ -134,7 +110,7 @@ def fixture_container(image, tmp_path_factory):
 
 
 def test_the_consumers_own_tests_pass(tested):
-    assert "Executed 2 out of 2 tests: 2 tests pass" in tested, tested[-2000:]
+    assert "Executed 3 out of 3 tests: 3 tests pass" in tested, tested[-2000:]
 
 
 def test_its_image_runs_its_handler_with_its_model(image):

@@ -14,6 +14,7 @@ from models.flowers import paths
 from serving import protocol
 
 ARCHITECTURE = "nearest-centroid"
+INPUT_NAME = "measurements"
 
 
 class FlowersHandler(serving.Handler):
@@ -43,7 +44,7 @@ class FlowersHandler(serving.Handler):
                                for i in range(len(labels)))
         self.scale = 1.0 / (2.0 * loaded.tensors["variance"][0])
         self.version = loaded.version
-        self.spec = serving.InputSpec(input_name="measurements", n_inputs=n_inputs,
+        self.spec = serving.InputSpec(input_name=INPUT_NAME, n_inputs=n_inputs,
                                       max_level=header["input"]["value_range"][1],
                                       labels=labels, item="flower", value="measurement")
 
