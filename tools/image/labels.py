@@ -68,7 +68,7 @@ KEYS = {entry.key: entry for entry in (
     Key(TITLE, "text", "the image's name (model_image's image_name)"),
     Key(REVISION, "sha1", "the git commit built; 40 zeros when built unstamped"),
     Key(CREATED, "time", "the commit's time (SOURCE_DATE_EPOCH), never the clock's"),
-    Key(VERSION, "version", "the commit's first 12 hexadecimal characters, -dirty for a dirty tree"),
+    Key(VERSION, "version", "the commit's first 12 hex characters, -dirty for a dirty tree"),
     Key(SOURCE, "url", "the project's URL (tools/image/source-url.txt)"),
     Key(BASE_NAME, "text", "the base the root filesystem comes from"),
     Key(MODEL_NAME, "text", "the model's name, from the artifact's header"),
