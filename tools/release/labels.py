@@ -35,9 +35,18 @@ _SHA1 = re.compile(r"^[0-9a-f]{40}\Z")
 _SHA256 = re.compile(r"^[0-9a-f]{64}\Z")
 
 
+# How to get a label the build writes only when the declaration has what it needs.
+_MISSING_HINTS = {
+    API_VERSION: (" (the image was declared without its API contract: check in the service's "
+                  "openapi.json with a contract.update target, serving/update_contract.py, and "
+                  "give it to model_image as `contract`)"),
+}
+
+
 def problems(labels):
     """Every way these labels fall short of a releasable image (empty when fine)."""
-    found = [f"label {key} is missing" for key in REQUIRED if not labels.get(key)]
+    found = [f"label {key} is missing" + _MISSING_HINTS.get(key, "")
+             for key in REQUIRED if not labels.get(key)]
     revision = labels.get(REVISION, "")
     if revision and not _SHA1.match(revision):
         found.append(f"label {REVISION}={revision!r} is not a 40-hex git SHA")

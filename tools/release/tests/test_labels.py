@@ -51,3 +51,11 @@ def test_a_label_not_of_its_declared_type_is_named_with_its_type():
     assert any(labels.SERVED_NAME in p and "is not of type text" in p for p in found)
     assert not labels.type_problems(dict(GOOD, **{labels.SERVED_NAME: "digits",
                                                   "org.example.team": "x y"}))
+
+
+def test_an_image_declared_without_its_contract_is_told_how_to_get_the_api_version():
+    found = labels.problems({key: value for key, value in GOOD.items()
+                             if key != labels.API_VERSION})
+    assert len(found) == 1
+    assert found[0].startswith(f"label {labels.API_VERSION} is missing")
+    assert "model_image as `contract`" in found[0]
