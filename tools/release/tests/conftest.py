@@ -1,6 +1,7 @@
 """Fixtures: one real registry and one image build per test session."""
 
 import os
+import time
 
 import pytest
 
@@ -51,7 +52,9 @@ def fixture_images(tmp_path_factory):
     second = support.restamp(first, os.path.join(out, "second.oci.tar"), scratch, {
         "org.opencontainers.image.revision": sha,
         "org.opencontainers.image.version": sha[:12],
-        "org.opencontainers.image.created": support.git(tree, "log", "-1", "--format=%cI"),
+        # As the build writes it: UTC, "Z" (tools/image/labels.py, type "time").
+        "org.opencontainers.image.created": time.strftime(
+            "%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(support.git(tree, "log", "-1", "--format=%ct")))),
     })
     dirty = support.restamp(first, os.path.join(out, "dirty.oci.tar"), scratch, {
         "org.opencontainers.image.version":
