@@ -15,8 +15,15 @@ def test_complete_clean_labels_pass():
 
 def test_every_missing_label_is_named():
     found = labels.problems({})
-    assert len(found) == len(labels.REQUIRED)
-    assert all(any(key in problem for problem in found) for key in labels.REQUIRED)
+    required = labels.REQUIRED + (labels.API_VERSION,)
+    assert len(found) == len(required)
+    assert all(any(key in problem for problem in found) for key in required)
+
+
+def test_an_image_without_a_contract_needs_no_api_version_label():
+    without = {key: value for key, value in GOOD.items() if key != labels.API_VERSION}
+    assert not labels.problems(without, contract=False)
+    assert labels.problems(without) == [f"label {labels.API_VERSION} is missing"]
 
 
 def test_a_dirty_tree_unstamped_build_or_mismatched_version_is_refused():
