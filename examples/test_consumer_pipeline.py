@@ -67,8 +67,8 @@ def fixture_run(tmp_path_factory):
     # The machine's cache (pip's for the consumer's pip repositories, the image
     # build's verified .deb files and wheels), not the private HOME's empty one.
     user = pwd.getpwuid(os.getuid())
-    env = {"XDG_CACHE_HOME": os.path.join(user.pw_dir, ".cache"), "USER": user.pw_name, "MODELSHIP_REGISTRY_RETRIES": "3",
-           "MODELSHIP_REGISTRY_BACKOFF_S": "0.2"}
+    env = {"XDG_CACHE_HOME": os.path.join(user.pw_dir, ".cache"), "USER": user.pw_name,
+           "MODELSHIP_REGISTRY_RETRIES": "3", "MODELSHIP_REGISTRY_BACKOFF_S": "0.2"}
     started = time.monotonic()
     try:
         proc = offline.gcl(path, "--force-shell-executor", "--concurrency", "1",
