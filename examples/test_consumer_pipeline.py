@@ -8,7 +8,8 @@ served offline from a bare repository of this checkout's templates/
 (ci/tests/support.py). gitlab-ci-local runs the jobs with its shell executor
 on a protected default branch, the manual promote included: the production
 image build, the reproducibility check, the model release gate, publish to a
-real registry on loopback, and promote (validate, then move `stable`).
+real registry on loopback, and promote (validate, then move `stable`); and
+the check of the inputs it passes, against modelship's own templates.
 
 Every job runs modelship's tools through the consumer's own Bazel (`bazel run
 @modelship//tools/ci:tool -- ...`, the components' `tool` input): the copy
@@ -35,7 +36,7 @@ PROJECT = "flowers-team/flowers"
 REMOTE = f"git@{support.HOST}:{PROJECT}.git"
 REPOSITORY = f"{PROJECT}/flowers"  # the pipeline's $CI_PROJECT_PATH/flowers
 JOBS = ("flowers-image-production", "flowers-reproducible", "flowers-release-gate",
-        "flowers-publish", "flowers-promote-stable")
+        "flowers-check-inputs", "flowers-publish", "flowers-promote-stable")
 
 
 def job_passed(log, job):
