@@ -110,7 +110,7 @@ def fixture_container(image, tmp_path_factory):
 
 
 def test_the_consumers_own_tests_pass(tested):
-    assert "Executed 3 out of 3 tests: 3 tests pass" in tested, tested[-2000:]
+    assert "Executed 4 out of 4 tests: 4 tests pass" in tested, tested[-2000:]
 
 
 def test_its_image_runs_its_handler_with_its_model(image):
@@ -133,7 +133,8 @@ def test_its_labels_are_the_consumers(image):
     assert labels["org.opencontainers.image.source"] == "https://example.com/flowers-team/flowers"
     assert labels["io.modelship.model.name"] == "flowers"
     assert labels["io.modelship.model.metric"].startswith("test_accuracy=")
-    assert "io.modelship.api.version" not in labels  # it declares no contract
+    # Its own contract's (services/flowers/openapi.json, info.version).
+    assert labels["io.modelship.api.version"] == "1.0"
 
 
 def test_it_ships_modelships_runtime_and_none_of_modelships_own_model(image):

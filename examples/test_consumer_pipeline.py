@@ -7,7 +7,8 @@ GitLab project, depends on this checkout (`local_repository`); its committed
 served offline from a bare repository of this checkout's templates/
 (ci/tests/support.py). gitlab-ci-local runs the jobs with its shell executor
 on a protected default branch, the manual promote included: the production
-image build, the reproducibility check, the model release gate, publish to a
+image build, the reproducibility check, the model release gate, the API
+breaking-change gate against its released contract, publish to a
 real registry on loopback, and promote (validate, then move `stable`); and
 the check of the inputs it passes, against modelship's own templates.
 
@@ -36,7 +37,8 @@ PROJECT = "flowers-team/flowers"
 REMOTE = f"git@{support.HOST}:{PROJECT}.git"
 REPOSITORY = f"{PROJECT}/flowers"  # the pipeline's $CI_PROJECT_PATH/flowers
 JOBS = ("flowers-image-production", "flowers-reproducible", "flowers-release-gate",
-        "flowers-check-inputs", "flowers-publish", "flowers-promote-stable")
+        "flowers-api-breaking", "flowers-check-inputs", "flowers-publish",
+        "flowers-promote-stable")
 
 
 def job_passed(log, job):
@@ -101,6 +103,7 @@ def test_the_pipeline_passes_build_reproducibility_gate_publish_and_promote(run)
         assert job_passed(log, job), f"{job} did not pass:\n{log[-6000:]}"
     assert "repro: identical" in log
     assert "ACCEPTED" in log  # the flowers model's own release gate
+    assert "services/flowers (API 1.0) is backward compatible" in log
     print(f"the consumer's pipeline took {seconds} s")
 
 
@@ -130,6 +133,7 @@ def test_the_registry_holds_the_consumers_image_by_digest_and_stable_points_at_i
     assert labels["org.opencontainers.image.source"] == "https://example.com/flowers-team/flowers"
     assert labels["io.modelship.model.name"] == "flowers"
     assert labels["io.modelship.model.served-name"] == "flowers"
+    assert labels["io.modelship.api.version"] == "1.0"  # its own contract's
     revision = subprocess.run(["git", "-C", path, "rev-parse", "HEAD"], stdout=subprocess.PIPE,
                               text=True, check=True).stdout.strip()
     assert labels["org.opencontainers.image.revision"] == revision

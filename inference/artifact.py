@@ -160,7 +160,7 @@ def read(path):
     except OSError as err:
         raise errors.ArtifactUnreadableError(
             f"cannot read model artifact {path}: {err.strerror or err}. Check the path "
-            "points at the artifact file built by //models/digits:model.") from err
+            "points at the artifact file the model's training target built.") from err
     return decode(data, source=str(path))
 
 
@@ -179,7 +179,7 @@ def decode(data, source="<bytes>"):
     if magic != MAGIC:
         raise errors.CorruptArtifactError(
             f"{source} is not a model artifact: its first bytes are {magic!r}, expected "
-            f"{MAGIC!r}. Point the loader at the file built by //models/digits:model.")
+            f"{MAGIC!r}. Point the loader at the file the model's training target built.")
     if version != FORMAT_VERSION:
         raise errors.IncompatibleArtifactError(
             f"{source} uses artifact format version {version}; this inference library reads "

@@ -2,7 +2,7 @@
 
     from inference.model import Model
 
-    model = Model.load("digits.model", expected_version=None)
+    model = Model.load("my.model", expected_version=None)
     probabilities = model.predict_proba(batch)   # one row of 10 probabilities per image
     best = model.topk(batch, k=3)                # [[(label, probability), ...], ...]
     model.version, model.metadata

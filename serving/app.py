@@ -94,6 +94,8 @@ class Service:
         self._deadlines = Deadlines()
         # Known before loading when __main__ pinned it; every response carries it.
         self.version = config.expected_version
+        # The model's API version (its Contract's), once loaded; the runtime's until then.
+        self.api_version = contract.API_VERSION
         # path -> (metrics route label, {method: handler}, extra handler arguments)
         self._static = {
             "/v2/health/live": ("live", {"GET": self._live}, ()),
@@ -135,12 +137,14 @@ class Service:
             warm = [[0.0] * spec.n_inputs for _ in range(config.max_batch_size)]
             await loop.run_in_executor(None, handler.predict, warm)
             await loop.run_in_executor(None, handler.predict, warm[:1])
-            documents = contract_documents(handler, spec)
+            model_contract = handler.contract()
+            documents = contract_documents(handler, spec, model_contract)
         except Exception as err:  # pylint: disable=broad-except
             self.state = "failed"
             LOG.error("model %s could not be loaded: %s", config.model_path, err)
             raise
         self.spec, self.version = spec, handler.version
+        self.api_version = model_contract.api_version or contract.API_VERSION
         self._documents = {"/openapi.json": documents[contract.OPENAPI_FILE].encode()}
         if handler.results_path:
             self._documents[handler.results_path] = \
@@ -274,7 +278,7 @@ class Service:
     async def _server_metadata(self, header, read_body):
         del header, read_body
         return self._json(200, {"name": self.handler.server_name,
-                                "version": contract.API_VERSION,
+                                "version": self.api_version,
                                 "extensions": []})
 
     async def _model_metadata(self, header, read_body, name, version):
@@ -328,7 +332,8 @@ class Service:
                 return kept
         request = protocol.parse_infer(protocol.parse_json(body), self.spec, binary)
         proba = await self._probabilities(request.x)
-        doc, raw = protocol.infer_body(self.spec, self.version, request, proba)
+        doc, raw = protocol.infer_body(self.spec, self.version, request, proba,
+                                       api_version=self.api_version)
         response = self._json(200, doc)
         if raw:
             response.headers[0] = ("content-type", binary_data.CONTENT_TYPE)
@@ -418,14 +423,14 @@ class Service:
 
     def _headers(self, content_type):
         headers = [("content-type", content_type),
-                   (contract.API_VERSION_HEADER, contract.API_VERSION)]
+                   (contract.API_VERSION_HEADER, self.api_version)]
         if self.version:
             headers.append((contract.MODEL_VERSION_HEADER, self.version))
         return headers
 
     def _json(self, status, body, versions=True):
         if versions:
-            body["api_version"] = contract.API_VERSION
+            body["api_version"] = self.api_version
             if self.version:
                 body.setdefault("model_version", self.version)
         return Response(status, self._headers(_JSON), orjson.dumps(body))
@@ -461,9 +466,10 @@ def load(handler, config):
             "update the pinned version.")
 
 
-def contract_documents(handler, spec):
-    """{file name: text} of the contract documents of a loaded handler served as `spec`."""
-    model = handler.contract()
+def contract_documents(handler, spec, model=None):
+    """{file name: text} of the contract documents of a loaded handler served as `spec`
+    (`model`: its Contract, when the caller has it already)."""
+    model = model or handler.contract()
     documents = {contract.OPENAPI_FILE: contract.render(contract.openapi(
         spec, model, handler.task_path, handler.results_path))}
     if handler.results_path:

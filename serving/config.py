@@ -93,7 +93,8 @@ class Config:
                 problems.append(f"{name}: unknown setting. Known: {', '.join(sorted(known))}.")
         if handler is None and values.get("handler") is None:
             problems.append(f"{PREFIX}HANDLER is not set: name the model's handler class, "
-                            "e.g. services.digits.handler:DigitsHandler (serving/README.md).")
+                            "as package.module:Class, e.g. services.iris.handler:IrisHandler "
+                            "(serving/README.md).")
         elif handler is None:
             try:
                 handler = handler_lib.resolve(values["handler"])
@@ -200,7 +201,7 @@ SETTINGS = (
     Setting("model_path", None, _path, "a path to a model artifact",
             "model artifact to serve (default: the handler's)"),
     Setting("model_name", None, _pattern(_NAME),
-            "a name of 1-64 letters, digits, '_', '.' or '-'",
+            "a name of 1-64 letters, numbers, '_', '.' or '-'",
             "name of the model in the API, /v2/models/<name> (default: the handler's)"),
     Setting("expected_version", None, _pattern(_SHA256), "a sha256 in lower-case hex (64 chars)",
             "refuse to start unless the artifact has this version"),

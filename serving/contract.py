@@ -2,7 +2,7 @@
 
 The document is built from the runtime's routes, the served model's input
 (`handler.InputSpec`) and the handler's `Contract` (its task endpoint), so a
-model's checked-in copy (e.g. services/digits/openapi.json) changes when the
+model's checked-in copy (e.g. services/iris/openapi.json) changes when the
 API or the model's interface does. Its tests fail when the served documents
 and the checked-in ones differ; regenerate them with the model's
 `contract.update` target (serving/update_contract.py).
@@ -10,7 +10,8 @@ and the checked-in ones differ; regenerate them with the model's
 
 import json
 
-# Version of the HTTP API (routes, fields, error shape). Sent as X-API-Version.
+# The API version of a model whose Contract names none (an OIP-only handler):
+# each model's own is its Contract's `api_version`. Sent as X-API-Version.
 API_VERSION = "1.0"
 # Version of the results format (OIP response parameters, a task's `format` field).
 RESULTS_FORMAT = "1.0"
@@ -155,7 +156,7 @@ def openapi(spec, model, task_path=None, results_path=None):
         "openapi": "3.0.3",
         "info": {
             "title": f"{spec.model_name} inference service",
-            "version": API_VERSION,
+            "version": model.api_version or API_VERSION,
             "description": (
                 model.description + " Every response carries X-Model-Version (sha256 "
                 "of the model artifact) and X-API-Version; errors are {\"error\": \"...\"}."),

@@ -62,13 +62,18 @@ class Contract:
     """What the OpenAPI document says about the model; `Handler.contract()` returns it.
 
     `description` opens the document; `example_row` (with `example_datatype`) is
-    the input of the OIP infer example.
+    the input of the OIP infer example. `api_version` is the version of this
+    model's API (the document's info.version, the X-API-Version header, the
+    io.modelship.api.version label): the model team raises it when its contract
+    changes (minor: additions; major: a break). None: the runtime's own default
+    (serving.contract.API_VERSION), for a model that only serves OIP.
     """
 
     description: str
     task: Task | None = None
     example_row: list | None = None
     example_datatype: str = "FP32"
+    api_version: str | None = None
 
 
 class Handler:

@@ -140,7 +140,7 @@ def _plain_rows(inputs, spec):  # pylint: disable=too-many-return-statements
 
 
 def new_request_id():
-    """A random id for a request that has none: a UUID version 4 as 32 hex digits
+    """A random id for a request that has none: a UUID version 4 as 32 hexadecimal characters
     (what `uuid.uuid4().hex` gives, at a third of its cost)."""
     raw = bytearray(os.urandom(16))
     raw[6] = raw[6] & 0x0F | 0x40  # version 4
@@ -392,7 +392,7 @@ def describe(value):
 
 # --- responses ---------------------------------------------------------------
 
-def infer_body(spec, version, request, proba):
+def infer_body(spec, version, request, proba, api_version=contract.API_VERSION):
     """The OIP infer response for `request` with probabilities `proba`: (JSON doc, binary).
 
     Outputs asked for in binary carry `parameters.binary_data_size` instead of
@@ -421,7 +421,7 @@ def infer_body(spec, version, request, proba):
         "model_name": spec.model_name,
         "model_version": version,
         "id": request.request_id,
-        "parameters": {"api_version": contract.API_VERSION, "format": contract.RESULTS_FORMAT},
+        "parameters": {"api_version": api_version, "format": contract.RESULTS_FORMAT},
         "outputs": outputs,
     }
     return doc, b"".join(chunks)

@@ -2,7 +2,7 @@
 
 A model's `contract.update` target runs `main(HandlerClass)`, e.g.
 
-    bazel run //services/digits:contract.update
+    bazel run //services/<name>:contract.update
 
 and it writes openapi.json (and results.schema.json when the handler serves a
 results schema) beside the handler's module in the workspace: the documents

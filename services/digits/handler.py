@@ -21,6 +21,10 @@ from serving.errors import BadRequestError
 from serving.handler import Contract, Handler, InputSpec, Task
 
 INPUT_NAME = "pixels"
+# The digits API's version (its contract's info.version, X-API-Version): raise
+# it with every change of services/digits/openapi.json (minor: additions; major:
+# a break), with services/digits/api/version.bzl.
+API_VERSION = "1.0"
 DEFAULT_TOP_K = 3
 # A real "0" of the training data (pixel levels 0..16), for the request examples.
 EXAMPLE_IMAGE = [0, 0, 5, 13, 9, 1, 0, 0, 0, 0, 13, 15, 10, 15, 5, 0, 0, 3, 15, 2, 0, 11, 8, 0,
@@ -129,7 +133,7 @@ class DigitsHandler(Handler):
             predictions.append({"label": ranked[0]["label"], "top_k": ranked})
         return {
             "format": contract.RESULTS_FORMAT,
-            "api_version": contract.API_VERSION,
+            "api_version": API_VERSION,
             "model": {"name": self.spec.model_name, "version": self.version},
             "predictions": predictions,
         }
@@ -148,6 +152,7 @@ class DigitsHandler(Handler):
                 response=("PredictResults", _results_body_schema(spec)),
                 example={"instances": [EXAMPLE_IMAGE], "top_k": 2},
                 results_schema=results_schema(spec)),
+            api_version=API_VERSION,
             example_row=EXAMPLE_IMAGE, example_datatype="UINT8")
 
 

@@ -1,9 +1,11 @@
 """The runtime with a handler that needs no model (toy_handler.py), through HandlerClient:
 OIP and the task endpoint, batching and its settings, the cache, the contract."""
 
+import dataclasses
+
 import pytest
 
-from serving import errors, protocol
+from serving import contract, errors, protocol
 from serving.tests.toy_handler import OipOnlyHandler, ToyHandler
 from serving.testing import HandlerClient
 
@@ -163,3 +165,23 @@ def test_without_the_answer_cache_every_request_is_parsed(monkeypatch, env):
         assert client.service._responses is None  # pylint: disable=protected-access
         _refuse_parsing(monkeypatch)
         assert client.post("/v2/models/toy/infer", doc).status == 500
+
+
+class VersionedToy(ToyHandler):
+    """The toy model with an API version of its own."""
+
+    def contract(self):
+        return dataclasses.replace(super().contract(), api_version="2.3")
+
+
+def test_each_model_declares_its_own_api_version():
+    with HandlerClient(VersionedToy) as client:
+        metadata = client.get("/v2")
+        assert metadata.headers["x-api-version"] == "2.3"
+        assert metadata.json()["version"] == "2.3"
+        assert client.openapi()["info"]["version"] == "2.3"
+        assert client.infer([[1, 2]])["parameters"]["api_version"] == "2.3"
+        assert client.post("/v1/classify", {"rows": [[1]]}).headers["x-api-version"] == "2.3"
+    # Without one, a model gets the runtime's default.
+    with HandlerClient(ToyHandler) as client:
+        assert client.get("/v2").headers["x-api-version"] == contract.API_VERSION

@@ -400,8 +400,8 @@ def check(base, current, accepted=()):
         return breaks, lines, True
     lines.append(f"api: {len(breaks)} breaking change(s) against API {base.version} "
                  f"({base.folder}). Make the change additive, or raise the API major version "
-                 f"(info.version, now {current.version}; serving/contract.py "
-                 "API_VERSION) and snapshot the release.")
+                 f"(info.version, now {current.version}: the handler's "
+                 "Contract(api_version=...)) and snapshot the release.")
     return breaks, lines, False
 
 

@@ -22,13 +22,16 @@ LINTED = ("inference", "models", "serving", "services", "tools/image")
 # The tests of the shipped code. Training (models/) is tested by Bazel only: it
 # needs scikit-learn, which no image holds. Tests that need a redis-server
 # (a host program, not part of the image) are deselected by name.
-# Three more stay with Bazel, which runs them on the same interpreter build:
+# Four more stay with Bazel, which runs them on the same interpreter build:
 # Triton's client (a dev-only package the image's dev stage does not hold),
-# the slow-client load test, and all fuzz shards but the smallest.
+# the slow-client load test, all fuzz shards but the smallest, and the
+# release checks of a service's release data (they drive tools/release, a host
+# program the image does not ship).
 # Every service's tests: patterns, so that no model is named here.
 TESTED = ("inference/tests", "serving/tests", "services/*/tests")
 DESELECT = "not redis and (not shard_ or shard_service)"
-IGNORED = ("services/*/tests/test_tritonclient.py", "services/*/tests/test_slow_clients.py")
+IGNORED = ("services/*/tests/test_tritonclient.py", "services/*/tests/test_slow_clients.py",
+           "services/*/tests/test_release_checks.py")
 
 
 def _matches(patterns, keep):

@@ -7,9 +7,9 @@ CI read them. Import the constants (`labels.REVISION`), never spell a key.
 
 Types (`Key.kind`):
   text      any non-empty string
-  sha1      40 lower-case hex digits (a git commit)
-  sha256    64 lower-case hex digits
-  version   the first 12 hex digits of a git commit, `-dirty` appended when
+  sha1      40 lower-case hexadecimal characters (a git commit)
+  sha256    64 lower-case hexadecimal characters
+  version   the first 12 hexadecimal characters of a git commit, `-dirty` appended when
             the tree had uncommitted changes
   time      RFC 3339 UTC, `YYYY-MM-DDTHH:MM:SSZ`
   int       a whole number, in decimal
@@ -68,7 +68,7 @@ KEYS = {entry.key: entry for entry in (
     Key(TITLE, "text", "the image's name (model_image's image_name)"),
     Key(REVISION, "sha1", "the git commit built; 40 zeros when built unstamped"),
     Key(CREATED, "time", "the commit's time (SOURCE_DATE_EPOCH), never the clock's"),
-    Key(VERSION, "version", "the commit's first 12 hex digits, -dirty for a dirty tree"),
+    Key(VERSION, "version", "the commit's first 12 hex characters, -dirty for a dirty tree"),
     Key(SOURCE, "url", "the project's URL (tools/image/source-url.txt)"),
     Key(BASE_NAME, "text", "the base the root filesystem comes from"),
     Key(MODEL_NAME, "text", "the model's name, from the artifact's header"),

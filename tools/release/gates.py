@@ -114,17 +114,15 @@ def load_operating_point(path):
 
 # --- gate 1: labels -------------------------------------------------------------
 
-def label_checks(pushed, model_bytes, served_name=None, contract=True):
+def label_checks(pushed, model_bytes, served_name=None):
     """Labels present, stamped, clean, of their declared types, the model version the
-    shipped model's, and the served name (when labelled) the spec's. `contract`: the
-    image declares an API contract (so an API version label)."""
-    found = labels_lib.problems(pushed.labels, contract) + \
-        labels_lib.type_problems(pushed.labels)
+    shipped model's, and the served name (when labelled) the spec's."""
+    found = labels_lib.problems(pushed.labels) + labels_lib.type_problems(pushed.labels)
     checks = [Check("labels", "present, stamped, from a clean tree", not found,
                     "; ".join(found) or
                     f"revision {pushed.labels[labels_lib.REVISION][:12]}, model "
                     f"{pushed.labels[labels_lib.MODEL_VERSION][:12]}, API "
-                    f"{pushed.labels.get(labels_lib.API_VERSION, 'none (no contract)')}")]
+                    f"{pushed.labels[labels_lib.API_VERSION]}")]
     shipped = hashlib.sha256(model_bytes).hexdigest()
     claimed = pushed.labels.get(labels_lib.MODEL_VERSION)
     checks.append(Check("labels", "model version label is the shipped model's sha256",
@@ -262,11 +260,9 @@ def contract_checks(container, spec, samples):
           served_model == labels.get(labels_lib.MODEL_VERSION),
           f"served {served_model}, label {labels.get(labels_lib.MODEL_VERSION)}")
     served_api = headers.get(API_VERSION_HEADER)
-    if spec.contract is not None:
-        # Without a contract the image has no API version label to agree with.
-        check("X-API-Version is the label's API version",
-              served_api == labels.get(labels_lib.API_VERSION),
-              f"served {served_api}, label {labels.get(labels_lib.API_VERSION)}")
+    check("X-API-Version is the label's API version",
+          served_api == labels.get(labels_lib.API_VERSION),
+          f"served {served_api}, label {labels.get(labels_lib.API_VERSION)}")
     if spec.task is not None:
         path = spec.task.path
         schema = imagespec.read_json(spec, spec.task.schema, "task.schema")
@@ -352,8 +348,7 @@ def run_all(settings, pushed, spec, bounds=None):
     with Progress() as progress:
         progress.step("1/4 labels: reading the model from the image")
         model_bytes = pushed.file(spec.model_in_image)
-        checks = label_checks(pushed, model_bytes, spec.served_name,
-                              spec.contract is not None)
+        checks = label_checks(pushed, model_bytes, spec.served_name)
         with tempfile.TemporaryDirectory(prefix="modelship-validate-") as scratch:
             model_path = os.path.join(scratch, spec.model_file)
             with open(model_path, "wb") as out:

@@ -29,19 +29,24 @@ type_problems = _declared.type_problems
 
 # SERVED_NAME is not required: images built before it was added stay releasable
 # (and promotable back to by a rollback).
-# API_VERSION only for an image with an API contract (model_image's `contract`):
-# the build writes it from the contract, so an image without one has none.
-REQUIRED = (REVISION, VERSION, CREATED, MODEL_NAME, MODEL_VERSION, MODEL_METRIC)
+REQUIRED = (REVISION, VERSION, CREATED, MODEL_NAME, MODEL_VERSION, MODEL_METRIC, API_VERSION)
 UNSTAMPED = "0" * 40
 _SHA1 = re.compile(r"^[0-9a-f]{40}\Z")
 _SHA256 = re.compile(r"^[0-9a-f]{64}\Z")
 
 
-def problems(labels, contract=True):
-    """Every way these labels fall short of a releasable image (empty when fine).
-    `contract`: the image declares an API contract, so it must carry API_VERSION."""
-    required = REQUIRED + ((API_VERSION,) if contract else ())
-    found = [f"label {key} is missing" for key in required if not labels.get(key)]
+# How to get a label the build writes only when the declaration has what it needs.
+_MISSING_HINTS = {
+    API_VERSION: (" (the image was declared without its API contract: check in the service's "
+                  "openapi.json with a contract.update target, serving/update_contract.py, and "
+                  "give it to model_image as `contract`)"),
+}
+
+
+def problems(labels):
+    """Every way these labels fall short of a releasable image (empty when fine)."""
+    found = [f"label {key} is missing" + _MISSING_HINTS.get(key, "")
+             for key in REQUIRED if not labels.get(key)]
     revision = labels.get(REVISION, "")
     if revision and not _SHA1.match(revision):
         found.append(f"label {REVISION}={revision!r} is not a 40-hex git SHA")
@@ -61,10 +66,9 @@ def problems(labels, contract=True):
     return found
 
 
-def require_releasable(labels, what, contract=True):
-    """Raises RefusedError listing every problem of the labels of `what` (`contract`:
-    as for `problems`)."""
-    found = problems(labels, contract)
+def require_releasable(labels, what):
+    """Raises RefusedError listing every problem of the labels of `what`."""
+    found = problems(labels)
     if found:
         raise errors.RefusedError(f"{what} is not releasable: " + "; ".join(found))
 

@@ -45,11 +45,6 @@ class Releases:
         self.history = history.Store(self.client, settings.history_file)
         self.log = log or (lambda message: None)
 
-    def _has_contract(self):
-        """Must the image carry an API version label? Yes unless its spec declares no
-        contract (without a spec, the tool cannot tell: it asks for one)."""
-        return self.spec is None or self.spec.contract is not None
-
     def _tag_ref(self, tag):
         return f"{self.settings.base}:{tag}"
 
@@ -61,7 +56,7 @@ class Releases:
             raise errors.UsageError(f"--archive {archive}: no such file (build it with "
                                     "`bazel run //<pkg>:image`)")
         labels = image.archive_labels(archive)
-        labels_lib.require_releasable(labels, archive, self._has_contract())
+        labels_lib.require_releasable(labels, archive)
         self.client.ping()
         tag = CANDIDATE_PREFIX + labels[labels_lib.REVISION][:12]
         self.log(f"pushing {archive} to {self._tag_ref(tag)}")
@@ -135,8 +130,7 @@ class Releases:
             pushed = image.Pushed(self.client, digest)
         except errors.RefusedError as err:
             raise errors.RefusedError(f"{why}{named}{err}") from err
-        labels_lib.require_releasable(pushed.labels, f"{why}{pushed.reference}",
-                                      self._has_contract())
+        labels_lib.require_releasable(pushed.labels, f"{why}{pushed.reference}")
         if passed is None:
             raise errors.RefusedError(
                 f"{why}{reference} has not passed validation (no passed validate record in "

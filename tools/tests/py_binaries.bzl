@@ -6,7 +6,7 @@ fails when one is missing. Waivers are in tools/tests/BUILD.
 
 PY_BINARIES = [
     "//ci/tests:golden.update",
-    "//inference:benchmark",
+    "//models/digits:benchmark",
     "//models/digits:export_dataset",
     "//models/digits:release_gate",
     "//models/digits:train",

@@ -128,7 +128,7 @@ def test_the_server_without_a_handler_says_how_to_name_one():
     result = _run_main({"MODELSHIP_HANDLER": ""})
     assert result.returncode == 2
     assert "MODELSHIP_HANDLER is not set" in result.stderr
-    assert "services.digits.handler:DigitsHandler" in result.stderr
+    assert "as package.module:Class" in result.stderr
     result = _run_main({"MODELSHIP_HANDLER": "services.digits.handler:NoSuchHandler"})
     assert result.returncode == 2
     assert "has no class NoSuchHandler" in result.stderr

@@ -15,15 +15,8 @@ def test_complete_clean_labels_pass():
 
 def test_every_missing_label_is_named():
     found = labels.problems({})
-    required = labels.REQUIRED + (labels.API_VERSION,)
-    assert len(found) == len(required)
-    assert all(any(key in problem for problem in found) for key in required)
-
-
-def test_an_image_without_a_contract_needs_no_api_version_label():
-    without = {key: value for key, value in GOOD.items() if key != labels.API_VERSION}
-    assert not labels.problems(without, contract=False)
-    assert labels.problems(without) == [f"label {labels.API_VERSION} is missing"]
+    assert len(found) == len(labels.REQUIRED)
+    assert all(any(key in problem for problem in found) for key in labels.REQUIRED)
 
 
 def test_a_dirty_tree_unstamped_build_or_mismatched_version_is_refused():
@@ -58,3 +51,11 @@ def test_a_label_not_of_its_declared_type_is_named_with_its_type():
     assert any(labels.SERVED_NAME in p and "is not of type text" in p for p in found)
     assert not labels.type_problems(dict(GOOD, **{labels.SERVED_NAME: "digits",
                                                   "org.example.team": "x y"}))
+
+
+def test_an_image_declared_without_its_contract_is_told_how_to_get_the_api_version():
+    found = labels.problems({key: value for key, value in GOOD.items()
+                             if key != labels.API_VERSION})
+    assert len(found) == 1
+    assert found[0].startswith(f"label {labels.API_VERSION} is missing")
+    assert "model_image as `contract`" in found[0]

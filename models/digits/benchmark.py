@@ -1,6 +1,6 @@
 """Latency per call of the Cython kernels, the numpy reference and onnxruntime.
 
-    bazel run //inference:benchmark [-- --artifact PATH --repeat 25]
+    bazel run //models/digits:benchmark [-- --artifact PATH --repeat 25]
 
 All three run the same model on the same test-split images in one process,
 single-threaded (BLAS pinned to one thread below; onnxruntime with one intra-
