@@ -7,8 +7,8 @@ The second step of the setup (modelship/repositories.bzl says the first):
     modelship_python_deps()
 
 Defines `@pypi` (the serving runtime's lock, what every image ships),
-`@pypi_build` (training), `@pypi_dev` (tests, lint, the runfiles library) and
-`@pypi_bench`, each from modelship's own lock under third_party/python: the
+`@pypi_build` (training), `@pypi_dev` (tests, lint, the runfiles library),
+`@pypi_bench` and `@pypi_api` (the API tools' package), each from modelship's own lock under third_party/python: the
 BUILD files of modelship's packages load them under these names. The
 stand-in rules_python installs a whole lock in one repository, so no
 `install_deps()` step follows (upstream's pip_parse needs one per lock).
@@ -22,9 +22,11 @@ load("@rules_python//python:pip.bzl", "pip_parse")
 load(":repositories.bzl", "PYTHON3")
 
 # name -> modelship's lock. Only those modelship's loaded BUILD files need:
-# serving and inference (runtime, build, bench), tools (dev).
+# serving and inference (runtime, build, bench), tools (dev), tools/api (api:
+# the CI components' API gate runs @modelship//tools/api:breaking).
 MODELSHIP_LOCKS = {
     "pypi": "//third_party/python:runtime.txt",
+    "pypi_api": "//third_party/python:api.txt",
     "pypi_bench": "//third_party/python:bench.txt",
     "pypi_build": "//third_party/python:build.txt",
     "pypi_dev": "//third_party/python:dev.txt",

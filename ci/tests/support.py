@@ -98,8 +98,11 @@ class Offline:
         os.makedirs(os.path.dirname(bare), exist_ok=True)
         git(root, "clone", "-q", "--bare", work, bare)
 
-    def env(self, extra=None):
-        """Environment for gitlab-ci-local: private HOME, git URLs to the bare repository."""
+    def env(self, extra=None, inherit=True):
+        """Environment for gitlab-ci-local: private HOME, git URLs to the bare repository.
+        `inherit=False` starts from PATH, USER and LANG alone: the jobs then see none
+        of the calling test's Bazel variables (runfiles, TEST_*), which would mislead a
+        Bazel the jobs run themselves."""
         prefix = os.path.join(self.server, COMPONENT_GROUP) + "/"
         rewrites = [
             (f"url.{prefix}.insteadOf", f"ssh://git@{HOST}:22/{COMPONENT_GROUP}/"),
@@ -111,7 +114,9 @@ class Offline:
             # rewritten when the consumer is the component project itself:
             # gitlab-ci-local reads the project path from its own (rewritten) remote.
             rewrites.append((f"url.{prefix}.insteadOf", f"git@{HOST}:{COMPONENT_GROUP}/"))
-        env = dict(os.environ, HOME=self.home, GIT_CONFIG_COUNT=str(len(rewrites)))
+        base = os.environ if inherit else {key: os.environ[key] for key in
+                                           ("PATH", "USER", "LANG") if key in os.environ}
+        env = dict(base, HOME=self.home, GIT_CONFIG_COUNT=str(len(rewrites)))
         for index, (key, value) in enumerate(rewrites):
             env[f"GIT_CONFIG_KEY_{index}"] = key
             env[f"GIT_CONFIG_VALUE_{index}"] = value
@@ -131,11 +136,11 @@ class Offline:
         init_repo(path, branch)
         return path
 
-    def gcl(self, cwd, *args, env=None, check=True):
-        """Runs gitlab-ci-local in cwd; returns the CompletedProcess."""
+    def gcl(self, cwd, *args, env=None, check=True, inherit=True):
+        """Runs gitlab-ci-local in cwd; returns the CompletedProcess (`inherit`: env)."""
         argv = ["node", gitlab_ci_local_entry(), "--max-job-name-padding", "0",
                 "--ignore-predefined-vars", ",".join(SITUATION_VARIABLES)] + list(args)
-        proc = subprocess.run(argv, cwd=cwd, env=self.env(env), stdout=subprocess.PIPE,
+        proc = subprocess.run(argv, cwd=cwd, env=self.env(env, inherit), stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True, check=False)
         if check:
             assert proc.returncode == 0, \
