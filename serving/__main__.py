@@ -22,7 +22,7 @@ import sys
 from serving import app as app_lib
 from serving import config as config_lib
 
-# What Granian's worker runs; tools/bench serves a subclass through the same settings.
+# What Granian's worker runs; bench serves a subclass through the same settings.
 APP_TARGET = "serving.app:create_app"
 USAGE = """usage: MODELSHIP_HANDLER=package.module:Class python3 -m serving [--help]
 

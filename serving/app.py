@@ -572,7 +572,7 @@ class App:
     """The RSGI application Granian runs in its worker process.
 
     `service_class`: the `Service` (sub)class to run; the default serves the
-    handler's routes only (tools/bench adds a benchmark-only route this way).
+    handler's routes only (bench adds a benchmark-only route this way).
     """
 
     def __init__(self, config=None, service_class=Service):

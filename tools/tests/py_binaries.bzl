@@ -5,6 +5,11 @@ fails when one is missing. Waivers are in tools/tests/BUILD.
 """
 
 PY_BINARIES = [
+    "//bench:http_stacks",
+    "//bench:parsers",
+    "//bench:service_load",
+    "//bench:service_peers",
+    "//bench:slow_clients",
     "//ci/tests:golden.update",
     "//models/digits:benchmark",
     "//models/digits:export_dataset",
@@ -20,11 +25,6 @@ PY_BINARIES = [
     "//tools/api:docs",
     "//tools/api:sdk",
     "//tools/api:snapshot",
-    "//tools/bench:http_stacks",
-    "//tools/bench:parsers",
-    "//tools/bench:service_load",
-    "//tools/bench:service_peers",
-    "//tools/bench:slow_clients",
     "//tools/ci:check_inputs",
     "//tools/cython:cythonize",
     "//tools/cython:flags.update",

@@ -1,6 +1,6 @@
 """The service's ASGI adapter (`serving.app.AsgiApp`) on uvicorn, for comparison.
 
-    python -m tools.bench.serve_uvicorn      (configured by MODELSHIP_* like the service)
+    python -m bench.serve_uvicorn      (configured by MODELSHIP_* like the service)
 
 The service runs on Granian (RSGI); this runs the same Service on the runner-up
 stack, uvicorn + httptools + uvloop, so the choice is measured on the real

@@ -1,4 +1,4 @@
-"""MLServer serving the digits model, for the peer benchmark (tools/bench/service_peers.py).
+"""MLServer serving the digits model, for the peer benchmark (bench/service_peers.py).
 
 Runs inside the benchmark's own MLServer virtualenv (third_party/python/
 bench-mlserver.txt), never in the product: service_peers.py writes the

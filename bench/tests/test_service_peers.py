@@ -18,7 +18,7 @@ from serving.app import Service
 from serving.testing import HandlerClient
 from services.digits.handler import DigitsHandler
 from models.digits import paths
-from tools.bench import noop_server, service_peers
+from bench import noop_server, service_peers
 
 ENV = {"MODELSHIP_HANDLER": service_peers.HANDLER, "MODELSHIP_CACHE": "off"}
 
@@ -101,7 +101,7 @@ def test_mlserver_runs_the_digits_runtime_in_one_process(tmp_path):
     assert settings["parallel_workers"] == 0 and settings["debug"] is False
     assert (settings["http_port"], settings["grpc_port"], settings["metrics_port"]) == (1, 2, 3)
     assert model["name"] == "digits"
-    assert model["implementation"] == "tools.bench.peer_mlserver.DigitsRuntime"
+    assert model["implementation"] == "bench.peer_mlserver.DigitsRuntime"
     assert os.path.isabs(model["parameters"]["uri"])
 
 

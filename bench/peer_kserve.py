@@ -1,6 +1,6 @@
 """KServe's Python model server serving the digits model, for the peer benchmark.
 
-    python3 -m tools.bench.peer_kserve MODEL_PATH PORT
+    python3 -m bench.peer_kserve MODEL_PATH PORT
 
 Runs inside the benchmark's own KServe virtualenv (third_party/python/
 bench-kserve.txt), never in the product: one uvicorn worker, gRPC off (the

@@ -1,6 +1,6 @@
 """The HTTP stacks compared by `http_stacks.py`, each serving the same tiny JSON endpoint.
 
-    python -m tools.bench.stack_apps CANDIDATE PORT
+    python -m bench.stack_apps CANDIDATE PORT
 
 `POST /echo` takes a small JSON object, parses it and answers a small JSON
 object built from it: the HTTP edge of an inference call without the model.
@@ -99,12 +99,12 @@ def _serve_granian(port, target, interface, loop="uvloop"):
 
 def serve_granian_asgi(port):
     """Granian running the plain ASGI app."""
-    _serve_granian(port, "tools.bench.stack_apps:raw_asgi", "asgi")
+    _serve_granian(port, "bench.stack_apps:raw_asgi", "asgi")
 
 
 def serve_granian_rsgi(port):
     """Granian running the RSGI app."""
-    _serve_granian(port, "tools.bench.stack_apps:rsgi_app", "rsgi")
+    _serve_granian(port, "bench.stack_apps:rsgi_app", "rsgi")
 
 
 def serve_blacksheep(port):
@@ -150,7 +150,7 @@ CANDIDATES = {
     "granian (1 worker), plain ASGI": serve_granian_asgi,
     "granian (1 worker), RSGI": serve_granian_rsgi,
     "granian (1 worker), RSGI, asyncio loop": lambda port: _serve_granian(
-        port, "tools.bench.stack_apps:rsgi_app", "rsgi", loop="asyncio"),
+        port, "bench.stack_apps:rsgi_app", "rsgi", loop="asyncio"),
 }
 
 

@@ -1,8 +1,8 @@
 """Worker memory and health latency of the digits service under slow and unfinished requests.
 
-    bazel run //tools/bench:slow_clients                       # every phase, defaults
-    bazel run //tools/bench:slow_clients -- --only bodies      # one phase
-    MODELSHIP_MAX_BODY_BYTES_IN_FLIGHT=33554432 bazel run //tools/bench:slow_clients
+    bazel run //bench:slow_clients                       # every phase, defaults
+    bazel run //bench:slow_clients -- --only bodies      # one phase
+    MODELSHIP_MAX_BODY_BYTES_IN_FLIGHT=33554432 bazel run //bench:slow_clients
 
 Each phase starts the real server (`python -m serving` with the digits handler, the MODELSHIP_*
 of this environment on top of the defaults), reads its worker's resident

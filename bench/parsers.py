@@ -1,7 +1,7 @@
 """Request parsing of the digits service: today's parser against msgspec.
 
-    bazel run //tools/bench:parsers
-    bazel run //tools/bench:parsers -- --rounds 7 --seconds 0.5
+    bazel run //bench:parsers
+    bazel run //bench:parsers -- --rounds 7 --seconds 0.5
 
 Bodies are real 8x8 digit images from the data set: `/v1/predict` with 1, 32
 and 256 images (pixel levels as JSON integers), and OIP infer requests of the

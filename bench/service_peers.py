@@ -1,6 +1,6 @@
 """The service against its own stack's limit and against MLServer and KServe, in one run.
 
-    bazel run //tools/bench:service_peers -- --duration 10 --rounds 3
+    bazel run //bench:service_peers -- --duration 10 --rounds 3
 
 Every server is one process on 127.0.0.1, gets the same Open Inference
 Protocol v2 request (one real 8x8 digit image, FP32, cycling through the
@@ -14,12 +14,12 @@ the median of the rounds is reported. Targets:
   uncached a second server of ours with MODELSHIP_CACHE=off, OIP infer (the
            default cache answers every repeated image without the model)
   no-op    the same stack with one benchmark-only route that reads the body and
-           answers a constant JSON object (tools/bench/noop_server.py)
+           answers a constant JSON object (bench/noop_server.py)
   before   the digits service as it was before it moved onto the serving runtime
            (--before, default commit bfcb0d8: its own services/digits package, taken
            from git, with this checkout's model, inference code and dependencies)
   mlserver MLServer 1.7.1, a custom runtime around the same model
-           (tools/bench/peer_mlserver.py)
+           (bench/peer_mlserver.py)
   kserve   KServe 0.21's Python model server, the same way (peer_kserve.py)
 
 MLServer and KServe cannot share one environment (their pins of Starlette
@@ -58,14 +58,14 @@ import numpy as np
 
 from inference.model import Model
 from models.digits import paths
-from tools.bench import wrk
+from bench import wrk
 
 CONNECTIONS = 64
 HANDLER = "services.digits.handler:DigitsHandler"
 MODEL_NAME = "digits"
 INFER_PATH = f"/v2/models/{MODEL_NAME}/infer"
 TASK_PATH = "/v1/predict"
-NOOP_PATH = "/bench/noop"  # tools/bench/noop_server.py
+NOOP_PATH = "/bench/noop"  # bench/noop_server.py
 CHECK_IMAGES = 32
 # The last commit before services/digits moved onto serving/ (d149d03): the
 # "before" of the move, measured in the same run as the "after".
@@ -92,7 +92,7 @@ def oip_body(row, input_name="pixels"):
 
 
 def task_body(row):
-    """The same image as a task request (as tools/bench/service_load.py sends it)."""
+    """The same image as a task request (as bench/service_load.py sends it)."""
     return json.dumps({"instances": [row], "top_k": 3}, separators=(",", ":")).encode()
 
 
@@ -173,7 +173,7 @@ def our_service(name="ours", **settings):
 def noop_service():
     """The same stack plus the benchmark-only no-op route."""
     port = wrk.free_port()
-    return Server("no-op", [sys.executable, "-m", "tools.bench.noop_server"],
+    return Server("no-op", [sys.executable, "-m", "bench.noop_server"],
                   _product_env(port), "/v2/health/ready", port)
 
 
@@ -235,7 +235,7 @@ def write_mlserver_repository(folder, model_path, http_port, grpc_port, metrics_
     os.makedirs(os.path.join(folder, MODEL_NAME), exist_ok=True)
     settings = {"host": wrk.HOST, "http_port": http_port, "grpc_port": grpc_port,
                 "metrics_port": metrics_port, "parallel_workers": 0, "debug": False}
-    model = {"name": MODEL_NAME, "implementation": "tools.bench.peer_mlserver.DigitsRuntime",
+    model = {"name": MODEL_NAME, "implementation": "bench.peer_mlserver.DigitsRuntime",
              "parameters": {"uri": os.path.abspath(model_path)}}
     with open(os.path.join(folder, "settings.json"), "w", encoding="utf-8") as f:
         json.dump(settings, f)
@@ -247,7 +247,7 @@ def write_mlserver_repository(folder, model_path, http_port, grpc_port, metrics_
 def kserve(venv, workdir):
     """KServe's model server with the digits model, one uvicorn worker."""
     port = wrk.free_port()
-    return Server("kserve", [os.path.join(venv, "bin", "python"), "-m", "tools.bench.peer_kserve",
+    return Server("kserve", [os.path.join(venv, "bin", "python"), "-m", "bench.peer_kserve",
                              paths.model_path(), str(port)],
                   _peer_env(venv), f"/v2/models/{MODEL_NAME}/ready", port,
                   log=os.path.join(workdir, "kserve.log"))

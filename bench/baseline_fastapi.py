@@ -1,7 +1,7 @@
 """BASELINE (benchmarks only, never deployed): the digits model behind a plain
 FastAPI + uvicorn server, computed with the numpy reference implementation.
 
-    python -m tools.bench.baseline_fastapi MODEL_PATH PORT
+    python -m bench.baseline_fastapi MODEL_PATH PORT
 
 This is what the service is measured against: the straightforward way to put
 a numpy model behind HTTP (pydantic validation, one model call per request,

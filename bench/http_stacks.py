@@ -1,6 +1,6 @@
 """Which Python HTTP stack serves a tiny JSON endpoint fastest on this machine?
 
-    bazel run //tools/bench:http_stacks [-- --duration 10 --connections 64]
+    bazel run //bench:http_stacks [-- --duration 10 --connections 64]
 
 Starts each candidate of `stack_apps.CANDIDATES` in turn on a free loopback
 port, warms it up, and measures it with wrk at fixed concurrency (one wrk
@@ -13,7 +13,7 @@ import statistics
 import sys
 import time
 
-from tools.bench import stack_apps, wrk
+from bench import stack_apps, wrk
 
 BODY = b'{"instances": [[0, 0, 5, 13, 9, 1, 0, 0]], "top_k": 3}'
 
@@ -21,7 +21,7 @@ BODY = b'{"instances": [[0, 0, 5, 13, 9, 1, 0, 0]], "top_k": 3}'
 def measure(name, connections, duration_s):
     """Starts candidate `name`, warms it up, returns its wrk figures."""
     port = wrk.free_port()
-    server = wrk.start([sys.executable, "-m", "tools.bench.stack_apps", name, str(port)])
+    server = wrk.start([sys.executable, "-m", "bench.stack_apps", name, str(port)])
     url = f"http://{wrk.HOST}:{port}/echo"
     try:
         deadline = time.monotonic() + 30

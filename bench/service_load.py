@@ -1,8 +1,8 @@
 """Load benchmark of the digits service against the FastAPI baseline, plus a soak.
 
-    bazel run //tools/bench:service_load                  # compare + half load + soak
-    bazel run //tools/bench:service_load -- --tune        # batcher settings grid
-    bazel run //tools/bench:service_load -- --only soak   # one phase
+    bazel run //bench:service_load                  # compare + half load + soak
+    bazel run //bench:service_load -- --tune        # batcher settings grid
+    bazel run //bench:service_load -- --only soak   # one phase
 
 Every server runs on 127.0.0.1 and is measured with wrk (one thread, so on 2
 cores the server has the other core), one after the other, in the same run.
@@ -11,9 +11,9 @@ through the 1,797 images of the data set (the product's typical call).
 
 Phases (the figures are printed as Markdown tables for docs/benchmarks.md):
   compare  saturation throughput and p50/p99 at 64 connections: the baseline
-           (tools/bench/baseline_fastapi.py), the service without cache, the
+           (bench/baseline_fastapi.py), the service without cache, the
            service as configured by default (in-memory cache), and the service
-           on the runner-up HTTP stack (uvicorn, tools/bench/serve_uvicorn.py).
+           on the runner-up HTTP stack (uvicorn, bench/serve_uvicorn.py).
   half     the service paced to half of its saturation throughput: p99 there.
   soak     100,000 requests to the default service, over more distinct images
            than its cache holds; worker resident memory after a warm-up that
@@ -31,7 +31,7 @@ import time
 import numpy as np
 
 from models.digits import paths
-from tools.bench import wrk
+from bench import wrk
 
 CONNECTIONS = 64
 HANDLER = "services.digits.handler:DigitsHandler"
@@ -119,13 +119,13 @@ def service_on_uvicorn(name, **env):
     """The same service through its ASGI adapter on uvicorn (the runner-up stack)."""
     env = {"MODELSHIP_HANDLER": HANDLER, "MODELSHIP_MODEL_PATH": paths.model_path(),
            "MODELSHIP_LOG_LEVEL": "warning", **env}
-    return Target(name, [sys.executable, "-m", "tools.bench.serve_uvicorn"], env)
+    return Target(name, [sys.executable, "-m", "bench.serve_uvicorn"], env)
 
 
 def baseline():
     """The FastAPI baseline."""
     return Target("baseline: FastAPI + uvicorn, numpy reference",
-                  [sys.executable, "-m", "tools.bench.baseline_fastapi", paths.model_path(),
+                  [sys.executable, "-m", "bench.baseline_fastapi", paths.model_path(),
                    "{port}"])
 
 

@@ -1,6 +1,6 @@
 """The serving runtime with one extra, benchmark-only route: the stack's own limit.
 
-    MODELSHIP_HANDLER=services.digits.handler:DigitsHandler python3 -m tools.bench.noop_server
+    MODELSHIP_HANDLER=services.digits.handler:DigitsHandler python3 -m bench.noop_server
 
 The same server as `python3 -m serving` (same checks, Granian settings, `App`,
 `Service.handle`: routing, admission, body deadline, metrics), plus

@@ -82,7 +82,7 @@ def wait_until_up(url, deadline_s=30.0, process=None):
 
 # The workspace root this code runs from (source tree or runfiles): servers start
 # there, so `python -m` imports the same (built) packages as this process.
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def start(argv, env=None, cwd=ROOT, stderr=None):
