@@ -340,7 +340,8 @@ class Service:
             response.headers.append((binary_data.HEADER, str(len(response.body))))
             response.body += raw
             return response
-        return self._keep(key, response, len(request.x))
+        return self._keep(key, response, len(request.x),
+                          request.request_id if request.id_generated else None)
 
     async def _metrics(self, header, read_body):
         del header, read_body
@@ -394,13 +395,15 @@ class Service:
         entry = self._responses.get(key)
         if entry is None:
             return key, None
-        headers, answer, rows = entry
+        headers, parts, rows = entry
         self._stats.hit(rows)
+        answer = parts[0] if len(parts) == 1 else \
+            parts[0] + protocol.new_request_id().encode("ascii") + parts[1]
         return key, Response(200, list(headers), answer)
 
-    def _keep(self, key, response, rows):
+    def _keep(self, key, response, rows, made_up_id=None):
         if key is not None:
-            self._responses.put(key, response.headers, response.body, rows)
+            self._responses.put(key, response.headers, response.body, rows, made_up_id)
         return response
 
     async def _probabilities(self, x):

@@ -244,6 +244,9 @@ class Responses:
     answers are kept, in memory, least recently used evicted beyond
     `max_bytes` (answers plus about 200 bytes each); one model version only.
     Requests with binary tensor data are not kept (their answers may be large).
+    An answer is kept as parts (`put`'s `body` split where its request id goes,
+    when the server made that id up): a repeat of a request without an id gets
+    a new id of its own, as every request does.
     """
 
     OVERHEAD = 200  # bytes per entry beyond the answer: key, tuple, dict slot
@@ -271,22 +274,29 @@ class Responses:
         return h.digest()
 
     def get(self, key):
-        """(headers, body, rows) of the kept answer, or None; a hit becomes most recent."""
+        """(headers, body parts, rows) of the kept answer, or None; a hit becomes most
+        recent. The body is the parts joined by a new request id (one part: as is)."""
         entry = self._entries.get(key)
         if entry is not None:
             self._entries.move_to_end(key)
         return entry
 
-    def put(self, key, headers, body, rows):
-        """Keeps an answer (`rows`: images in it, counted as cache hits when reused)."""
+    def put(self, key, headers, body, rows, made_up_id=None):
+        """Keeps an answer (`rows`: images in it, counted as cache hits when reused);
+        `made_up_id`: the request id the server made up for it, if it did."""
         size = len(body) + self.OVERHEAD
         if size > self._max or key in self._entries:
             return
-        self._entries[key] = (tuple(headers), body, rows)
+        parts = (body,)
+        if made_up_id is not None:
+            parts = tuple(body.split(made_up_id.encode("ascii"), 1))
+            if len(parts) != 2:  # not in the answer: nothing to replace
+                parts = (body,)
+        self._entries[key] = (tuple(headers), parts, rows)
         self._size += size
         while self._size > self._max:
             _, (_, old, _) = self._entries.popitem(last=False)
-            self._size -= len(old) + self.OVERHEAD
+            self._size -= sum(map(len, old)) + self.OVERHEAD
 
 
 def from_config(config, model_version, row_size, stats):

@@ -43,6 +43,7 @@ class InferRequest:
     x: list  # rows of n_inputs floats
     request_id: str
     outputs: tuple
+    id_generated: bool = False  # the request had no id: request_id is a new random one
 
 
 def parse_json(body):
@@ -74,7 +75,8 @@ def parse_infer(doc, spec, binary=None):
             return plain
     only_fields(doc, ("id", "parameters", "inputs", "outputs"), "the request")
     request_id = doc.get("id")
-    if "id" not in doc:
+    generated = "id" not in doc
+    if generated:
         request_id = new_request_id()
     elif not isinstance(request_id, str):
         raise BadRequestError(f"'id' must be a string, got {describe(request_id)}.")
@@ -90,7 +92,7 @@ def parse_infer(doc, spec, binary=None):
         raise BadRequestError(f"inputs[0] must be an object, got {describe(tensor)}.")
     x = _input_tensor(tensor, spec, binary)
     return InferRequest(x=x, request_id=request_id,
-                        outputs=_requested_outputs(doc, binary_output))
+                        outputs=_requested_outputs(doc, binary_output), id_generated=generated)
 
 
 def _plain_infer(doc, spec):
@@ -111,8 +113,10 @@ def _plain_infer(doc, spec):
     x = _plain_rows(doc.get("inputs"), spec)
     if x is None:
         return None
-    return InferRequest(x=x, request_id=new_request_id() if request_id is None else request_id,
-                        outputs=_DEFAULT_OUTPUTS)
+    if request_id is None:
+        return InferRequest(x=x, request_id=new_request_id(), outputs=_DEFAULT_OUTPUTS,
+                            id_generated=True)
+    return InferRequest(x=x, request_id=request_id, outputs=_DEFAULT_OUTPUTS)
 
 
 def _plain_rows(inputs, spec):  # pylint: disable=too-many-return-statements

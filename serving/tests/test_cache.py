@@ -170,3 +170,13 @@ def test_answer_keys_depend_on_the_model_version_the_route_and_the_body():
     assert one.key("infer", b"{}") != one.key("task", b"{}")
     assert one.key("infer", b"{}") != one.key("infer", b"{ }")
     assert one.key("infer", b"{}") == cache_lib.Responses(1, "v1").key("infer", b"{}")
+
+
+def test_an_answer_with_a_made_up_request_id_is_kept_in_two_parts_around_it():
+    kept = cache_lib.Responses(1 << 20, "v1")
+    key = kept.key("infer", b"{}")
+    kept.put(key, [], b'{"id":"0123abcd","outputs":[]}', rows=1, made_up_id="0123abcd")
+    assert kept.get(key)[1] == (b'{"id":"', b'","outputs":[]}')
+    other = kept.key("infer", b"{ }")
+    kept.put(other, [], b'{"id":"given"}', rows=1, made_up_id="not-in-it")
+    assert kept.get(other)[1] == (b'{"id":"given"}',)

@@ -185,3 +185,14 @@ def test_each_model_declares_its_own_api_version():
     # Without one, a model gets the runtime's default.
     with HandlerClient(ToyHandler) as client:
         assert client.get("/v2").headers["x-api-version"] == contract.API_VERSION
+
+
+def test_a_repeat_of_a_request_without_an_id_gets_an_id_of_its_own(monkeypatch):
+    with HandlerClient(ToyHandler, env={"MODELSHIP_CACHE": "memory"}) as client:
+        doc = {"inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP32", "data": [1, 2]}]}
+        first = client.post("/v2/models/toy/infer", doc).json()
+        _refuse_parsing(monkeypatch)  # the repeats come from the answer cache
+        again = [client.post("/v2/models/toy/infer", doc).json() for _ in range(3)]
+    ids = [first["id"]] + [answer["id"] for answer in again]
+    assert len(set(ids)) == 4 and all(len(i) == 32 for i in ids)
+    assert all(dict(answer, id=None) == dict(first, id=None) for answer in again)
