@@ -58,12 +58,16 @@ _RESERVED = bytes(8)
 
 # dtype names used in headers -> struct formats of their (little-endian) items.
 DTYPES = {
+    "float16": "e",
     "float32": "f",
     "int8": "b",
     "int32": "i",
     "uint8": "B",
 }
 _NAMES = {fmt: name for name, fmt in DTYPES.items()}
+# memoryview cannot be cast to half floats: a float16 tensor decodes as its raw
+# 16-bit patterns (numpy callers: `np.asarray(view).view(np.float16)`).
+_VIEW_FORMATS = {"e": "H"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,7 +108,7 @@ def encode(header, tensors):
     """Serialises `header` (a JSON-able dict) and `tensors` ({name: buffer}) to bytes.
 
     A tensor is any C-contiguous buffer (a numpy array, array.array,
-    memoryview) whose items are float32, int8, int32 or uint8; pass arrays of
+    memoryview) whose items are float16, float32, int8, int32 or uint8; pass arrays of
     the exact dtype, nothing is converted. Tensors are stored in name order.
     The header must not have a "tensors" key: the encoder writes it.
     """
@@ -249,7 +253,8 @@ def _tensors(header, data, source):
             raise errors.CorruptArtifactError(
                 f"{where} spans bytes {offset}..{offset + nbytes} of a {len(data)}-byte data "
                 f"section: out of bounds, misaligned or overlapping the previous tensor.")
-        tensors[name] = _view(data[offset:offset + nbytes], fmt, shape, where)
+        tensors[name] = _view(data[offset:offset + nbytes], _VIEW_FORMATS.get(fmt, fmt), shape,
+                              where)
         end = offset + nbytes
     return tensors
 

@@ -110,3 +110,12 @@ def test_writer_refuses_a_header_that_already_describes_tensors():
 def test_writer_refuses_nan_in_the_header():
     with pytest.raises(ValueError):
         artifact.encode({"metrics": {"accuracy": float("nan")}}, {})
+
+
+def test_float16_tensors_round_trip_as_their_bit_patterns():
+    values = np.array([[0.5, -2.0], [65504.0, 1e-3]], dtype=np.float16)
+    decoded = artifact.decode(artifact.encode(HEADER, {"h": values}))
+    view = decoded.tensors["h"]
+    assert view.format == "H" and view.shape == (2, 2)
+    assert decoded.header["tensors"][0]["dtype"] == "float16"
+    assert np.array_equal(np.asarray(view).view(np.float16), values)
