@@ -3,6 +3,7 @@
 What BERT's normalizer and pre-tokenizer (tokenizers 0.23.3) do to each
 code point; make_tokenizer_tables.py explains the fields.
 """
+# pylint: disable=too-many-lines
 
 KEEP, DROP, STRIP, SPACE, ISOLATE, HANGUL, MAP = range(7)
 PUNCT, WHITESPACE, CCC_SHIFT = 8, 16, 8
