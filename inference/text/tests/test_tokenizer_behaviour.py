@@ -18,6 +18,7 @@ CLS, SEP, UNK, MASK = 101, 102, 100, 103
 
 @pytest.fixture(name="tokenizer", scope="module")
 def fixture_tokenizer():
+    """The model's tokenizer."""
     return tokenizer_data.tokenizer()
 
 
