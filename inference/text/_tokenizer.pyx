@@ -34,6 +34,9 @@ from libc.string cimport memcmp, memset
 from inference.text import _tokenizer_tables as _tables
 
 cdef extern from "Python.h":
+    # Strings made by the legacy C API may need readying before their data is read
+    # (a no-op in Python 3.12+).
+    int PyUnicode_READY(object o) except -1
     int PyUnicode_KIND(object o)
     void* PyUnicode_DATA(object o)
     Py_ssize_t PyUnicode_GET_LENGTH(object o)
@@ -497,6 +500,7 @@ def encode(Vocab vocab, str text, out_type):
     ids.frombytes(bytes((vocab.max_pieces + 2) * 4))
     cdef int32_t[::1] view = ids
     cdef Py_ssize_t n
+    PyUnicode_READY(text)
     cdef int kind = PyUnicode_KIND(text)
     cdef const void* data = PyUnicode_DATA(text)
     cdef Py_ssize_t length = PyUnicode_GET_LENGTH(text)
@@ -533,6 +537,7 @@ def encode_batch(Vocab vocab, list texts, out_type):
             raise MemoryError()
         for i in range(n_texts):
             text = texts[i]
+            PyUnicode_READY(text)
             kinds[i] = PyUnicode_KIND(text)
             datas[i] = PyUnicode_DATA(text)
             lengths[i] = PyUnicode_GET_LENGTH(text)

@@ -75,7 +75,7 @@ def _check_settings(settings, vocab_ids):
             problems.append(f"special_tokens is {_describe(specials)}, not a list of tokens")
         else:
             for token in specials:
-                if not (isinstance(token, str) and token in vocab_ids):
+                if not (isinstance(token, str) and token and token in vocab_ids):
                     problems.append(f"special_tokens holds {_describe(token)}, which is not a "
                                     "token of the vocabulary")
             if len(set(map(repr, specials))) != len(specials):
