@@ -24,7 +24,7 @@ One pass over the text's code points, with no intermediate strings:
 The ids stop at `max_pieces` (max_length minus [CLS] and [SEP]): what is cut
 off never changes what is kept, so the rest of a long text is not read.
 Everything after argument unpacking runs without the GIL; `encode_batch`
-releases it once for the whole batch.
+releases it once per 256 texts (long texts given to `encode` release it too).
 """
 
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
@@ -70,6 +70,8 @@ cdef enum:
     V_COUNT = 21
     T_COUNT = 28
     S_COUNT = 11172
+    # Texts tokenized per release of the GIL by encode_batch.
+    BATCH_CHUNK = 256
     # Error codes of tokenize().
     ERR_SURROGATE = -1
     ERR_MEMORY = -2
@@ -209,6 +211,8 @@ cdef class Vocab:
                  int32_t cls_id, int32_t sep_id, Py_ssize_t max_pieces,
                  Py_ssize_t max_word_chars):
         """tokens: the vocabulary in id order (unique); specials: {token: id}."""
+        if self.slots != NULL:
+            raise TypeError("a Vocab is made once")
         cdef Py_ssize_t n_keys = 0, n_chars = 0, size = 1, i, at = 0
         for token in tokens:
             n_keys += 1
@@ -520,44 +524,45 @@ def encode(Vocab vocab, str text, out_type):
 
 
 def encode_batch(Vocab vocab, list texts, out_type):
-    """encode() of each str of `texts`, with the GIL released once.
+    """encode() of each str of `texts`, releasing the GIL once per BATCH_CHUNK texts.
 
     Returns the list of id arrays, or the index of the first text holding a
     surrogate and that surrogate's index in it.
     """
-    cdef Py_ssize_t n_texts = len(texts), i, width = vocab.max_pieces + 2
-    cdef Scratch* s = <Scratch*>PyMem_Malloc(sizeof(Scratch))
-    cdef int* kinds = <int*>PyMem_Malloc((n_texts + 1) * sizeof(int))
-    cdef const void** datas = <const void**>PyMem_Malloc((n_texts + 1) * sizeof(void*))
-    cdef Py_ssize_t* lengths = <Py_ssize_t*>PyMem_Malloc((n_texts + 1) * sizeof(Py_ssize_t))
-    cdef int32_t* ids = <int32_t*>PyMem_Malloc((n_texts * width + 1) * sizeof(int32_t))
+    cdef Py_ssize_t n_texts = len(texts), i, first, n, width = vocab.max_pieces + 2
     cdef Py_ssize_t bad = -1
+    cdef Scratch* s = <Scratch*>PyMem_Malloc(sizeof(Scratch))
+    cdef int kinds[BATCH_CHUNK]
+    cdef const void* datas[BATCH_CHUNK]
+    cdef Py_ssize_t lengths[BATCH_CHUNK]
+    # Bounded memory whatever the batch size: BATCH_CHUNK rows of ids at a time.
+    cdef int32_t* ids = <int32_t*>PyMem_Malloc(BATCH_CHUNK * width * sizeof(int32_t))
+    result = []
     try:
-        if s == NULL or kinds == NULL or datas == NULL or lengths == NULL or ids == NULL:
+        if s == NULL or ids == NULL:
             raise MemoryError()
-        for i in range(n_texts):
-            text = texts[i]
-            PyUnicode_READY(text)
-            kinds[i] = PyUnicode_KIND(text)
-            datas[i] = PyUnicode_DATA(text)
-            lengths[i] = PyUnicode_GET_LENGTH(text)
-        with nogil:
-            for i in range(n_texts):
-                lengths[i] = _tokenize(vocab, s, kinds[i], datas[i], lengths[i], &ids[i * width])
-                if lengths[i] < 0:
-                    bad = i
-                    break
-        if bad >= 0:
-            return bad, _first_surrogate(texts[bad])
-        result = []
-        for i in range(n_texts):
-            row = out_type()
-            row.frombytes((<char*>&ids[i * width])[:lengths[i] * sizeof(int32_t)])
-            result.append(row)
+        for first in range(0, n_texts, BATCH_CHUNK):
+            n = min(BATCH_CHUNK, n_texts - first)
+            for i in range(n):
+                text = texts[first + i]
+                PyUnicode_READY(text)
+                kinds[i] = PyUnicode_KIND(text)
+                datas[i] = PyUnicode_DATA(text)
+                lengths[i] = PyUnicode_GET_LENGTH(text)
+            with nogil:
+                for i in range(n):
+                    lengths[i] = _tokenize(vocab, s, kinds[i], datas[i], lengths[i],
+                                           &ids[i * width])
+                    if lengths[i] < 0:
+                        bad = first + i
+                        break
+            if bad >= 0:
+                return bad, _first_surrogate(texts[bad])
+            for i in range(n):
+                row = out_type()
+                row.frombytes((<char*>&ids[i * width])[:lengths[i] * sizeof(int32_t)])
+                result.append(row)
         return result
     finally:
         PyMem_Free(s)
-        PyMem_Free(kinds)
-        PyMem_Free(datas)
-        PyMem_Free(lengths)
         PyMem_Free(ids)

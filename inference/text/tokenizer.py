@@ -18,7 +18,8 @@ Everything comes from the artifact: the vocabulary (the `vocab` tensor: UTF-8
 tokens in id order joined by newlines) and the header's "tokenizer" settings.
 Settings this code does not implement are refused when the tokenizer is made,
 never approximated. No numpy: the runtime image has none. The tokenizer holds
-no mutable state; share one between threads (`encode_batch` releases the GIL).
+no mutable state; share one between threads (`encode` of long texts and
+`encode_batch` release the GIL).
 """
 
 import array

@@ -32,6 +32,7 @@ def test_every_corpus_text_gives_the_reference_ids():
 def test_encode_batch_gives_the_ids_of_encode():
     tokenizer = tokenizer_data.tokenizer()
     texts = tokenizer_data.corpus()
+    assert len(texts) > 2 * 256  # batches are tokenized 256 texts at a time
     assert [list(ids) for ids in tokenizer.encode_batch(texts)] == [
         list(tokenizer.encode(text)) for text in texts]
 
