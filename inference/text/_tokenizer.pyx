@@ -80,6 +80,7 @@ cdef enum:
 cdef uint16_t _stage1[N_BLOCKS]
 cdef uint32_t* _stage2 = NULL
 cdef uint32_t _ascii[128]
+cdef uint32_t _ascii_word[128]  # letters and digits, lower-cased; 0 for the rest
 cdef uint32_t* _pool = NULL      # the MAP outputs, one after another
 cdef uint32_t* _pool_at = NULL   # mapping index -> (offset << 8 | length)
 
@@ -139,6 +140,11 @@ def _build_tables():
                 _stage2[b * BLOCK + i] = (<uint32_t*><char*>key)[i]
         for c in range(128):
             _ascii[c] = flat[c]
+            _ascii_word[c] = 0
+            if flat[c] & (KIND_MASK | PUNCT | WHITESPACE) == KEEP and not flat[c] >> CCC_SHIFT:
+                _ascii_word[c] = c
+            elif flat[c] & KIND_MASK == MAP and _tables.MAPPINGS[c].isalnum():
+                _ascii_word[c] = ord(_tables.MAPPINGS[c])
     finally:
         PyMem_Free(flat)
 
@@ -405,43 +411,63 @@ cdef inline bint _emit(Vocab vocab, Scratch* s, State* st, uint32_t c) noexcept 
     return False
 
 
+cdef inline bint _step(Vocab vocab, Scratch* s, State* st, uint32_t c) noexcept nogil:
+    """Normalize code point c of the text into the word; True when the ids are full."""
+    cdef uint32_t e, kd, at, k, index
+    if c < 128 and _ascii_word[c] and st.word_len < MAX_WORD:
+        # The ASCII fast path: a letter or digit (lower-cased) extends the word.
+        s.word[st.word_len] = _ascii_word[c]
+        st.word_len += 1
+        st.run_start = st.word_len
+        return False
+    e = _entry(c)
+    kd = e & KIND_MASK
+    if kd == KEEP:
+        return _emit(vocab, s, st, c)
+    if kd == MAP:
+        at = _pool_at[e >> MAPPING_SHIFT]
+        for k in range(at & 0xFF):
+            if _emit(vocab, s, st, _pool[(at >> 8) + k]):
+                return True
+        return False
+    if kd == SPACE:
+        return _emit(vocab, s, st, 0x20)
+    if kd == ISOLATE:
+        if _flush(vocab, s, st):
+            return True
+        s.word[0] = c
+        st.word_len = 1
+        return _flush(vocab, s, st)
+    if kd == STRIP:
+        if (e >> CCC_SHIFT & 0xFF) == 0:
+            st.run_start = st.word_len
+        return False
+    if kd == HANGUL:
+        index = c - S_BASE
+        if (_emit(vocab, s, st, L_BASE + index // (V_COUNT * T_COUNT))
+                or _emit(vocab, s, st, V_BASE + index % (V_COUNT * T_COUNT) // T_COUNT)):
+            return True
+        if index % T_COUNT:
+            return _emit(vocab, s, st, T_BASE + index % T_COUNT)
+    return False  # DROP
+
+
 cdef Py_ssize_t _segment(Vocab vocab, Scratch* s, State* st, int kind, const void* data,
                          Py_ssize_t begin, Py_ssize_t end) noexcept nogil:
     """Normalize and cut data[begin:end]: 1 when the ids are full, else 0."""
-    cdef Py_ssize_t i, k, index
-    cdef uint32_t c
-    cdef uint32_t e, kd, at
-    for i in range(begin, end):
-        c = PyUnicode_READ(kind, data, i)
-        e = _entry(c)
-        kd = e & KIND_MASK
-        if kd == KEEP:
-            if _emit(vocab, s, st, c):
+    cdef Py_ssize_t i
+    # One loop per string width, so that each reads its characters directly.
+    if kind == 1:
+        for i in range(begin, end):
+            if _step(vocab, s, st, (<const uint8_t*>data)[i]):
                 return 1
-        elif kd == MAP:
-            at = _pool_at[e >> MAPPING_SHIFT]
-            for k in range(at & 0xFF):
-                if _emit(vocab, s, st, _pool[(at >> 8) + k]):
-                    return 1
-        elif kd == SPACE:
-            if _emit(vocab, s, st, 0x20):
+    elif kind == 2:
+        for i in range(begin, end):
+            if _step(vocab, s, st, (<const uint16_t*>data)[i]):
                 return 1
-        elif kd == ISOLATE:
-            if _flush(vocab, s, st):
-                return 1
-            s.word[0] = c
-            st.word_len = 1
-            if _flush(vocab, s, st):
-                return 1
-        elif kd == STRIP:
-            if (e >> CCC_SHIFT & 0xFF) == 0:
-                st.run_start = st.word_len
-        elif kd == HANGUL:
-            index = c - S_BASE
-            if (_emit(vocab, s, st, L_BASE + index // (V_COUNT * T_COUNT))
-                    or _emit(vocab, s, st, V_BASE + index % (V_COUNT * T_COUNT) // T_COUNT)):
-                return 1
-            if index % T_COUNT and _emit(vocab, s, st, T_BASE + index % T_COUNT):
+    else:
+        for i in range(begin, end):
+            if _step(vocab, s, st, (<const uint32_t*>data)[i]):
                 return 1
     # Segments are normalized apart: a special token ends the word.
     if _flush(vocab, s, st):
