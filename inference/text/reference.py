@@ -44,6 +44,7 @@ NORMALIZE_EPS = 1e-12  # torch.nn.functional.normalize's
 # tests check the error against math.erf on a dense grid.
 
 _SPLIT, _TOP = 2.5, 6.0
+_BLOCK = 1 << 14
 
 
 def _erf_over_x(u):
@@ -65,8 +66,16 @@ _OUTER = np.polynomial.Chebyshev.interpolate(_scaled_erfc, 12, domain=[_SPLIT, _
 def erf(x):
     """The error function of an array, elementwise, in float64."""
     x = np.asarray(x, dtype=np.float64)
+    out = np.empty_like(x)
+    flat_x, flat_out = x.reshape(-1), out.reshape(-1)
+    for start in range(0, flat_x.size, _BLOCK):  # blocks that stay in the CPU cache
+        _erf_block(flat_x[start:start + _BLOCK], flat_out[start:start + _BLOCK])
+    return out
+
+
+def _erf_block(x, out):
     u = x * x
-    out = np.full_like(x, _INNER[-1])
+    out[:] = _INNER[-1]
     for coefficient in _INNER[-2::-1]:
         out *= u
         out += coefficient
@@ -75,7 +84,6 @@ def erf(x):
     if tail.any():
         far = np.minimum(np.abs(x[tail]), _TOP)
         out[tail] = np.copysign(1.0 - np.exp(-far * far) * _OUTER(far), x[tail])
-    return out
 
 
 def gelu(x):
@@ -214,23 +222,29 @@ class ReferenceEncoder:
 
     def embed(self, ids, batch_size=32):
         """L2-normalized mean-pooled embeddings, float32 [len(ids), dimension], of token id
-        lists. Sentences are run `batch_size` at a time, in order, each batch padded to its
-        longest sentence."""
+        lists. Sentences are run `batch_size` at a time in order of length (less
+        padding), each batch padded to its longest sentence; rows come back in the
+        order given."""
         rows = self._check_ids(ids)
         out = np.zeros((len(rows), self.dimension), dtype=np.float32)
+        order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
         for start in range(0, len(rows), batch_size):
-            batch = rows[start:start + batch_size]
-            length = max(1, max(len(row) for row in batch))
-            padded = np.zeros((len(batch), length), dtype=np.int64)
-            mask = np.zeros((len(batch), length), dtype=bool)
-            for i, row in enumerate(batch):
-                padded[i, :len(row)] = row
-                mask[i, :len(row)] = True
-            states = self.token_states(padded, mask)
-            summed = (states * mask[:, :, None]).sum(axis=1)
-            counts = np.maximum(mask.sum(axis=1, keepdims=True).astype(np.float32),
-                                np.float32(POOLING_DENOMINATOR_MIN))
-            pooled = summed / counts
-            norms = np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), NORMALIZE_EPS)
-            out[start:start + len(batch)] = pooled / norms
+            chosen = order[start:start + batch_size]
+            out[chosen] = self.embed_batch([rows[i] for i in chosen])
         return out
+
+    def embed_batch(self, rows):
+        """The embeddings of id lists run as one padded batch."""
+        length = max(1, max(len(row) for row in rows))
+        padded = np.zeros((len(rows), length), dtype=np.int64)
+        mask = np.zeros((len(rows), length), dtype=bool)
+        for i, row in enumerate(rows):
+            padded[i, :len(row)] = row
+            mask[i, :len(row)] = True
+        states = self.token_states(padded, mask)
+        summed = (states * mask[:, :, None]).sum(axis=1)
+        counts = np.maximum(mask.sum(axis=1, keepdims=True).astype(np.float32),
+                            np.float32(POOLING_DENOMINATOR_MIN))
+        pooled = summed / counts
+        norms = np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), NORMALIZE_EPS)
+        return pooled / norms
