@@ -36,7 +36,7 @@
 
 typedef float enc_v16 __attribute__((vector_size(64)));
 typedef float enc_v16u __attribute__((vector_size(64), aligned(4)));
-typedef signed char enc_b16u __attribute__((vector_size(16), aligned(1)));
+typedef int enc_i16 __attribute__((vector_size(64)));
 
 enum { ENC_F32 = 0, ENC_F16 = 1, ENC_I8 = 2 };
 
@@ -77,7 +77,7 @@ static void enc_row_to_float(const void *table, int dtype, const float *scale, l
 /* ---- linear layers: y = x @ W.T + b ------------------------------------------------ */
 
 typedef struct {
-    long n, k;      /* output and input features; n % ENC_NR == 0 */
+    long n, k;      /* output and input features; n % ENC_NR == 0, k % 4 == 0 */
     int int8;       /* packed holds int8 (times scale) rather than float32 */
     void *packed;   /* [n / ENC_NR][k][ENC_NR]: a panel's weights for one input feature
                        are contiguous, so the kernel streams each panel once per tile */
@@ -120,10 +120,14 @@ static int enc_linear_pack(enc_linear *lin, const void *w, int dtype, const floa
         const signed char *src = (const signed char *)w;
         signed char *dst = (signed char *)lin->packed;
         memcpy(lin->scale, scale, (size_t)n * 4);
+        /* Groups of 4 inputs: lane j of a 16-lane int32 vector holds column j's
+         * weights for inputs 4g..4g+3 in its 4 bytes; shifts widen them in
+         * registers (gcc 12 does not vectorize a char -> int conversion). */
         for (p = 0; p < n / ENC_NR; p++)
             for (kk = 0; kk < k; kk++)
                 for (j = 0; j < ENC_NR; j++)
-                    dst[(p * k + kk) * ENC_NR + j] = src[(p * ENC_NR + j) * k + kk];
+                    dst[(p * k + kk / 4 * 4) * ENC_NR + (j / 16) * 64 + (j % 16) * 4 + kk % 4] =
+                        src[(p * ENC_NR + j) * k + kk];
     } else {
         float *dst = (float *)lin->packed;
         float *row = (float *)malloc((size_t)k * 4);
@@ -153,14 +157,20 @@ enc_tile(const float *x, long ldx, const void *w, int int8, long k, float *y, lo
     for (r = 0; r < MR; r++) acc0[r] = acc1[r] = (enc_v16){0};
     if (int8) {
         const signed char *wb = (const signed char *)w;
-        for (kk = 0; kk < k; kk++) {
-            w0 = __builtin_convertvector(*(const enc_b16u *)(wb + kk * ENC_NR), enc_v16);
-            w1 = __builtin_convertvector(*(const enc_b16u *)(wb + kk * ENC_NR + 16), enc_v16);
+        for (kk = 0; kk < k; kk += 4) {
+            enc_i16 raw0 = *(const enc_i16 *)(wb + kk * ENC_NR);
+            enc_i16 raw1 = *(const enc_i16 *)(wb + kk * ENC_NR + 64);
+            int t;
+#pragma GCC unroll 4
+            for (t = 0; t < 4; t++) {
+                w0 = __builtin_convertvector((raw0 << (24 - 8 * t)) >> 24, enc_v16);
+                w1 = __builtin_convertvector((raw1 << (24 - 8 * t)) >> 24, enc_v16);
 #pragma GCC unroll 8
-            for (r = 0; r < MR; r++) {
-                float xv = x[r * ldx + kk];
-                acc0[r] += xv * w0;
-                acc1[r] += xv * w1;
+                for (r = 0; r < MR; r++) {
+                    float xv = x[r * ldx + kk + t];
+                    acc0[r] += xv * w0;
+                    acc1[r] += xv * w1;
+                }
             }
         }
         enc_v16 s0 = *(const enc_v16u *)scale, s1 = *(const enc_v16u *)(scale + 16);

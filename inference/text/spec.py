@@ -119,26 +119,31 @@ def _check_header(header, problems):
             problems.append(f"header field {key!r} is missing or not a JSON object")
             value = {}
         sections[key] = value
-    model = sections["model"]
-    for key in ("name", "variant"):
-        if not _is_text(model.get(key)):
-            problems.append(f"model.{key} must be a non-empty string")
-    precision = sections["precision"]
-    for key in ("name", "description"):
-        if not _is_text(precision.get(key)):
-            problems.append(f"precision.{key} must be a non-empty string")
+    for section, key in (("model", "name"), ("model", "variant"), ("precision", "name"),
+                         ("precision", "description")):
+        if not _is_text(sections[section].get(key)):
+            problems.append(f"{section}.{key} must be a non-empty string")
     if sections["pooling"].get("mode") != "mean":
         problems.append(f"pooling.mode is {sections['pooling'].get('mode')!r}; only 'mean' "
                         "is supported")
     if header.get("normalize") != "l2":
         problems.append(f"normalize is {header.get('normalize')!r}; only 'l2' is supported")
+    dims = _check_architecture(sections["architecture"], problems)
+    dimension = sections["output"].get("dimension")
+    if "hidden" in dims and dimension != dims["hidden"]:
+        problems.append(f"output.dimension is {dimension!r}, expected architecture.hidden "
+                        f"({dims['hidden']})")
+    _check_tokenizer(sections["tokenizer"], dims, problems)
+    complete = len(dims) == len(_ARCHITECTURE_COUNTS) + 1 and dims["hidden"] % dims["heads"] == 0
+    return dims if complete else None
 
-    arch = sections["architecture"]
-    if arch.get("kind") != "bert":
-        problems.append(f"architecture.kind is {arch.get('kind')!r}; only 'bert' is supported")
-    if arch.get("activation") != "gelu_erf":
-        problems.append(f"architecture.activation is {arch.get('activation')!r}; only "
-                        "'gelu_erf' is supported")
+
+def _check_architecture(arch, problems):
+    """The architecture's dimensions that are valid (all of them when nothing is wrong)."""
+    for key, value in (("kind", "bert"), ("activation", "gelu_erf")):
+        if arch.get(key) != value:
+            problems.append(f"architecture.{key} is {arch.get(key)!r}; only {value!r} is "
+                            "supported")
     dims = {}
     for key in _ARCHITECTURE_COUNTS:
         value = arch.get(key)
@@ -155,14 +160,13 @@ def _check_header(header, problems):
     if "hidden" in dims and "heads" in dims and dims["hidden"] % dims["heads"]:
         problems.append(f"architecture.hidden ({dims['hidden']}) is not a multiple of "
                         f"architecture.heads ({dims['heads']})")
-    dimension = sections["output"].get("dimension")
-    if "hidden" in dims and dimension != dims["hidden"]:
-        problems.append(f"output.dimension is {dimension!r}, expected architecture.hidden "
-                        f"({dims['hidden']})")
+    return dims
 
-    tok = sections["tokenizer"]
-    if tok.get("kind") != "wordpiece":
-        problems.append(f"tokenizer.kind is {tok.get('kind')!r}; only 'wordpiece' is supported")
+
+def _check_tokenizer(tok, dims, problems):
+    for key, value in (("kind", "wordpiece"), ("truncation", "right")):
+        if tok.get(key) != value:
+            problems.append(f"tokenizer.{key} is {tok.get(key)!r}; only {value!r} is supported")
     for key in _TOKENIZER_FLAGS:
         if not isinstance(tok.get(key), bool):
             problems.append(f"tokenizer.{key} must be true or false")
@@ -180,11 +184,6 @@ def _check_header(header, problems):
             2 <= max_length <= dims["max_positions"]:
         problems.append(f"tokenizer.max_length is {max_length}, outside 2.."
                         f"{dims['max_positions']} (architecture.max_positions)")
-    if tok.get("truncation") != "right":
-        problems.append(f"tokenizer.truncation is {tok.get('truncation')!r}; only 'right' is "
-                        "supported")
-    complete = len(dims) == len(_ARCHITECTURE_COUNTS) + 1 and dims["hidden"] % dims["heads"] == 0
-    return dims if complete else None
 
 
 def _check_tensors(tensors, dims, problems):
@@ -216,34 +215,39 @@ def _check_tensors(tensors, dims, problems):
             else:
                 vectors[name] = view.cast("B")
             continue
-        dtype = _dtype(view)
-        if dtype not in WEIGHT_DTYPES or tuple(view.shape) != shape:
-            problems.append(f"tensor {name!r} is {_describe(view)}, expected "
-                            f"{' / '.join(WEIGHT_DTYPES)} {list(shape)}")
-            continue
-        scale_name = name[:-len(".weight")] + ".scale"
-        scale = tensors.get(scale_name)
-        if dtype == "int8":
-            seen.add(scale_name)
-            if scale is None:
-                problems.append(f"tensor {scale_name!r} is missing: int8 {name!r} needs its "
-                                "float32 per-row scales")
-                continue
-            if _dtype(scale) != "float32" or tuple(scale.shape) != shape[:1]:
-                problems.append(f"tensor {scale_name!r} is {_describe(scale)}, expected "
-                                f"float32 [{shape[0]}]")
-                continue
-            if not all(math.isfinite(v) and v >= 0 for v in scale):
-                problems.append(f"tensor {scale_name!r} holds negative, NaN or infinite scales")
-                continue
-            weights[name] = (view.cast("B"), dtype, scale.cast("B"))
-        else:
-            weights[name] = (view.cast("B"), dtype, None)
+        checked = _check_weight(tensors, name, view, shape, seen, problems)
+        if checked is not None:
+            weights[name] = checked
     unexpected = sorted(set(tensors) - seen)
     if unexpected:
         problems.append(f"unexpected tensors {unexpected} (a scale belongs only to an int8 "
                         "weight)")
     return weights, vectors, vocab
+
+
+def _check_weight(tensors, name, view, shape, seen, problems):
+    """A 2-D weight as (bytes view, dtype, scale bytes view or None), or None if invalid."""
+    dtype = _dtype(view)
+    if dtype not in WEIGHT_DTYPES or tuple(view.shape) != shape:
+        problems.append(f"tensor {name!r} is {_describe(view)}, expected "
+                        f"{' / '.join(WEIGHT_DTYPES)} {list(shape)}")
+        return None
+    if dtype != "int8":
+        return view.cast("B"), dtype, None
+    scale_name = name[:-len(".weight")] + ".scale"
+    scale = tensors.get(scale_name)
+    seen.add(scale_name)
+    if scale is None:
+        problems.append(f"tensor {scale_name!r} is missing: int8 {name!r} needs its float32 "
+                        "per-row scales")
+    elif _dtype(scale) != "float32" or tuple(scale.shape) != shape[:1]:
+        problems.append(f"tensor {scale_name!r} is {_describe(scale)}, expected float32 "
+                        f"[{shape[0]}]")
+    elif not all(math.isfinite(v) and v >= 0 for v in scale):
+        problems.append(f"tensor {scale_name!r} holds negative, NaN or infinite scales")
+    else:
+        return view.cast("B"), dtype, scale.cast("B")
+    return None
 
 
 def _check_kernel_limits(dims, source):

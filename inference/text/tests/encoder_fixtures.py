@@ -112,12 +112,14 @@ def dequantized(tensors):
 
 
 def layer_norm(x, g, b, eps):
+    """LayerNorm over the last axis."""
     mean = x.mean(axis=-1, keepdims=True)
     var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
     return (x - mean) / np.sqrt(var + eps) * g + b
 
 
 def gelu(x):
+    """Exact (erf) GELU."""
     erf = np.vectorize(math.erf)
     return 0.5 * x * (1.0 + erf(x / math.sqrt(2.0)))
 
