@@ -11,6 +11,7 @@ PY_BINARIES = [
     "//bench:service_peers",
     "//bench:slow_clients",
     "//ci/tests:golden.update",
+    "//inference/text:benchmark",
     "//models/digits:benchmark",
     "//models/digits:export_dataset",
     "//models/digits:release_gate",

@@ -1,0 +1,545 @@
+/* Kernels of the sentence encoder (BERT), in plain C: included by _encoder.pyx.
+ *
+ * No intrinsics: GCC vector extensions (vector_size) are lowered to whatever
+ * the function's target has. Each hot function is compiled three times from
+ * one always_inline body, for AVX-512, AVX2+FMA and baseline x86-64, and
+ * `enc_init` picks one per process with the CPU's feature bits, so the
+ * extension stays portable with the shared -O2 flags (tools/cython/flags.bzl).
+ *
+ * Determinism (the hard requirement): every output element is computed by the
+ * same sequence of floating-point operations whatever else is in the batch
+ * and however the work is split between threads:
+ *   - linear layers sum over the input features in index order, one
+ *     accumulator per output element; tiles only decide which elements are
+ *     computed together, never the order of a sum. Row counts are padded to
+ *     ENC_ROW_ALIGN so every row goes through a full tile;
+ *   - attention, layer norm, pooling work on one sequence (or row) at a time,
+ *     over its own tokens only: no padding tokens exist (sequences are packed
+ *     back to back), so no mask can leak into a sum;
+ *   - threads split output columns or (sequence, head) pairs, never a sum.
+ * Results may differ between CPU families (FMA or not): the same machine
+ * gives the same bits.
+ */
+#ifndef MODELSHIP_ENCODER_KERNELS_H
+#define MODELSHIP_ENCODER_KERNELS_H
+
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Output columns per packed weight panel, and the row padding of activations. */
+#define ENC_NR 32
+#define ENC_ROW_ALIGN 8
+#define ENC_MAX_THREADS 8
+
+typedef float enc_v16 __attribute__((vector_size(64)));
+typedef float enc_v16u __attribute__((vector_size(64), aligned(4)));
+typedef int enc_i16 __attribute__((vector_size(64)));
+
+enum { ENC_F32 = 0, ENC_F16 = 1, ENC_I8 = 2 };
+
+/* ---- half floats ------------------------------------------------------------------- */
+
+static float enc_half_to_float(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
+    float out;
+    if (exp == 0x1f) {
+        bits = sign | 0x7f800000u | (man << 13);
+    } else if (exp == 0) {
+        /* zero or subnormal: man * 2^-24, exact in float */
+        out = (float)man * 5.9604644775390625e-08f;
+        return sign ? -out : out;
+    } else {
+        bits = sign | ((exp + 112) << 23) | (man << 13);
+    }
+    memcpy(&out, &bits, 4);
+    return out;
+}
+
+/* A row of a weight table (float32, float16 bits or int8 times its row scale) as float32. */
+static void enc_row_to_float(const void *table, int dtype, const float *scale, long row,
+                             long width, float *out) {
+    long k;
+    if (dtype == ENC_F32) {
+        memcpy(out, (const float *)table + row * width, (size_t)width * 4);
+    } else if (dtype == ENC_F16) {
+        const uint16_t *src = (const uint16_t *)table + row * width;
+        for (k = 0; k < width; k++) out[k] = enc_half_to_float(src[k]);
+    } else {
+        const signed char *src = (const signed char *)table + row * width;
+        float s = scale[row];
+        for (k = 0; k < width; k++) out[k] = (float)src[k] * s;
+    }
+}
+
+/* ---- linear layers: y = x @ W.T + b ------------------------------------------------ */
+
+typedef struct {
+    long n, k;      /* output and input features; n % ENC_NR == 0, k % 4 == 0 */
+    int int8;       /* packed holds int8 (times scale) rather than float32 */
+    void *packed;   /* [n / ENC_NR][k][ENC_NR]: a panel's weights for one input feature
+                       are contiguous, so the kernel streams each panel once per tile */
+    float *scale;   /* [n], int8 only */
+    float *bias;    /* [n] */
+} enc_linear;
+
+static void *enc_alloc(size_t nbytes) {
+    void *p = NULL;
+    if (posix_memalign(&p, 64, nbytes ? nbytes : 64)) return NULL;
+    memset(p, 0, nbytes);
+    return p;
+}
+
+static void enc_linear_free(enc_linear *lin) {
+    free(lin->packed);
+    free(lin->scale);
+    free(lin->bias);
+    lin->packed = lin->scale = lin->bias = NULL;
+}
+
+/* Packs W [n][k] (dtype ENC_F32/F16/I8; scale [n] for int8) and bias [n].
+ * float16 weights become float32 (the arithmetic is float32 anyway); int8 stay
+ * int8 and are widened in registers. Returns 0, or -1 when out of memory. */
+static int enc_linear_pack(enc_linear *lin, const void *w, int dtype, const float *scale,
+                           const float *bias, long n, long k) {
+    long p, kk, j;
+    lin->n = n;
+    lin->k = k;
+    lin->int8 = dtype == ENC_I8;
+    lin->packed = enc_alloc((size_t)n * k * (lin->int8 ? 1 : 4));
+    lin->bias = enc_alloc((size_t)n * 4);
+    lin->scale = lin->int8 ? enc_alloc((size_t)n * 4) : NULL;
+    if (!lin->packed || !lin->bias || (lin->int8 && !lin->scale)) {
+        enc_linear_free(lin);
+        return -1;
+    }
+    memcpy(lin->bias, bias, (size_t)n * 4);
+    if (lin->int8) {
+        const signed char *src = (const signed char *)w;
+        signed char *dst = (signed char *)lin->packed;
+        memcpy(lin->scale, scale, (size_t)n * 4);
+        /* Groups of 4 inputs: lane j of a 16-lane int32 vector holds column j's
+         * weights for inputs 4g..4g+3 in its 4 bytes; shifts widen them in
+         * registers (gcc 12 does not vectorize a char -> int conversion). */
+        for (p = 0; p < n / ENC_NR; p++)
+            for (kk = 0; kk < k; kk++)
+                for (j = 0; j < ENC_NR; j++)
+                    dst[(p * k + kk / 4 * 4) * ENC_NR + (j / 16) * 64 + (j % 16) * 4 + kk % 4] =
+                        src[(p * ENC_NR + j) * k + kk];
+    } else {
+        float *dst = (float *)lin->packed;
+        float *row = (float *)malloc((size_t)k * 4);
+        if (!row) {
+            enc_linear_free(lin);
+            return -1;
+        }
+        for (p = 0; p < n / ENC_NR; p++)
+            for (j = 0; j < ENC_NR; j++) {
+                enc_row_to_float(w, dtype, NULL, p * ENC_NR + j, k, row);
+                for (kk = 0; kk < k; kk++) dst[(p * k + kk) * ENC_NR + j] = row[kk];
+            }
+        free(row);
+    }
+    return 0;
+}
+
+/* One tile: rows [0, MR) of x times panel `w` into y (ENC_NR columns). The
+ * loop over r is unrolled, so the accumulators live in registers. */
+static inline __attribute__((always_inline)) void
+enc_tile(const float *x, long ldx, const void *w, int int8, long k, float *y, long ldy,
+         const float *scale, const float *bias, const int MR) {
+    enc_v16 acc0[8], acc1[8], w0, w1;
+    long kk;
+    int r;
+#pragma GCC unroll 8
+    for (r = 0; r < MR; r++) acc0[r] = acc1[r] = (enc_v16){0};
+    if (int8) {
+        const signed char *wb = (const signed char *)w;
+        for (kk = 0; kk < k; kk += 4) {
+            enc_i16 raw0 = *(const enc_i16 *)(wb + kk * ENC_NR);
+            enc_i16 raw1 = *(const enc_i16 *)(wb + kk * ENC_NR + 64);
+            int t;
+#pragma GCC unroll 4
+            for (t = 0; t < 4; t++) {
+                w0 = __builtin_convertvector((raw0 << (24 - 8 * t)) >> 24, enc_v16);
+                w1 = __builtin_convertvector((raw1 << (24 - 8 * t)) >> 24, enc_v16);
+#pragma GCC unroll 8
+                for (r = 0; r < MR; r++) {
+                    float xv = x[r * ldx + kk + t];
+                    acc0[r] += xv * w0;
+                    acc1[r] += xv * w1;
+                }
+            }
+        }
+        enc_v16 s0 = *(const enc_v16u *)scale, s1 = *(const enc_v16u *)(scale + 16);
+        enc_v16 b0 = *(const enc_v16u *)bias, b1 = *(const enc_v16u *)(bias + 16);
+#pragma GCC unroll 8
+        for (r = 0; r < MR; r++) {
+            *(enc_v16u *)(y + r * ldy) = acc0[r] * s0 + b0;
+            *(enc_v16u *)(y + r * ldy + 16) = acc1[r] * s1 + b1;
+        }
+    } else {
+        const float *wf = (const float *)w;
+        for (kk = 0; kk < k; kk++) {
+            w0 = *(const enc_v16 *)(wf + kk * ENC_NR);
+            w1 = *(const enc_v16 *)(wf + kk * ENC_NR + 16);
+#pragma GCC unroll 8
+            for (r = 0; r < MR; r++) {
+                float xv = x[r * ldx + kk];
+                acc0[r] += xv * w0;
+                acc1[r] += xv * w1;
+            }
+        }
+        enc_v16 b0 = *(const enc_v16u *)bias, b1 = *(const enc_v16u *)(bias + 16);
+#pragma GCC unroll 8
+        for (r = 0; r < MR; r++) {
+            *(enc_v16u *)(y + r * ldy) = acc0[r] + b0;
+            *(enc_v16u *)(y + r * ldy + 16) = acc1[r] + b1;
+        }
+    }
+}
+
+/* Rows [0, m) (m % ENC_ROW_ALIGN == 0) of y, panels [p0, p1). Rows are taken
+ * in chunks so a chunk of x stays in cache while every panel passes over it. */
+#define ENC_GEMM_BODY(MR)                                                                   \
+    {                                                                                       \
+        long m0, m1, r, p, mc = lin->k > 512 ? 64 : 128;                                    \
+        size_t esize = lin->int8 ? 1 : 4;                                                   \
+        for (m0 = 0; m0 < m; m0 = m1) {                                                     \
+            m1 = m0 + mc < m ? m0 + mc : m;                                                 \
+            for (p = p0; p < p1; p++) {                                                     \
+                const char *w = (const char *)lin->packed + (size_t)p * lin->k * ENC_NR * esize; \
+                const float *sc = lin->int8 ? lin->scale + p * ENC_NR : NULL;               \
+                for (r = m0; r < m1; r += MR)                                               \
+                    enc_tile(x + r * ldx, ldx, w, lin->int8, lin->k, y + r * ldy + p * ENC_NR, \
+                             ldy, sc, lin->bias + p * ENC_NR, MR);                           \
+            }                                                                               \
+        }                                                                                   \
+    }
+
+#define ENC_TARGET_AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma,f16c")))
+#define ENC_TARGET_AVX2 __attribute__((target("avx2,fma,f16c")))
+
+ENC_TARGET_AVX512 static void
+enc_gemm_avx512(const enc_linear *lin, const float *x, long ldx, long m, float *y, long ldy,
+                long p0, long p1) ENC_GEMM_BODY(8)
+ENC_TARGET_AVX2 static void
+enc_gemm_avx2(const enc_linear *lin, const float *x, long ldx, long m, float *y, long ldy,
+              long p0, long p1) ENC_GEMM_BODY(4)
+static void
+enc_gemm_base(const enc_linear *lin, const float *x, long ldx, long m, float *y, long ldy,
+              long p0, long p1) ENC_GEMM_BODY(2)
+
+/* ---- attention ---------------------------------------------------------------------- */
+
+/* Self-attention of one sequence and one head. qkv rows hold [q | k | v] (each
+ * `hidden` wide) for the sequence's `len` tokens; writes the head's slice of ctx.
+ * scratch: (head_dim + 1) * round_up(len, 16) floats. */
+static inline __attribute__((always_inline)) void
+enc_attention_body(const float *qkv, long hidden, long head, long head_dim, long len,
+                   float *ctx, float *scratch) {
+    long lp = (len + 15) & ~15L, ld = 3 * hidden, i, j, d, jb, nv = head_dim / 16;
+    float *kt = scratch, *sc = scratch + head_dim * lp;
+    float div = sqrtf((float)head_dim);
+    const float *q0 = qkv + head * head_dim, *k0 = qkv + hidden + head * head_dim;
+    const float *v0 = qkv + 2 * hidden + head * head_dim;
+    for (d = 0; d < head_dim; d++) {
+        for (j = 0; j < len; j++) kt[d * lp + j] = k0[j * ld + d];
+        for (; j < lp; j++) kt[d * lp + j] = 0.0f;
+    }
+    for (i = 0; i < len; i++) {
+        const float *q = q0 + i * ld;
+        float top, total = 0.0f, inv;
+        for (jb = 0; jb < lp; jb += 16) {
+            enc_v16 s = {0};
+            for (d = 0; d < head_dim; d++) s += q[d] * *(const enc_v16 *)(kt + d * lp + jb);
+            *(enc_v16 *)(sc + jb) = s / div;
+        }
+        top = sc[0];
+        for (j = 1; j < len; j++) top = sc[j] > top ? sc[j] : top;
+        for (j = 0; j < len; j++) {
+            sc[j] = expf(sc[j] - top);
+            total += sc[j];
+        }
+        inv = 1.0f / total;
+        for (d = 0; d < nv; d++) {
+            enc_v16 acc = {0};
+            for (j = 0; j < len; j++) acc += sc[j] * *(const enc_v16u *)(v0 + j * ld + d * 16);
+            *(enc_v16u *)(ctx + i * hidden + head * head_dim + d * 16) = acc * inv;
+        }
+    }
+}
+
+ENC_TARGET_AVX512 static void
+enc_attention_avx512(const float *qkv, long hidden, long head, long head_dim, long len,
+                     float *ctx, float *scratch) {
+    enc_attention_body(qkv, hidden, head, head_dim, len, ctx, scratch);
+}
+ENC_TARGET_AVX2 static void
+enc_attention_avx2(const float *qkv, long hidden, long head, long head_dim, long len,
+                   float *ctx, float *scratch) {
+    enc_attention_body(qkv, hidden, head, head_dim, len, ctx, scratch);
+}
+static void
+enc_attention_base(const float *qkv, long hidden, long head, long head_dim, long len,
+                   float *ctx, float *scratch) {
+    enc_attention_body(qkv, hidden, head, head_dim, len, ctx, scratch);
+}
+
+/* ---- row-wise operations ------------------------------------------------------------ */
+
+/* Sum of 16 lanes in a fixed order. */
+static inline __attribute__((always_inline)) float enc_hsum(const enc_v16 *v) {
+    float s = 0.0f;
+    int i;
+    for (i = 0; i < 16; i++) s += (*v)[i];
+    return s;
+}
+
+/* out = LayerNorm(a + b) (b may be NULL) over `width` (a multiple of 16); out may be a. */
+static inline __attribute__((always_inline)) void
+enc_add_norm_body(const float *a, const float *b, const float *gamma, const float *beta,
+                  float eps, long width, float *out) {
+    long i;
+    enc_v16 s = {0}, v;
+    float mean, var, inv;
+    for (i = 0; i < width; i += 16) {
+        v = *(const enc_v16u *)(a + i);
+        if (b) v += *(const enc_v16u *)(b + i);
+        *(enc_v16u *)(out + i) = v;
+        s += v;
+    }
+    mean = enc_hsum(&s) / (float)width;
+    s = (enc_v16){0};
+    for (i = 0; i < width; i += 16) {
+        v = *(const enc_v16u *)(out + i) - mean;
+        s += v * v;
+    }
+    var = enc_hsum(&s) / (float)width;
+    inv = 1.0f / sqrtf(var + eps);
+    for (i = 0; i < width; i += 16) {
+        v = (*(const enc_v16u *)(out + i) - mean) * inv;
+        *(enc_v16u *)(out + i) = v * *(const enc_v16u *)(gamma + i) + *(const enc_v16u *)(beta + i);
+    }
+}
+
+ENC_TARGET_AVX512 static void
+enc_add_norm_avx512(const float *a, const float *b, const float *g, const float *be, float eps,
+                    long width, float *out) {
+    enc_add_norm_body(a, b, g, be, eps, width, out);
+}
+ENC_TARGET_AVX2 static void
+enc_add_norm_avx2(const float *a, const float *b, const float *g, const float *be, float eps,
+                  long width, float *out) {
+    enc_add_norm_body(a, b, g, be, eps, width, out);
+}
+static void
+enc_add_norm_base(const float *a, const float *b, const float *g, const float *be, float eps,
+                  long width, float *out) {
+    enc_add_norm_body(a, b, g, be, eps, width, out);
+}
+
+/* Exact GELU, 0.5 x (1 + erf(x / sqrt 2)), in place. */
+static void enc_gelu(float *x, long count) {
+    long i;
+    for (i = 0; i < count; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
+}
+
+/* ---- dispatch ----------------------------------------------------------------------- */
+
+typedef void (*enc_gemm_fn)(const enc_linear *, const float *, long, long, float *, long, long,
+                            long);
+typedef void (*enc_attention_fn)(const float *, long, long, long, long, float *, float *);
+typedef void (*enc_add_norm_fn)(const float *, const float *, const float *, const float *,
+                                float, long, float *);
+
+static enc_gemm_fn enc_gemm = enc_gemm_base;
+static enc_attention_fn enc_attention = enc_attention_base;
+static enc_add_norm_fn enc_add_norm = enc_add_norm_base;
+static const char *enc_isa = "x86-64";
+
+/* Picks the kernels for this CPU; `force` = "x86-64" or "avx2" limits the choice (tests). */
+static const char *enc_init(const char *force) {
+    int avx512, avx2;
+    __builtin_cpu_init();
+    avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+             __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq");
+    avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (force && strcmp(force, "avx2") == 0) avx512 = 0;
+    if (force && strcmp(force, "x86-64") == 0) avx512 = avx2 = 0;
+    if (avx512) {
+        enc_gemm = enc_gemm_avx512;
+        enc_attention = enc_attention_avx512;
+        enc_add_norm = enc_add_norm_avx512;
+        enc_isa = "avx512";
+    } else if (avx2) {
+        enc_gemm = enc_gemm_avx2;
+        enc_attention = enc_attention_avx2;
+        enc_add_norm = enc_add_norm_avx2;
+        enc_isa = "avx2";
+    } else {
+        enc_gemm = enc_gemm_base;
+        enc_attention = enc_attention_base;
+        enc_add_norm = enc_add_norm_base;
+        enc_isa = "x86-64";
+    }
+    return enc_isa;
+}
+
+/* ---- the whole encoder -------------------------------------------------------------- */
+
+typedef struct {
+    enc_linear qkv, out, inter, out2;
+    float *norm1_g, *norm1_b, *norm2_g, *norm2_b;
+} enc_layer;
+
+typedef struct {
+    long layers, hidden, heads, inter, max_positions, vocab, type_vocab;
+    float eps;
+    const void *word;        /* borrowed: the artifact's table [vocab][hidden] */
+    int word_dtype;
+    const float *word_scale; /* borrowed, int8 only */
+    float *position;         /* [max_positions][hidden] float32 */
+    float *type0;            /* token type 0's row */
+    float *norm_g, *norm_b;
+    enc_layer *layer;        /* [layers] */
+} enc_model;
+
+/* Scratch of one forward pass over `tokens` tokens, the longest sequence `longest`. */
+typedef struct {
+    float *h, *qkv, *ctx, *tmp, *inter, *attn;
+} enc_scratch;
+
+static void enc_scratch_free(enc_scratch *s) {
+    free(s->h); free(s->qkv); free(s->ctx); free(s->tmp); free(s->inter); free(s->attn);
+}
+
+static int enc_scratch_alloc(enc_scratch *s, const enc_model *m, long tokens, long longest) {
+    long rows = (tokens + ENC_ROW_ALIGN - 1) / ENC_ROW_ALIGN * ENC_ROW_ALIGN;
+    long lp = (longest + 15) & ~15L;
+    s->h = enc_alloc((size_t)rows * m->hidden * 4);
+    s->qkv = enc_alloc((size_t)rows * 3 * m->hidden * 4);
+    s->ctx = enc_alloc((size_t)rows * m->hidden * 4);
+    s->tmp = enc_alloc((size_t)rows * m->hidden * 4);
+    s->inter = enc_alloc((size_t)rows * m->inter * 4);
+    s->attn = enc_alloc((size_t)(m->hidden / m->heads + 1) * lp * 4);
+    if (!s->h || !s->qkv || !s->ctx || !s->tmp || !s->inter || !s->attn) {
+        enc_scratch_free(s);
+        return -1;
+    }
+    return 0;
+}
+
+/* Embeddings of the tokens of sequences [0, n_seq): ids packed back to back,
+ * sequence s is ids[offsets[s] .. offsets[s + 1]). Writes n_seq unit vectors
+ * of `hidden` floats to out. Returns 0, or -1 when out of memory. */
+static int enc_forward(const enc_model *m, const int32_t *ids, const long *offsets, long n_seq,
+                       float *out) {
+    long H = m->hidden, I = m->inter, hd = H / m->heads;
+    long tokens = offsets[n_seq] - offsets[0], rows, longest = 1, s, t, j, l, hh, i;
+    const int32_t *id0 = ids + offsets[0];
+    enc_scratch sc;
+    for (s = 0; s < n_seq; s++)
+        if (offsets[s + 1] - offsets[s] > longest) longest = offsets[s + 1] - offsets[s];
+    if (enc_scratch_alloc(&sc, m, tokens, longest)) return -1;
+    rows = (tokens + ENC_ROW_ALIGN - 1) / ENC_ROW_ALIGN * ENC_ROW_ALIGN;
+
+    /* (word + token type) + position, then the embedding norm */
+    for (s = 0; s < n_seq; s++)
+        for (j = 0, t = offsets[s] - offsets[0]; t < offsets[s + 1] - offsets[0]; t++, j++) {
+            float *row = sc.h + t * H;
+            enc_row_to_float(m->word, m->word_dtype, m->word_scale, id0[t], H, row);
+            for (i = 0; i < H; i++) row[i] = row[i] + m->type0[i];
+            for (i = 0; i < H; i++) row[i] = row[i] + m->position[j * H + i];
+            enc_add_norm(row, NULL, m->norm_g, m->norm_b, m->eps, H, row);
+        }
+
+    for (l = 0; l < m->layers; l++) {
+        const enc_layer *L = &m->layer[l];
+        enc_gemm(&L->qkv, sc.h, H, rows, sc.qkv, 3 * H, 0, 3 * H / ENC_NR);
+        for (s = 0; s < n_seq; s++) {
+            long o = offsets[s] - offsets[0], len = offsets[s + 1] - offsets[s];
+            for (hh = 0; hh < m->heads; hh++)
+                enc_attention(sc.qkv + o * 3 * H, H, hh, hd, len, sc.ctx + o * H, sc.attn);
+        }
+        enc_gemm(&L->out, sc.ctx, H, rows, sc.tmp, H, 0, H / ENC_NR);
+        for (t = 0; t < tokens; t++)
+            enc_add_norm(sc.tmp + t * H, sc.h + t * H, L->norm1_g, L->norm1_b, m->eps, H,
+                         sc.h + t * H);
+        enc_gemm(&L->inter, sc.h, H, rows, sc.inter, I, 0, I / ENC_NR);
+        enc_gelu(sc.inter, tokens * I);
+        enc_gemm(&L->out2, sc.inter, I, rows, sc.tmp, H, 0, H / ENC_NR);
+        for (t = 0; t < tokens; t++)
+            enc_add_norm(sc.tmp + t * H, sc.h + t * H, L->norm2_g, L->norm2_b, m->eps, H,
+                         sc.h + t * H);
+    }
+
+    /* mean over the sequence's tokens, then L2 normalisation (eps 1e-12, as torch's) */
+    for (s = 0; s < n_seq; s++) {
+        long o = offsets[s] - offsets[0], len = offsets[s + 1] - offsets[s];
+        float *v = out + s * H, norm = 0.0f;
+        for (i = 0; i < H; i++) v[i] = 0.0f;
+        for (t = 0; t < len; t++)
+            for (i = 0; i < H; i++) v[i] += sc.h[(o + t) * H + i];
+        for (i = 0; i < H; i++) v[i] = v[i] / (float)len;
+        for (i = 0; i < H; i++) norm += v[i] * v[i];
+        norm = sqrtf(norm);
+        if (norm < 1e-12f) norm = 1e-12f;
+        for (i = 0; i < H; i++) v[i] = v[i] / norm;
+    }
+    enc_scratch_free(&sc);
+    return 0;
+}
+
+/* enc_forward over sequences split in `n_threads` contiguous groups of about
+ * equal token counts, one thread each (the caller's thread runs the first).
+ * Rows never interact, so the split cannot change any result. */
+typedef struct {
+    const enc_model *m;
+    const int32_t *ids;
+    const long *offsets;
+    long n_seq;
+    float *out;
+    int status;
+} enc_job;
+
+static void *enc_job_run(void *arg) {
+    enc_job *job = (enc_job *)arg;
+    job->status = enc_forward(job->m, job->ids, job->offsets, job->n_seq, job->out);
+    return NULL;
+}
+
+static int enc_forward_threads(const enc_model *m, const int32_t *ids, const long *offsets,
+                               long n_seq, float *out, int n_threads) {
+    enc_job jobs[ENC_MAX_THREADS];
+    pthread_t threads[ENC_MAX_THREADS];
+    int started[ENC_MAX_THREADS] = {0};
+    long total = offsets[n_seq] - offsets[0], s = 0, g;
+    int status = 0;
+    if (n_threads > ENC_MAX_THREADS) n_threads = ENC_MAX_THREADS;
+    if (n_threads > n_seq) n_threads = (int)n_seq;
+    if (n_threads <= 1) return n_seq ? enc_forward(m, ids, offsets, n_seq, out) : 0;
+    for (g = 0; g < n_threads; g++) {
+        long first = s, goal = offsets[0] + total * (g + 1) / n_threads;
+        while (s < n_seq && (g == n_threads - 1 || offsets[s + 1] <= goal || s == first)) s++;
+        jobs[g].m = m;
+        jobs[g].ids = ids;
+        jobs[g].offsets = offsets + first;
+        jobs[g].n_seq = s - first;
+        jobs[g].out = out + first * m->hidden;
+        jobs[g].status = 0;
+    }
+    for (g = 1; g < n_threads; g++)
+        if (jobs[g].n_seq && pthread_create(&threads[g], NULL, enc_job_run, &jobs[g]) == 0)
+            started[g] = 1;
+    for (g = 0; g < n_threads; g++)
+        if (!started[g] && jobs[g].n_seq) enc_job_run(&jobs[g]);
+    for (g = 1; g < n_threads; g++)
+        if (started[g]) pthread_join(threads[g], NULL);
+    for (g = 0; g < n_threads; g++) status |= jobs[g].status;
+    return status;
+}
+
+#endif

@@ -1,0 +1,120 @@
+"""Each kernel of _encoder against numpy, on every instruction set this CPU can run."""
+
+import math
+
+import numpy as np
+import pytest
+
+from inference.text import _encoder
+from inference.text.tests import encoder_fixtures as fx
+
+BEST = _encoder.isa()
+ISAS = {"avx512": ["avx512", "avx2", "x86-64"], "avx2": ["avx2", "x86-64"],
+        "x86-64": ["x86-64"]}[BEST]
+
+
+@pytest.fixture(name="isa", params=ISAS)
+def fixture_isa(request):
+    """Runs the test with the kernels of one instruction set, then restores the best."""
+    _encoder.use_isa(None if request.param == BEST else request.param)
+    assert _encoder.isa() == request.param
+    yield request.param
+    _encoder.use_isa(None)
+
+
+def _bytes(a):
+    return memoryview(np.ascontiguousarray(a)).cast("B")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "int8"])
+@pytest.mark.parametrize("rows", [1, 7, 8, 13, 70])
+def test_linear_matches_numpy(isa, dtype, rows):
+    del isa
+    rng = np.random.default_rng(rows)
+    n, k = 96, 160
+    x = rng.standard_normal((rows, k)).astype(np.float32)
+    w = (rng.standard_normal((n, k)) / math.sqrt(k)).astype(np.float32)
+    b = rng.standard_normal(n).astype(np.float32)
+    scale = None
+    if dtype == "float16":
+        stored = w.astype(np.float16)
+        exact = stored.astype(np.float64)
+        raw = _bytes(stored.view(np.uint16))
+    elif dtype == "int8":
+        stored, s = fx.quantize_rows(w)
+        exact = stored.astype(np.float64) * s[:, None].astype(np.float64)
+        raw, scale = _bytes(stored), _bytes(s)
+    else:
+        exact, raw = w.astype(np.float64), _bytes(w)
+    y = np.zeros((rows, n), np.float32)
+    _encoder.kernel_linear(x, raw, dtype, scale, b, y)
+    expected = x.astype(np.float64) @ exact.T + b
+    np.testing.assert_allclose(y, expected, rtol=0, atol=2e-5)
+
+
+def test_linear_row_does_not_depend_on_its_tile(isa):
+    """Row 5 alone, or at every position of tiles of other rows: the same bits."""
+    del isa
+    rng = np.random.default_rng(1)
+    n, k = 64, 96
+    w = rng.standard_normal((n, k)).astype(np.float32)
+    b = rng.standard_normal(n).astype(np.float32)
+    x = rng.standard_normal((19, k)).astype(np.float32)
+    alone = np.zeros((1, n), np.float32)
+    _encoder.kernel_linear(x[5:6].copy(), _bytes(w), "float32", None, b, alone)
+    for shift in range(9):
+        rows = np.roll(x, shift, axis=0)
+        y = np.zeros((19, n), np.float32)
+        _encoder.kernel_linear(rows, _bytes(w), "float32", None, b, y)
+        assert y[(5 + shift) % 19].tobytes() == alone[0].tobytes()
+
+
+@pytest.mark.parametrize("length", [1, 2, 15, 16, 17, 40])
+def test_attention_matches_numpy(isa, length):
+    del isa
+    rng = np.random.default_rng(length)
+    hidden, heads = 64, 4
+    qkv = rng.standard_normal((length, 3 * hidden)).astype(np.float32)
+    ctx = np.zeros((length, hidden), np.float32)
+    _encoder.kernel_attention(qkv, heads, ctx)
+    np.testing.assert_allclose(ctx, fx.attention(qkv.astype(np.float64), heads), rtol=0,
+                               atol=2e-6)
+
+
+def test_add_norm_matches_numpy(isa):
+    del isa
+    rng = np.random.default_rng(2)
+    a = rng.standard_normal((5, 48)).astype(np.float32)
+    b = (3 + rng.standard_normal((5, 48))).astype(np.float32)
+    gamma = rng.standard_normal(48).astype(np.float32)
+    beta = rng.standard_normal(48).astype(np.float32)
+    out = np.zeros_like(a)
+    _encoder.kernel_add_norm(a, b, gamma, beta, 1e-12, out)
+    expected = fx.layer_norm(a.astype(np.float64) + b, gamma, beta, 1e-12)
+    np.testing.assert_allclose(out, expected, rtol=0, atol=3e-6)
+
+
+def test_add_norm_of_a_constant_row_is_beta():
+    """Zero variance: (x - mean) is exactly 0, so the row is beta (no NaN from 0 / 0)."""
+    a = np.full((1, 32), 2.5, np.float32)
+    beta = np.arange(32, dtype=np.float32)
+    out = np.zeros_like(a)
+    _encoder.kernel_add_norm(a, np.zeros_like(a), np.ones(32, np.float32), beta, 1e-12, out)
+    assert out.tolist() == [beta.tolist()]
+
+
+def test_gelu_is_the_exact_erf_form():
+    x = np.linspace(-8, 8, 1001).astype(np.float32)
+    y = x.copy()
+    _encoder.kernel_gelu(y)
+    np.testing.assert_allclose(y, fx.gelu(x.astype(np.float64)), rtol=1e-6, atol=1e-7)
+
+
+def test_half_to_float_matches_numpy_for_every_bit_pattern():
+    bits = np.arange(65536, dtype=np.uint16)
+    expected = bits.view(np.float16).astype(np.float32)
+    got = np.array([_encoder.half_to_float(int(b)) for b in bits], np.float32)
+    finite = np.isfinite(expected)
+    assert got[finite].tobytes() == expected[finite].tobytes()
+    assert np.array_equal(np.isnan(got), np.isnan(expected))
+    assert np.array_equal(got[np.isinf(expected)], expected[np.isinf(expected)])
