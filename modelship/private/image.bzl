@@ -88,27 +88,33 @@ def _check(ctx):
                  "use a key outside %s" % ", ".join(_RESERVED_LABEL_PREFIXES))
 
 def _packages(ctx):
-    """The folders of the service's own code (paths in their workspace).
+    """The folders of the service's own code and its Python modules (paths in their
+    workspace): (folders, .py files).
 
     Those of every file of the service's runfiles from this workspace or
     modelship's, not from a pip repository. The image ships these folders'
-    files (not their subfolders), so an image holds its own service and model
-    and not the other ones of the workspace.
+    files (not their subfolders), and of their .py files only the service's
+    modules, so an image holds its own service and model and not the other
+    ones of the workspace, nor a module beside them it never imports.
     """
     modelship = Label("//:WORKSPACE").workspace_name
     folders = {}
+    modules = {}
     for file in ctx.attr.service[DefaultInfo].default_runfiles.files.to_list():
         if file.owner == None or file.owner.workspace_name not in ("", modelship):
             continue
-        folder = _repo_path(file).rpartition("/")[0]
+        path = _repo_path(file)
+        folder = path.rpartition("/")[0]
         if folder:
             folders[folder] = True
-    return sorted(folders.keys())
+            if path.endswith(".py"):
+                modules[path] = True
+    return sorted(folders.keys()), sorted(modules.keys())
 
 def _image_spec_impl(ctx):
     _check(ctx)
     model = ctx.file.model
-    packages = _packages(ctx)
+    packages, modules = _packages(ctx)
     if ctx.attr.image_tests:
         tests = ctx.attr.image_tests
     else:
@@ -136,6 +142,7 @@ def _image_spec_impl(ctx):
         "labels": ctx.attr.image_labels,
         "locks": [_entry(ctx, f) for f in ctx.files.locks],
         "model": dict(_entry(ctx, model), file = model.basename),
+        "modules": modules,
         "operating_point": _entry(ctx, ctx.file.operating_point),
         "packages": packages,
         "release": _entry(ctx, ctx.file.release),

@@ -134,6 +134,10 @@ class Spec:  # pylint: disable=too-many-instance-attributes
     # source folder (a spec written before model_image recorded them).
     packages: tuple = ()
     tests: tuple = ()
+    # The service's own Python modules (.py paths): of the packages' .py files, only these
+    # ship (a folder may hold modules the service never imports, e.g. a numpy reference
+    # implementation beside the inference code). Empty: every .py file of the packages.
+    modules: tuple = ()
 
     @property
     def model_in_image(self):
@@ -204,13 +208,14 @@ def _spec_file_list(doc, field, errors):
 
 
 def _folders(doc, field, errors):
-    """An optional list of workspace folders (relative paths) of the spec, as a tuple."""
+    """An optional list of workspace folders or files (relative paths) of the spec, as a
+    tuple."""
     value = doc.get(field, [])
     if not isinstance(value, list) or not all(
             isinstance(f, str) and f and not f.startswith("/") and ".." not in f.split("/")
             for f in value):
-        errors.append(f"field {field!r} must be a list of folders of the workspace "
-                      f"(relative paths), got {value!r}")
+        errors.append(f"field {field!r} must be a list of paths in the workspace "
+                      f"(relative), got {value!r}")
         return ()
     return tuple(value)
 
@@ -224,11 +229,12 @@ def parse_spec(doc, source="the spec"):
     known = {"spec_version", "declared_by", "image_name", "handler", "served_name", "service",
              "model", "contract", "release", "size_budget_mb", "labels", "sources",
              "release_gate", "release_gate_library", "operating_point", "requests", "task",
-             "locks", "packages", "tests"}
+             "locks", "packages", "modules", "tests"}
     for field in sorted(set(doc) - known):
         errors.append(f"field {field!r} is unknown (known: {', '.join(sorted(known))})")
     for field in sorted(known - set(doc) - {"contract", "labels", "sources", "declared_by",
-                                            "task", "locks", "packages", "tests"}):
+                                            "task", "locks", "packages", "modules",
+                                            "tests"}):
         hint = (" (a release field, new in spec_version 2: declare it in model_image, "
                 "//modelship:defs.bzl)" if field in _RELEASE_FIELDS else "")
         errors.append(f"field {field!r} is missing{hint}")
@@ -274,6 +280,7 @@ def parse_spec(doc, source="the spec"):
     lock_entries = _spec_file_list(doc, "locks", errors)
     task = _task(doc, errors)
     folders = {field: _folders(doc, field, errors) for field in ("packages", "tests")}
+    modules = _folders(doc, "modules", errors)
     if errors:
         raise BuildError(f"{source} is not a valid image spec:\n  " + "\n  ".join(errors))
     return Spec(source=source, declared_by=doc.get("declared_by", ""), image_name=name,
@@ -284,7 +291,7 @@ def parse_spec(doc, source="the spec"):
                 release_gate_library=doc["release_gate_library"],
                 operating_point=files["operating_point"], requests=files["requests"],
                 task=task, locks=tuple(lock_entries), packages=folders["packages"],
-                tests=folders["tests"])
+                modules=modules, tests=folders["tests"])
 
 
 def read_spec(path):
@@ -653,14 +660,19 @@ def tracked_files(root, paths):
     return sorted(found)
 
 
-def shipped(rel, packages, tests):
+def shipped(rel, packages, tests, modules=()):
     """Whether the source file `rel` goes into an image whose service's own files are in
     the folders `packages` and whose test stage runs the folders `tests`: the files of
-    those packages (not of their subfolders), the test folders whole, and what the
-    image's own steps run (tools/image, SOURCE_FILES). No packages: every file."""
+    those packages (not of their subfolders; of their .py files, those in `modules` when
+    given), the test folders whole, and what the image's own steps run (tools/image,
+    SOURCE_FILES). No packages: every file."""
     if not packages or rel in SOURCE_FILES or rel.startswith("tools/image/"):
         return True
-    return rel.rpartition("/")[0] in packages or any(rel.startswith(t + "/") for t in tests)
+    if any(rel.startswith(t + "/") for t in tests):
+        return True
+    if modules and rel.endswith(".py") and rel not in modules:
+        return False
+    return rel.rpartition("/")[0] in packages
 
 
 def source_files(workspace, spec=None):
@@ -670,17 +682,18 @@ def source_files(workspace, spec=None):
     SOURCE_FILES) without modelship's tests, which test modelship's own models
     (modelship's image runs them). Of those, only what `spec` ships (`shipped`):
     the packages of its service and its test folders."""
-    packages, tests = (spec.packages, spec.tests) if spec is not None else ((), ())
+    packages, tests, modules = ((spec.packages, spec.tests, spec.modules) if spec is not None
+                                else ((), (), ()))
     framework = framework_root(workspace)
     if framework == workspace:
         return [(os.path.join(workspace, rel), rel)
                 for rel in tracked_files(workspace, SOURCE_DIRS + SOURCE_FILES)
-                if shipped(rel, packages, tests)]
+                if shipped(rel, packages, tests, modules)]
     own = [(os.path.join(workspace, rel), rel) for rel in tracked_files(workspace, OWN_DIRS)
-           if shipped(rel, packages, tests)]
+           if shipped(rel, packages, tests, modules)]
     theirs = [(os.path.join(framework, rel), rel)
               for rel in tracked_files(framework, FRAMEWORK_DIRS + SOURCE_FILES)
-              if "tests" not in rel.split("/") and shipped(rel, packages, tests)]
+              if "tests" not in rel.split("/") and shipped(rel, packages, tests, modules)]
     return sorted(own + theirs, key=lambda pair: pair[1])
 
 
@@ -729,17 +742,30 @@ def model_labels(spec, model):
     header = loaded.header
     try:
         with open(spec.release.local, encoding="utf-8") as text:
-            headline = json.load(text)["headline_metric"]
-        metric = header["metrics"][headline]
+            release = json.load(text)
+        headline = release["headline_metric"]
     except (ValueError, KeyError, TypeError) as err:
         raise BuildError(f"spec field 'release': {spec.release.path} must be JSON with a "
-                         f"'headline_metric' the model's metrics hold ({err!r})") from err
+                         f"'headline_metric' ({err!r})") from err
+    metric = labels_lib.headline_value(header, release, loaded.version)
+    if metric is None:
+        raise BuildError(
+            f"spec field 'release': the headline metric {headline!r} of {spec.release.path} "
+            f"is neither in the model artifact's header 'metrics' nor measured on this "
+            f"model in the release record (its 'version' {release.get('version')!r} is "
+            f"not the model's {loaded.version}). Record the metric in the artifact at "
+            f"conversion, or run the model's release gate and promote the model.")
+    output_schema = labels_lib.output_schema_version(header)
+    if output_schema is None:
+        raise BuildError(f"spec field 'model': {spec.model.path} declares no output schema "
+                         f"version ('output.schema_version' or 'schema_version' in its "
+                         f"header)")
     labels = {
         labels_lib.MODEL_NAME: header["model"]["name"],
         labels_lib.MODEL_VERSION: loaded.version,
         labels_lib.MODEL_METRIC: f"{headline}={metric}",
         labels_lib.MODEL_FORMAT_VERSION: str(artifact.FORMAT_VERSION),
-        labels_lib.MODEL_OUTPUT_SCHEMA_VERSION: str(header["output"]["schema_version"]),
+        labels_lib.MODEL_OUTPUT_SCHEMA_VERSION: str(output_schema),
         labels_lib.SERVED_NAME: spec.served_name,
     }
     if spec.contract:

@@ -110,3 +110,30 @@ def undeclared(labels):
     a typo, or a label added without declaring it."""
     return sorted(key for key in labels
                   if key.startswith((f"{OCI}.", f"{NAMESPACE}.")) and key not in KEYS)
+
+
+def headline_value(header, release, model_version):
+    """The headline metric's value for the model: the artifact's own figure (measured at
+    training or conversion), else the release record's when it was measured on this very
+    model (its `version`, the artifact's sha256): a model whose quality is measured by its
+    release gate rather than at conversion. None when neither holds it."""
+    headline = release["headline_metric"]
+    metrics = header.get("metrics")
+    if isinstance(metrics, dict) and headline in metrics:
+        return metrics[headline]
+    recorded = release.get("metrics")
+    if release.get("version") == model_version and isinstance(recorded, dict) \
+            and headline in recorded:
+        return recorded[headline]
+    return None
+
+
+def output_schema_version(header):
+    """The version of what the model outputs: the artifact's `output.schema_version`,
+    else the version of its whole schema (`schema_version`: a self-describing artifact
+    schema such as the sentence encoder's covers its output). None when it has neither."""
+    output = header.get("output")
+    if isinstance(output, dict) and isinstance(output.get("schema_version"), int):
+        return output["schema_version"]
+    version = header.get("schema_version")
+    return version if isinstance(version, int) else None

@@ -39,3 +39,28 @@ def test_the_build_refuses_a_label_of_the_wrong_type(monkeypatch):
     with pytest.raises(build.BuildError) as err:
         build.labels_for(SPEC, ("a" * 40, 0, False), "toy.model", "https://x.example/p")
     assert f"label {labels.MODEL_VERSION}='not a digest' is not of type sha256" in str(err.value)
+
+
+RELEASE = {"headline_metric": "top1", "version": "b" * 64, "metrics": {"top1": 0.95}}
+
+
+def test_the_headline_metric_comes_from_the_artifact_when_it_records_it():
+    header = {"metrics": {"top1": 0.97}}
+    assert labels.headline_value(header, RELEASE, "b" * 64) == 0.97
+
+
+def test_the_headline_metric_comes_from_the_release_record_measured_on_this_model():
+    # A model measured by its release gate, not at conversion (e.g. MiniLM).
+    assert labels.headline_value({"metrics": {"rms": 0.01}}, RELEASE, "b" * 64) == 0.95
+
+
+def test_a_release_record_of_another_model_gives_no_headline_metric():
+    assert labels.headline_value({"metrics": {}}, RELEASE, "c" * 64) is None
+
+
+def test_the_output_schema_version_is_the_outputs_else_the_whole_schemas():
+    assert labels.output_schema_version({"output": {"schema_version": 2},
+                                        "schema_version": 1}) == 2
+    assert labels.output_schema_version({"output": {"dimension": 384},
+                                        "schema_version": 1}) == 1
+    assert labels.output_schema_version({"output": {}}) is None
