@@ -20,6 +20,8 @@
 #   MODEL_FILE         the model artifact's file name under /opt/modelship/model/
 #   MODELSHIP_HANDLER  the handler class, package.module:Class (serving/README.md)
 #   MODELSHIP_IMAGE_TESTS  the test folders the test stage runs (space-separated)
+#   MODELSHIP_STDLIB_MODULES  the image's list of standard-library modules whose
+#                      .pyc production ships (default: tools/image/stdlib-modules.txt)
 
 # --- base: a minimal Debian root filesystem, no package manager, no shell ----
 FROM scratch AS base
@@ -49,6 +51,8 @@ ENV PYTHONPATH=/opt/modelship/app:/opt/modelship/site:/opt/modelship/devsite \
 COPY model/ /opt/modelship/model/
 COPY src/ /opt/modelship/app/
 WORKDIR /opt/modelship/app
+# finalize.py reads it (the spec's stdlib_modules) instead of --stdlib-modules when set.
+ARG MODELSHIP_STDLIB_MODULES
 RUN ["/usr/bin/python3", "tools/image/finalize.py", "--build-ext", "--app", "/opt/modelship/app", "--site", "/opt/modelship/site", "--stdlib-modules", "tools/image/stdlib-modules.txt"]
 
 # --- lint: the linters, inside the image, with the repository's config -------
@@ -63,7 +67,7 @@ RUN ["/usr/bin/python3", "tools/image/check.py", "test"]
 
 # --- production: interpreter, runtime deps, code, model; nothing else ---------
 FROM base AS production
-# .pyc of the standard-library modules the service imports (tools/image/stdlib-modules.txt).
+# .pyc of the standard-library modules the service imports (the spec's stdlib_modules).
 COPY --from=dev /opt/modelship/release/stdlib/ /usr/lib/python3.11/
 COPY --from=dev /opt/modelship/site/ /opt/modelship/site/
 COPY --from=dev /opt/modelship/release/app/ /opt/modelship/app/

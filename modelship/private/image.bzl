@@ -88,8 +88,7 @@ def _check(ctx):
                  "use a key outside %s" % ", ".join(_RESERVED_LABEL_PREFIXES))
 
 def _packages(ctx):
-    """The folders of the service's own code and its Python modules (paths in their
-    workspace): (folders, .py files).
+    """(folders, .py files) of the service's own code: paths in their workspace.
 
     Those of every file of the service's runfiles from this workspace or
     modelship's, not from a pip repository. The image ships these folders'
@@ -154,6 +153,7 @@ def _image_spec_impl(ctx):
         "size_budget_mb": ctx.attr.size_budget_mb,
         "sources": [_entry(ctx, f) for f in sorted(extra, key = _repo_path)],
         "spec_version": SPEC_VERSION,
+        "stdlib_modules": _entry(ctx, ctx.file.stdlib_modules) if ctx.file.stdlib_modules else None,
         "task": {
             "path": ctx.attr.task_endpoint,
             "schema": _entry(ctx, ctx.file.task_schema),
@@ -184,6 +184,7 @@ _image_spec = rule(
         "served_name": attr.string(mandatory = True),
         "service": attr.label(mandatory = True),
         "size_budget_mb": attr.int(mandatory = True),
+        "stdlib_modules": attr.label(allow_single_file = [".txt"]),
         "task_endpoint": attr.string(),
         "task_schema": attr.label(allow_single_file = [".json"]),
     },
@@ -209,6 +210,7 @@ def model_image(
         locks = [],
         data = [],
         image_tests = [],
+        stdlib_modules = None,
         visibility = None,
         tags = [],
         testonly = False):
@@ -311,6 +313,14 @@ def model_image(
         another model). The image's sources are the folders of the service's
         own files (its runfiles) plus these, so each image holds its own
         service and model and no other.
+      stdlib_modules: the list of the standard-library modules this image's
+        service imports (tools/image/stdlib_modules.py writes it; keep it in
+        the service's folder with an `stdlib_modules.update` target and a
+        `stdlib_modules.test`, as services/digits does). The production image
+        ships .pyc files of these modules and no others: a module missing
+        from the list is compiled at every start, one listed for nothing
+        costs space. None: tools/image/stdlib-modules.txt, the list of
+        modelship's default image (digits).
       visibility: of the generated targets.
       tags: of the generated targets.
       testonly: of the generated targets: True for a declaration made for
@@ -334,6 +344,7 @@ def model_image(
         task_schema = task_schema,
         image_labels = labels,
         image_tests = image_tests,
+        stdlib_modules = stdlib_modules,
         locks = locks,
         data = data,
         visibility = visibility,
@@ -341,11 +352,12 @@ def model_image(
         testonly = testonly,
     )
     inputs = [
-        ":%s.spec" % name,
-        model,
-        release,
-        service,
-    ] + ([contract] if contract else []) + locks + data
+                 ":%s.spec" % name,
+                 model,
+                 release,
+                 service,
+             ] + ([contract] if contract else []) + ([stdlib_modules] if stdlib_modules else []) + \
+             locks + data
     spec_arg = ["--spec-runfile", "$(rootpath :%s.spec)" % name]
 
     # The image build itself, then the two commands that run it again.

@@ -91,7 +91,9 @@ RESERVED_LABEL_PREFIXES = labels_lib.RESERVED_PREFIXES
 MODEL_DIR = "opt/modelship/model"
 _IMAGE_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*\Z")
 _HANDLER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*\Z")
-_FILE_FIELDS = ("model", "contract", "release", "operating_point", "requests")
+_FILE_FIELDS = ("model", "contract", "release", "operating_point", "requests",
+                "stdlib_modules")
+_OPTIONAL_FILES = ("contract", "stdlib_modules")
 _RELEASE_FIELDS = ("release_gate", "release_gate_library", "operating_point", "requests")
 _URL_PATH = re.compile(r"/[A-Za-z0-9._~/-]*\Z")
 _LOCK_LINE = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?==")
@@ -134,10 +136,10 @@ class Spec:  # pylint: disable=too-many-instance-attributes
     # source folder (a spec written before model_image recorded them).
     packages: tuple = ()
     tests: tuple = ()
-    # The service's own Python modules (.py paths): of the packages' .py files, only these
-    # ship (a folder may hold modules the service never imports, e.g. a numpy reference
-    # implementation beside the inference code). Empty: every .py file of the packages.
+    # The service's own .py files: of the packages' .py files only these ship, not a module
+    # it never imports (a numpy reference beside the inference code). Empty: all of them.
     modules: tuple = ()
+    stdlib_modules: SpecFile = None  # the stdlib modules' list; None: the default image's
 
     @property
     def model_in_image(self):
@@ -229,12 +231,12 @@ def parse_spec(doc, source="the spec"):
     known = {"spec_version", "declared_by", "image_name", "handler", "served_name", "service",
              "model", "contract", "release", "size_budget_mb", "labels", "sources",
              "release_gate", "release_gate_library", "operating_point", "requests", "task",
-             "locks", "packages", "modules", "tests"}
+             "locks", "packages", "modules", "tests", "stdlib_modules"}
     for field in sorted(set(doc) - known):
         errors.append(f"field {field!r} is unknown (known: {', '.join(sorted(known))})")
     for field in sorted(known - set(doc) - {"contract", "labels", "sources", "declared_by",
                                             "task", "locks", "packages", "modules",
-                                            "tests"}):
+                                            "tests", "stdlib_modules"}):
         hint = (" (a release field, new in spec_version 2: declare it in model_image, "
                 "//modelship:defs.bzl)" if field in _RELEASE_FIELDS else "")
         errors.append(f"field {field!r} is missing{hint}")
@@ -259,8 +261,8 @@ def parse_spec(doc, source="the spec"):
                                     or budget <= 0):
         errors.append(f"field 'size_budget_mb' must be a positive whole number of MB, got "
                       f"{budget!r}")
-    files = {field: _spec_file(doc, field, errors, optional=field == "contract")
-             for field in _FILE_FIELDS if field in doc or field == "contract"}
+    files = {field: _spec_file(doc, field, errors, optional=field in _OPTIONAL_FILES)
+             for field in _FILE_FIELDS if field in doc or field in _OPTIONAL_FILES}
     model_file = (doc.get("model") or {}).get("file") if isinstance(doc.get("model"), dict) \
         else None
     if files.get("model") and not (isinstance(model_file, str) and model_file
@@ -291,7 +293,8 @@ def parse_spec(doc, source="the spec"):
                 release_gate_library=doc["release_gate_library"],
                 operating_point=files["operating_point"], requests=files["requests"],
                 task=task, locks=tuple(lock_entries), packages=folders["packages"],
-                modules=modules, tests=folders["tests"])
+                modules=modules, tests=folders["tests"],
+                stdlib_modules=files["stdlib_modules"])
 
 
 def read_spec(path):
@@ -670,9 +673,8 @@ def shipped(rel, packages, tests, modules=()):
         return True
     if any(rel.startswith(t + "/") for t in tests):
         return True
-    if modules and rel.endswith(".py") and rel not in modules:
-        return False
-    return rel.rpartition("/")[0] in packages
+    return rel.rpartition("/")[0] in packages and not (
+        modules and rel.endswith(".py") and rel not in modules)
 
 
 def source_files(workspace, spec=None):
@@ -712,6 +714,7 @@ def prepare_sources(workspace, ctx, spec, model):
         os.makedirs(os.path.dirname(dest), exist_ok=True)
         shutil.copyfile(src, dest)
     built = [(model, spec.model.path)] + [(entry.local, entry.path) for entry in spec.sources]
+    built += [(spec.stdlib_modules.local, spec.stdlib_modules.path)] * bool(spec.stdlib_modules)
     for src, rel in built:
         dest = os.path.join(ctx, "src", rel)
         os.makedirs(os.path.dirname(dest), exist_ok=True)
@@ -800,6 +803,8 @@ def build_args(spec):
     args = {"MODEL_FILE": spec.model_file, "MODELSHIP_HANDLER": spec.handler}
     if spec.tests:
         args["MODELSHIP_IMAGE_TESTS"] = " ".join(spec.tests)
+    if spec.stdlib_modules:
+        args["MODELSHIP_STDLIB_MODULES"] = spec.stdlib_modules.path
     return args
 
 

@@ -152,7 +152,9 @@ def main(argv=None):
     parser.add_argument("--site", action="append", default=[])
     parser.add_argument("--build-ext", action="store_true")
     parser.add_argument("--stdlib-modules", metavar="LIST",
-                        help="standard-library modules whose .pyc production ships")
+                        help="standard-library modules whose .pyc production ships; the "
+                        "file MODELSHIP_STDLIB_MODULES names instead when set (the image "
+                        "spec's own list, a build argument)")
     args = parser.parse_args(argv)
     if args.build_ext:
         build_extensions(args.app)
@@ -163,8 +165,9 @@ def main(argv=None):
     strip_shared_objects(args.app)
     compile_tree(args.app)
     release_copy(args.app)
-    if args.stdlib_modules:
-        stdlib_pyc(args.stdlib_modules)
+    listing = os.environ.get("MODELSHIP_STDLIB_MODULES") or args.stdlib_modules
+    if listing:
+        stdlib_pyc(listing)
     return 0
 
 
