@@ -193,6 +193,21 @@ def test_a_truncated_safetensors_file_is_refused(tmp_path):
     assert "outside" in _refusal(source)
 
 
+@pytest.mark.parametrize("entry, message", [
+    ({"description": "x", "embeddings": "int4", "layers": "int8"}, "'embeddings': is 'int4'"),
+    ({"description": "x", "embeddings": "int8", "layers": "float16",
+      "activations": "int8_per_token"}, "needs int8 layers"),
+    ({"description": "x", "embeddings": "int8", "layers": "int8", "activations": "fp8"},
+     "'activations': is 'fp8'"),
+    ({"embeddings": "int8", "layers": "int8"}, "must have 'description'"),
+])
+def test_a_malformed_candidate_is_refused(tmp_path, entry, message):
+    path = tmp_path / "candidates.json"
+    path.write_text(json.dumps({"candidates": {"bad": entry}}), encoding="utf-8")
+    with pytest.raises(convert.ConversionError, match=message):
+        convert.load_candidates(str(path))
+
+
 def test_the_command_line_exits_1_with_one_clear_line(tmp_path):
     source = source_fixture.write_tiny_source(tmp_path / "src")
     _edit_json(source, "config.json", lambda c: c.update(hidden_act="swish"))

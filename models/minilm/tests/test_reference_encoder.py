@@ -61,3 +61,37 @@ def test_an_artifact_of_another_schema_is_refused(encoder):
     header = dict(encoder.header, schema="classifier")
     with pytest.raises(reference.SchemaError, match="sentence-encoder"):
         reference.ReferenceEncoder(header, {})
+
+
+def test_int8_activations_code_each_token_row_on_its_own_scale():
+    encoder = reference.ReferenceEncoder.load(paths.runfile(paths.candidate_model("int8-dynamic")))
+    assert sorted(encoder.int8_codes)[:2] == ["layers.0.attention.output",
+                                              "layers.0.attention.qkv"]
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((3, 4, 384)).astype(np.float32)
+    x[1, 2] = 0.0
+    got = encoder._linear_int8(x, "layers.0.attention.qkv")  # pylint: disable=protected-access
+    codes_w, scale_w = encoder.int8_codes["layers.0.attention.qkv"]
+    bias = encoder.weights["layers.0.attention.qkv.bias"]
+    for b in range(3):
+        for t in range(4):
+            row = x[b, t]
+            top = float(np.abs(row).max())
+            if top == 0:
+                np.testing.assert_array_equal(got[b, t], bias)
+                continue
+            codes = np.floor(row * np.float32(127 / np.float32(top)) + np.float32(0.5))
+            assert np.abs(codes).max() <= 127
+            expected = (codes.astype(np.float64) @ codes_w) * (np.float64(top) / 127) * scale_w \
+                + bias
+            np.testing.assert_allclose(got[b, t], expected, rtol=1e-5, atol=1e-5)
+
+
+def test_int8_activations_stay_close_to_int8_weights_alone():
+    ids = [[101, 7592, 2088, 2003, 1037, 3231, 102], [101, 2023, 2003, 102]]
+    dynamic = reference.ReferenceEncoder.load(
+        paths.runfile(paths.candidate_model("int8-dynamic"))).embed(ids)
+    weights_only = reference.ReferenceEncoder.load(
+        paths.runfile(paths.candidate_model("int8"))).embed(ids)
+    cos = (dynamic * weights_only).sum(axis=1)
+    assert cos.min() > 0.98 and not np.array_equal(dynamic, weights_only)
