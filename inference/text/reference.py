@@ -30,6 +30,8 @@ from inference import artifact
 SCHEMA = "sentence-encoder"
 SCHEMA_VERSION = 1
 ACTIVATION = "gelu_erf"
+# precision.activations: float32 (default) or int8 codes per token (inference/text/spec.py).
+ACTIVATIONS = ("float32", "int8_per_token")
 POOLING_DENOMINATOR_MIN = 1e-9  # sentence-transformers' clamp of the token count
 NORMALIZE_EPS = 1e-12  # torch.nn.functional.normalize's
 
@@ -157,6 +159,24 @@ class ReferenceEncoder:
         except KeyError as err:
             raise SchemaError(f"missing tensor {err}") from err
         self.vocab_size = self.weights["embeddings.word.weight"].shape[0]
+        activations = (header.get("precision") or {}).get("activations", "float32")
+        if activations not in ACTIVATIONS:
+            raise SchemaError(f"precision.activations is {activations!r}; this reference runs "
+                              f"{', '.join(ACTIVATIONS)}")
+        # int8_per_token: the layers' linear maps multiply int8 codes of each token's
+        # activations by the int8 weights, in integers (codes as float64: exact sums).
+        self.int8_codes = {}
+        if activations == ACTIVATIONS[1]:
+            for name in tensors:
+                if name.startswith("layers.") and name.endswith(".weight") and \
+                        np.asarray(tensors[name]).ndim == 2:
+                    if np.asarray(tensors[name]).dtype != np.int8:
+                        raise SchemaError(f"int8_per_token activations need int8 layer "
+                                          f"weights; {name!r} is not int8")
+                    prefix = name[:-len(".weight")]
+                    self.int8_codes[prefix] = (
+                        np.asarray(tensors[name]).astype(np.float64).T,
+                        np.asarray(tensors[prefix + ".scale"], dtype=np.float32))
 
     @classmethod
     def load(cls, path):
@@ -177,7 +197,23 @@ class ReferenceEncoder:
             + self.weights[prefix + ".bias"]
 
     def _linear(self, x, prefix):
+        if prefix in self.int8_codes:
+            return self._linear_int8(x, prefix)
         return x @ self.weights[prefix + ".weight"].T + self.weights[prefix + ".bias"]
+
+    def _linear_int8(self, x, prefix):
+        """y = (q(x) @ q(W).T) * (sx * sw) + b: each token row on its own scale
+        sx = max|x| / 127, codes floor(x * 127 / max|x| + 0.5) (halves up), all-zero
+        rows (or non-finite maxima) coded 0 with scale 0; float32 like the kernels."""
+        codes_w, scale_w = self.int8_codes[prefix]
+        top = np.abs(x).max(axis=-1, keepdims=True)
+        usable = (top > 0) & np.isfinite(top)
+        safe = np.where(usable, top, np.float32(1))
+        inv = np.float32(127) / safe
+        codes = np.where(usable, np.floor(x * inv + np.float32(0.5)), np.float32(0))
+        scale_x = np.where(usable, safe / np.float32(127), np.float32(0))
+        sums = (codes.astype(np.float64) @ codes_w).astype(np.float32)
+        return sums * (scale_x * scale_w) + self.weights[prefix + ".bias"]
 
     def _attention(self, h, mask, prefix):
         batch, length, hidden = h.shape
