@@ -346,11 +346,11 @@ def resolve_spec(spec):
         if entry is None:
             return None
         return dataclasses.replace(entry, local=runfile(entry.runfile, field))
-    # The release fields (operating_point, requests, task) are the release tool's: it
-    # finds them itself (tools/release/imagespec.py), the build needs none.
+    # The release fields (operating_point, requests, task): tools/release/imagespec.py's.
     return dataclasses.replace(
         spec, model=local(spec.model, "model"), contract=local(spec.contract, "contract"),
         release=local(spec.release, "release"),
+        stdlib_modules=local(spec.stdlib_modules, "stdlib_modules"),
         sources=tuple(local(entry, "sources") for entry in spec.sources),
         locks=tuple(local(entry, "locks") for entry in spec.locks))
 
