@@ -60,6 +60,27 @@ def test_own_pipeline_runs_the_components_of_its_commit(own):
         "$CI_PROJECT_PATH/digits"
 
 
+def test_own_pipeline_ships_the_embeddings_image_through_the_same_components(own):
+    offline, path = own
+    jobs = offline.jobs(path, *support.PROTECTED)
+    assert {"embeddings-image-lint", "embeddings-image-test", "embeddings-image-production",
+            "embeddings-reproducible", "embeddings-release-gate", "embeddings-api-breaking",
+            "embeddings-publish", "embeddings-promote-stable",
+            "embeddings-rollout-production", "embeddings-rollback-production"} <= set(jobs)
+    pipeline = support.preview_documents(offline.preview(path))
+    target = "//services/embeddings:image.release"
+    for job in ("embeddings-image-production", "embeddings-reproducible",
+                "embeddings-release-gate", "embeddings-publish"):
+        assert pipeline[job]["variables"]["MODELSHIP_RELEASE_TARGET"] == target, job
+    assert pipeline["embeddings-publish"]["variables"]["MODELSHIP_REPOSITORY"] == \
+        "$CI_PROJECT_PATH/embeddings"
+    assert pipeline["embeddings-api-breaking"]["variables"]["MODELSHIP_API_RELEASES"] == \
+        "services/embeddings/api/releases"
+    # The digits jobs still build the default image.
+    assert pipeline["modelship-image-production"]["variables"][
+        "MODELSHIP_RELEASE_TARGET"] == "//:image.release"
+
+
 def test_a_template_change_is_in_the_pipeline_of_its_own_commit(tmp_path_factory):
     offline, path = make_own(str(tmp_path_factory.mktemp("changed")))
     gate = os.path.join(path, "templates", "release-gate.yml")

@@ -2,7 +2,8 @@
 
 A consumer project (a clean clone of this workspace at HEAD whose
 .gitlab-ci.yml includes the full pipeline component, fetched offline) runs
-its pipeline: the lint, test and production image builds (buildah, private
+its pipeline, for the digits image and, through the same components included
+a second time, the embeddings image: the lint, test and production image builds (buildah, private
 storage under the checkout), the reproducibility check against the shipped
 archive, the model release gate, the API gate, publish to a real registry on
 loopback (digest handed on by a dotenv report), the manual promote (validate,
@@ -10,6 +11,9 @@ then move `stable`), the canary and rollout with the deploy tool's local
 target (private dockerd, nginx). A second release goes through a real canary
 step under live traffic, the manual rollback returns to the first release,
 and a model the gate refuses fails its pipeline before anything is published.
+The embeddings image goes the same way (but for the reproducibility check,
+which the digits image covers for both): first release, a canary step of a
+second one under live traffic, the rollout, the rollback.
 
 Jobs call tools/ci/modelship-tool with MODELSHIP_TOOL_DIRECT=1: the Python
 entry points run straight from the checkout (a Bazel nested in this test
@@ -40,6 +44,10 @@ PIXELS = [0, 0, 5, 13, 9, 1, 0, 0, 0, 0, 13, 15, 10, 15, 5, 0, 0, 3, 15, 2, 0, 1
 INFER = json.dumps({"inputs": [{"name": "pixels", "shape": [1, 64], "datatype": "FP32",
                                 "data": PIXELS}]}).encode()
 
+EMBEDDINGS_REPOSITORY = "team/embeddings"
+EMBED = json.dumps({"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES",
+                                "data": ["A man is playing a guitar."]}]}).encode()
+
 CONSUMER = """\
 include:
   - component: $CI_SERVER_FQDN/platform/modelship/pipeline@1.0.0
@@ -50,6 +58,20 @@ include:
       api_contract: services/digits
       deploy_target: local
       deploy_args: --state-dir {state} --port {port}
+      mode: timed
+      steps: [50]
+      step_interval: 8
+  - component: $CI_SERVER_FQDN/platform/modelship/pipeline@1.0.0
+    inputs:
+      job_prefix: embeddings
+      release_target: //services/embeddings:image.release
+      reproducible: false
+      registry: {registry}
+      repository: {embeddings_repository}
+      api_releases: services/embeddings/api/releases
+      api_contract: services/embeddings
+      deploy_target: local
+      deploy_args: --state-dir {embeddings_state} --port {embeddings_port}
       mode: timed
       steps: [50]
       step_interval: 8
@@ -64,8 +86,10 @@ def workspace():
 class Traffic:
     """Steady OIP infer requests to the deploy front door, in a thread."""
 
-    def __init__(self, port):
+    def __init__(self, port, model="digits", body=INFER):
         self.port = port
+        self.model = model
+        self.body = body
         self.statuses = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
@@ -82,7 +106,7 @@ class Traffic:
         while not self._stop.is_set():
             try:
                 conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
-                conn.request("POST", "/v2/models/digits/infer", INFER,
+                conn.request("POST", f"/v2/models/{self.model}/infer", self.body,
                              {"Content-Type": "application/json"})
                 self.statuses.append(conn.getresponse().status)
                 conn.close()
@@ -99,13 +123,17 @@ class Consumer:
         self.path = os.path.join(root, "digits")
         self.state = os.path.join(root, "deploy-state")
         self.port = runtime.free_port()
+        self.embeddings_state = os.path.join(root, "embeddings-deploy-state")
+        self.embeddings_port = runtime.free_port()
         self.registry = registry
         subprocess.run(["git", "clone", "--quiet", "--shared", workspace(), self.path],
                        check=True)
         support.git(self.path, "remote", "remove", "origin")
         with open(os.path.join(self.path, ".gitlab-ci.yml"), "w", encoding="utf-8") as out:
-            out.write(CONSUMER.format(registry=registry.address, repository=REPOSITORY,
-                                      state=self.state, port=self.port))
+            out.write(CONSUMER.format(
+                registry=registry.address, repository=REPOSITORY, state=self.state,
+                port=self.port, embeddings_repository=EMBEDDINGS_REPOSITORY,
+                embeddings_state=self.embeddings_state, embeddings_port=self.embeddings_port))
         # The consumer's own project URL, committed: the images' source label.
         with open(os.path.join(self.path, "tools", "image", "source-url.txt"), "w",
                   encoding="utf-8") as out:
@@ -138,22 +166,24 @@ class Consumer:
                                 *support.PROTECTED, *args, env=env, check=False)
         return proc.returncode, proc.stdout + proc.stderr
 
-    def deploy_status(self):
-        """The deploy tool's status of the local target, as a dict."""
+    def deploy_status(self, state=None):
+        """The deploy tool's status of the local target (default: the digits one's state
+        folder), as a dict."""
         proc = subprocess.run(
             [sys.executable, "tools/deploy/main.py", "--target", "local", "--state-dir",
-             self.state, "status"], cwd=self.path, stdout=subprocess.PIPE, text=True,
+             state or self.state, "status"], cwd=self.path, stdout=subprocess.PIPE, text=True,
             env=dict(os.environ, PYTHONPATH=self.path + os.pathsep + os.pathsep.join(sys.path)),
             check=False)
         return json.loads(proc.stdout)
 
     def down(self):
         """Stops what the local deploy target started."""
-        subprocess.run([sys.executable, "tools/deploy/main.py", "--target", "local",
-                        "--state-dir", self.state, "down"], cwd=self.path,
-                       env=dict(os.environ,
-                                PYTHONPATH=self.path + os.pathsep + os.pathsep.join(sys.path)),
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        for state in (self.state, self.embeddings_state):
+            subprocess.run([sys.executable, "tools/deploy/main.py", "--target", "local",
+                            "--state-dir", state, "down"], cwd=self.path,
+                           env=dict(os.environ, PYTHONPATH=self.path + os.pathsep
+                                    + os.pathsep.join(sys.path)),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
         storage = os.path.join(self.path, ".modelship", "buildah")
         subprocess.run(["buildah", "--root", os.path.join(storage, "root"), "--runroot",
                         os.path.join(storage, "run"), "rmi", "--all", "--force"],
@@ -184,7 +214,8 @@ def fixture_consumer(tmp_path_factory):
 @pytest.fixture(scope="module", name="first_release")
 def fixture_first_release(consumer):
     """The whole pipeline of the first release, promote included; returns its log."""
-    status, log = consumer.run("--manual", "modelship-promote-stable")
+    status, log = consumer.run("--manual", "modelship-promote-stable",
+                               "--manual", "embeddings-promote-stable")
     assert status == 0, log[-8000:]
     return log
 
@@ -269,6 +300,45 @@ def test_second_release_goes_through_a_gated_canary_then_rolls_back(consumer, fi
     assert registry_digest(consumer, "stable") == before
 
 
+def test_the_embeddings_image_goes_through_the_same_components(consumer, first_release):
+    for job in ("embeddings-image-lint", "embeddings-image-test", "embeddings-image-production",
+                "embeddings-release-gate", "embeddings-api-breaking", "embeddings-publish",
+                "embeddings-promote-stable", "embeddings-canary-production-timed",
+                "embeddings-rollout-production"):
+        assert job_passed(first_release, job), f"{job} did not pass:\n{first_release[-6000:]}"
+    assert "embeddings-reproducible" not in first_release  # reproducible: false
+    with open(os.path.join(consumer.path, "dist", "modelship-embeddings.json"),
+              encoding="utf-8") as text:
+        built = json.load(text)
+    assert built["labels"]["io.modelship.model.served-name"] == "minilm"
+    assert f"RELEASE_DIGEST={built['digest']}" in first_release
+    first = built["digest"]
+    assert registry_digest(consumer, "stable", EMBEDDINGS_REPOSITORY) == first
+    status = consumer.deploy_status(consumer.embeddings_state)
+    assert status["tracks"]["stable"]["digest"] == first
+
+    # A second release: a canary step judged on live traffic, the rollout, the rollback.
+    consumer.commit("second embeddings release")
+    with Traffic(consumer.embeddings_port, "minilm", EMBED) as traffic:
+        status, log = consumer.run("embeddings-image-production", "embeddings-publish",
+                                   "embeddings-promote-stable",
+                                   "embeddings-canary-production-timed",
+                                   "embeddings-rollout-production",
+                                   "--manual", "embeddings-promote-stable")
+    assert status == 0, log[-8000:]
+    assert '"decision": "promote"' in log, log[-6000:]
+    second = consumer.deploy_status(consumer.embeddings_state)["tracks"]["stable"]["digest"]
+    assert second != first and registry_digest(consumer, "stable",
+                                               EMBEDDINGS_REPOSITORY) == second
+    assert traffic.statuses and all(code == 200 for code in traffic.statuses[-20:])
+    status, log = consumer.run("embeddings-rollback-production",
+                               "--manual", "embeddings-rollback-production")
+    assert status == 0, log[-8000:]
+    assert consumer.deploy_status(consumer.embeddings_state)["tracks"]["stable"]["digest"] \
+        == first
+    assert registry_digest(consumer, "stable", EMBEDDINGS_REPOSITORY) == first
+
+
 def test_a_refused_model_fails_the_pipeline_before_publish(consumer, first_release):
     assert first_release
     record = os.path.join(consumer.path, "models", "digits", "release", "current.json")
@@ -291,10 +361,10 @@ def test_a_refused_model_fails_the_pipeline_before_publish(consumer, first_relea
     assert registry_tags(consumer) == tags_before
 
 
-def registry_digest(consumer, tag):
-    """The digest of the manifest a tag of the consumer's repository points at."""
+def registry_digest(consumer, tag, repository=REPOSITORY):
+    """The digest of the manifest a tag of one of the consumer's repositories points at."""
     raw = subprocess.run(["skopeo", "inspect", "--tls-verify=false", "--raw",
-                          f"docker://{consumer.registry.address}/{REPOSITORY}:{tag}"],
+                          f"docker://{consumer.registry.address}/{repository}:{tag}"],
                          stdout=subprocess.PIPE, check=True).stdout
     return "sha256:" + hashlib.sha256(raw).hexdigest()
 
