@@ -714,7 +714,7 @@ def prepare_sources(workspace, ctx, spec, model):
         os.makedirs(os.path.dirname(dest), exist_ok=True)
         shutil.copyfile(src, dest)
     built = [(model, spec.model.path)] + [(entry.local, entry.path) for entry in spec.sources]
-    built += [(spec.stdlib_modules.local, spec.stdlib_modules.path)] * bool(spec.stdlib_modules)
+    built += [(entry.local, entry.path) for entry in (spec.stdlib_modules,) if entry]
     for src, rel in built:
         dest = os.path.join(ctx, "src", rel)
         os.makedirs(os.path.dirname(dest), exist_ok=True)
