@@ -221,7 +221,9 @@ class ReferenceEncoder:
         qkv = self._linear(h, prefix + ".qkv").reshape(batch, length, 3, self.heads, size)
         q, k, v = (qkv[:, :, i].transpose(0, 2, 1, 3) for i in range(3))
         scores = q @ k.transpose(0, 1, 3, 2) / np.float32(math.sqrt(size))
-        scores = scores + np.where(mask, np.float32(0), np.finfo(np.float32).min)[:, None, None]
+        # no-member: a false positive of the image's pylint (the image lints this file too).
+        lowest = np.finfo(np.float32).min  # pylint: disable=no-member
+        scores = scores + np.where(mask, np.float32(0), lowest)[:, None, None]
         scores = scores - scores.max(axis=-1, keepdims=True)
         weights = np.exp(scores)
         weights /= weights.sum(axis=-1, keepdims=True)

@@ -88,32 +88,27 @@ def _check(ctx):
                  "use a key outside %s" % ", ".join(_RESERVED_LABEL_PREFIXES))
 
 def _packages(ctx):
-    """(folders, .py files) of the service's own code: paths in their workspace.
+    """The folders of the service's own code (paths in their workspace).
 
     Those of every file of the service's runfiles from this workspace or
     modelship's, not from a pip repository. The image ships these folders'
-    files (not their subfolders), and of their .py files only the service's
-    modules, so an image holds its own service and model and not the other
-    ones of the workspace, nor a module beside them it never imports.
+    files (not their subfolders), so an image holds its own service and model
+    and not the other ones of the workspace.
     """
     modelship = Label("//:WORKSPACE").workspace_name
     folders = {}
-    modules = {}
     for file in ctx.attr.service[DefaultInfo].default_runfiles.files.to_list():
         if file.owner == None or file.owner.workspace_name not in ("", modelship):
             continue
-        path = _repo_path(file)
-        folder = path.rpartition("/")[0]
+        folder = _repo_path(file).rpartition("/")[0]
         if folder:
             folders[folder] = True
-            if path.endswith(".py"):
-                modules[path] = True
-    return sorted(folders.keys()), sorted(modules.keys())
+    return sorted(folders.keys())
 
 def _image_spec_impl(ctx):
     _check(ctx)
     model = ctx.file.model
-    packages, modules = _packages(ctx)
+    packages = _packages(ctx)
     if ctx.attr.image_tests:
         tests = ctx.attr.image_tests
     else:
@@ -141,7 +136,6 @@ def _image_spec_impl(ctx):
         "labels": ctx.attr.image_labels,
         "locks": [_entry(ctx, f) for f in ctx.files.locks],
         "model": dict(_entry(ctx, model), file = model.basename),
-        "modules": modules,
         "operating_point": _entry(ctx, ctx.file.operating_point),
         "packages": packages,
         "release": _entry(ctx, ctx.file.release),

@@ -136,9 +136,6 @@ class Spec:  # pylint: disable=too-many-instance-attributes
     # source folder (a spec written before model_image recorded them).
     packages: tuple = ()
     tests: tuple = ()
-    # The service's own .py files: of the packages' .py files only these ship, not a module
-    # it never imports (a numpy reference beside the inference code). Empty: all of them.
-    modules: tuple = ()
     stdlib_modules: SpecFile = None  # the stdlib modules' list; None: the default image's
 
     @property
@@ -210,14 +207,13 @@ def _spec_file_list(doc, field, errors):
 
 
 def _folders(doc, field, errors):
-    """An optional list of workspace folders or files (relative paths) of the spec, as a
-    tuple."""
+    """An optional list of workspace folders (relative paths) of the spec, as a tuple."""
     value = doc.get(field, [])
     if not isinstance(value, list) or not all(
             isinstance(f, str) and f and not f.startswith("/") and ".." not in f.split("/")
             for f in value):
-        errors.append(f"field {field!r} must be a list of paths in the workspace "
-                      f"(relative), got {value!r}")
+        errors.append(f"field {field!r} must be a list of folders of the workspace "
+                      f"(relative paths), got {value!r}")
         return ()
     return tuple(value)
 
@@ -231,12 +227,12 @@ def parse_spec(doc, source="the spec"):
     known = {"spec_version", "declared_by", "image_name", "handler", "served_name", "service",
              "model", "contract", "release", "size_budget_mb", "labels", "sources",
              "release_gate", "release_gate_library", "operating_point", "requests", "task",
-             "locks", "packages", "modules", "tests", "stdlib_modules"}
+             "locks", "packages", "tests", "stdlib_modules"}
     for field in sorted(set(doc) - known):
         errors.append(f"field {field!r} is unknown (known: {', '.join(sorted(known))})")
     for field in sorted(known - set(doc) - {"contract", "labels", "sources", "declared_by",
-                                            "task", "locks", "packages", "modules",
-                                            "tests", "stdlib_modules"}):
+                                            "task", "locks", "packages", "tests",
+                                            "stdlib_modules"}):
         hint = (" (a release field, new in spec_version 2: declare it in model_image, "
                 "//modelship:defs.bzl)" if field in _RELEASE_FIELDS else "")
         errors.append(f"field {field!r} is missing{hint}")
@@ -282,7 +278,6 @@ def parse_spec(doc, source="the spec"):
     lock_entries = _spec_file_list(doc, "locks", errors)
     task = _task(doc, errors)
     folders = {field: _folders(doc, field, errors) for field in ("packages", "tests")}
-    modules = _folders(doc, "modules", errors)
     if errors:
         raise BuildError(f"{source} is not a valid image spec:\n  " + "\n  ".join(errors))
     return Spec(source=source, declared_by=doc.get("declared_by", ""), image_name=name,
@@ -293,7 +288,7 @@ def parse_spec(doc, source="the spec"):
                 release_gate_library=doc["release_gate_library"],
                 operating_point=files["operating_point"], requests=files["requests"],
                 task=task, locks=tuple(lock_entries), packages=folders["packages"],
-                modules=modules, tests=folders["tests"],
+                tests=folders["tests"],
                 stdlib_modules=files["stdlib_modules"])
 
 
@@ -663,18 +658,14 @@ def tracked_files(root, paths):
     return sorted(found)
 
 
-def shipped(rel, packages, tests, modules=()):
+def shipped(rel, packages, tests):
     """Whether the source file `rel` goes into an image whose service's own files are in
     the folders `packages` and whose test stage runs the folders `tests`: the files of
-    those packages (not of their subfolders; of their .py files, those in `modules` when
-    given), the test folders whole, and what the image's own steps run (tools/image,
-    SOURCE_FILES). No packages: every file."""
+    those packages (not of their subfolders), the test folders whole, and what the
+    image's own steps run (tools/image, SOURCE_FILES). No packages: every file."""
     if not packages or rel in SOURCE_FILES or rel.startswith("tools/image/"):
         return True
-    if any(rel.startswith(t + "/") for t in tests):
-        return True
-    return rel.rpartition("/")[0] in packages and not (
-        modules and rel.endswith(".py") and rel not in modules)
+    return rel.rpartition("/")[0] in packages or any(rel.startswith(t + "/") for t in tests)
 
 
 def source_files(workspace, spec=None):
@@ -684,18 +675,17 @@ def source_files(workspace, spec=None):
     SOURCE_FILES) without modelship's tests, which test modelship's own models
     (modelship's image runs them). Of those, only what `spec` ships (`shipped`):
     the packages of its service and its test folders."""
-    packages, tests, modules = ((spec.packages, spec.tests, spec.modules) if spec is not None
-                                else ((), (), ()))
+    packages, tests = (spec.packages, spec.tests) if spec is not None else ((), ())
     framework = framework_root(workspace)
     if framework == workspace:
         return [(os.path.join(workspace, rel), rel)
                 for rel in tracked_files(workspace, SOURCE_DIRS + SOURCE_FILES)
-                if shipped(rel, packages, tests, modules)]
+                if shipped(rel, packages, tests)]
     own = [(os.path.join(workspace, rel), rel) for rel in tracked_files(workspace, OWN_DIRS)
-           if shipped(rel, packages, tests, modules)]
+           if shipped(rel, packages, tests)]
     theirs = [(os.path.join(framework, rel), rel)
               for rel in tracked_files(framework, FRAMEWORK_DIRS + SOURCE_FILES)
-              if "tests" not in rel.split("/") and shipped(rel, packages, tests, modules)]
+              if "tests" not in rel.split("/") and shipped(rel, packages, tests)]
     return sorted(own + theirs, key=lambda pair: pair[1])
 
 

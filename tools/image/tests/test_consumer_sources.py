@@ -140,21 +140,3 @@ def test_an_image_ships_its_own_service_and_model_and_not_the_other_ones(tmp_pat
     # The test stage runs the spec's folders, as build arguments say.
     assert build.build_args(spec)["MODELSHIP_IMAGE_TESTS"] == (
         "inference/text/tests services/one/tests serving/tests")
-
-
-def test_of_a_package_s_python_files_only_the_service_s_modules_ship(tmp_path):
-    # A folder may hold a module the service never imports (a numpy reference
-    # implementation beside the inference code): its runfiles say which ship.
-    files = [build.MODELSHIP_MARKER, "inference/text/encoder.py",
-             "inference/text/reference.py", "inference/text/_encoder.pyx",
-             "inference/text/tests/test_reference.py", "tools/image/check.py"]
-    _git_repo(tmp_path, files)
-    spec = build.Spec(
-        source="test", declared_by="//services/one:image", image_name="one",
-        handler="services.one.handler:One", served_name="one", service="//services/one",
-        model=None, model_file="one.model", contract=None, release=None, size_budget_mb=1,
-        labels={}, sources=(), packages=("inference/text",),
-        modules=("inference/text/encoder.py",), tests=("inference/text/tests",))
-    shipped = {rel for _, rel in build.source_files(str(tmp_path), spec)}
-    assert shipped == {"inference/text/encoder.py", "inference/text/_encoder.pyx",
-                       "inference/text/tests/test_reference.py", "tools/image/check.py"}

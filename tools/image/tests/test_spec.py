@@ -42,7 +42,7 @@ def _with(**changes):
     doc = copy.deepcopy(GOOD)
     for field, value in changes.items():
         if value is None:
-            doc.pop(field, None)
+            doc.pop(field)
         else:
             doc[field] = value
     return doc
@@ -68,14 +68,6 @@ def test_the_release_fields_are_read_as_declared():
     assert (spec.task.path, spec.task.schema.path) == ("/v1/toy",
                                                        "services/toy/results.schema.json")
     assert spec.model_in_image == "opt/modelship/model/toy.model"
-
-
-def test_the_service_s_modules_are_read_and_optional():
-    spec = build.parse_spec(_with(modules=["services/toy/handler.py"]))
-    assert spec.modules == ("services/toy/handler.py",)
-    assert not build.parse_spec(_with(modules=None)).modules
-    with pytest.raises(build.BuildError, match="'modules' must be a list of paths"):
-        build.parse_spec(_with(modules=["/abs/handler.py"]))
 
 
 def test_a_spec_without_a_contract_or_a_task_check_is_accepted():
