@@ -13,12 +13,14 @@ fails (exit 1, naming each failed check and its numbers) unless:
   2. it is the operating point's candidate (release/operating_point.json);
   3. its architecture, tokenizer, pooling and normalization are the current
      release's (a change there must be a deliberate new release: --promote);
-  4. its embeddings are finite, unit-length and of the declared dimension;
-  5. a sentence's embedding does not depend on its batch (padding) beyond
+  4. its tokenizer (inference/text/tokenizer.py, from the artifact's vocabulary and
+     settings) gives Hugging Face's ids for every reference text;
+  5. its embeddings are finite, unit-length and of the declared dimension;
+  6. a sentence's embedding does not depend on its batch (padding) beyond
      gate.json's max_batch_difference;
-  6. mean cosine to the reference over the evaluation corpus >= the floor,
+  7. mean cosine to the reference over the evaluation corpus >= the floor,
      and every sentence's cosine >= its floor (gate.json);
-  7. the headline metric (paraphrase top-1 retrieval accuracy) has not dropped
+  8. the headline metric (paraphrase top-1 retrieval accuracy) has not dropped
      by more than the release's relative tolerance below the current release's
      value (release/current.json).
 
@@ -38,8 +40,9 @@ import sys
 
 import numpy as np
 
-from inference import errors
+from inference import artifact, errors
 from inference.text import reference
+from inference.text.tokenizer import WordPieceTokenizer
 from models.minilm import operating_point, paths, quality, reference_data
 
 HEADLINE = "paraphrase_top1"
@@ -122,6 +125,26 @@ def _settings_differ(header, release):
     return [key for key in SETTINGS if header.get(key) != release["settings"].get(key)]
 
 
+def _tokenizer_check(candidate, data):
+    name = "the artifact's tokenizer gives Hugging Face's ids"
+    if data.eval_texts is None:
+        return Check(name, False, "the reference texts were not read")
+    try:
+        tokenizer = WordPieceTokenizer.from_artifact(artifact.read(candidate))
+    except errors.ArtifactError as err:
+        return Check(name, False, f"no tokenizer: {err}")
+    total, differ = 0, []
+    for part in reference_data.SETS:
+        texts, expected = getattr(data, f"{part}_texts"), getattr(data, f"{part}_ids")
+        for index, (text, ids) in enumerate(zip(texts, expected)):
+            total += 1
+            if list(tokenizer.encode(text)) != ids:
+                differ.append(f"{part} {index}")
+    return Check(name, not differ, f"{len(differ)} of {total} texts differ" +
+                 (f": {', '.join(differ[:5])}" if differ else ""),
+                 {"tokenizer_mismatches": len(differ)})
+
+
 def _embedding_problem(vectors, dimension, rows):
     if vectors.shape != (rows, dimension) or vectors.dtype != np.float32:
         return f"shape {vectors.shape} {vectors.dtype}, expected ({rows}, {dimension}) float32"
@@ -160,6 +183,7 @@ def evaluate(candidate, release, gate, wanted, data):
                         f"differ: {', '.join(differ)} (a deliberate change: edit 'settings' "
                         f"in {paths.RELEASE})" if differ else
                         ", ".join(SETTINGS) + " unchanged"))
+    checks.append(_tokenizer_check(candidate, data))
     figures = quality.measure(encoder.embed, data)
     vectors = encoder.embed(data.eval_ids[:BATCH_PROBE])
     problem = _embedding_problem(vectors, header["output"]["dimension"], len(vectors))
@@ -203,7 +227,7 @@ def judge(model_path, release_path):
     release = load_release(release_path)
     gate = load_gate(paths.runfile(paths.GATE))
     wanted = operating_point.candidate(paths.runfile(paths.OPERATING_POINT))
-    data = reference_data.read(paths.runfile(paths.REFERENCE))
+    data = reference_data.read(paths.runfile(paths.REFERENCE), with_texts=True)
     return evaluate(model_path, release, gate, wanted, data)
 
 
@@ -247,7 +271,7 @@ def main(argv=None):
                                else paths.runfile(paths.RELEASE))
         gate = load_gate(paths.runfile(paths.GATE))
         wanted = operating_point.candidate(paths.runfile(paths.OPERATING_POINT))
-        data = reference_data.read(paths.runfile(paths.REFERENCE))
+        data = reference_data.read(paths.runfile(paths.REFERENCE), with_texts=True)
     except (ReleaseRecordError, operating_point.OperatingPointError,
             reference_data.ReferenceDataError, FileNotFoundError) as err:
         print(f"release_gate: {err}", file=sys.stderr)
