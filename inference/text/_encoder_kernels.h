@@ -10,9 +10,9 @@
  * same sequence of floating-point operations whatever else is in the batch
  * and however the work is split between threads:
  *   - linear layers sum over the input features in index order, one
- *     accumulator per output element; tiles only decide which elements are
- *     computed together, never the order of a sum. Row counts are padded to
- *     ENC_ROW_ALIGN so every row goes through a full tile;
+ *     accumulator per output element; tiles (of 8, 4, 2 or 1 rows) and input
+ *     blocks only decide which elements are computed together, never the
+ *     order or the operations of a sum;
  *   - attention, layer norm, pooling work on one sequence (or row) at a time,
  *     over its own tokens only: no padding tokens exist (sequences are packed
  *     back to back), so no mask can leak into a sum;
@@ -79,10 +79,13 @@ static void enc_row_to_float(const void *table, int dtype, const float *scale, l
 typedef struct {
     long n, k;      /* output and input features; n % ENC_NR == 0, k % 4 == 0 */
     int int8;       /* packed holds int8 (times scale) rather than float32 */
+    int int8_act;   /* int8 weights times int8 activations (see enc_gemm_q) */
     void *packed;   /* [n / ENC_NR][k][ENC_NR]: a panel's weights for one input feature
-                       are contiguous, so the kernel streams each panel once per tile */
+                       are contiguous, so the kernel streams each panel once per tile;
+                       int8_act: [n][k] as stored */
     float *scale;   /* [n], int8 only */
     float *bias;    /* [n] */
+    int32_t *colsum; /* [n], int8_act only: sum of each output's weights */
 } enc_linear;
 
 static void *enc_alloc(size_t nbytes) {
@@ -96,27 +99,41 @@ static void enc_linear_free(enc_linear *lin) {
     free(lin->packed);
     free(lin->scale);
     free(lin->bias);
+    free(lin->colsum);
     lin->packed = lin->scale = lin->bias = NULL;
+    lin->colsum = NULL;
 }
 
 /* Packs W [n][k] (dtype ENC_F32/F16/I8; scale [n] for int8) and bias [n].
  * float16 weights become float32 (the arithmetic is float32 anyway); int8 stay
  * int8 and are widened in registers. Returns 0, or -1 when out of memory. */
 static int enc_linear_pack(enc_linear *lin, const void *w, int dtype, const float *scale,
-                           const float *bias, long n, long k) {
+                           const float *bias, long n, long k, int int8_act) {
     long p, kk, j;
     lin->n = n;
     lin->k = k;
     lin->int8 = dtype == ENC_I8;
+    lin->int8_act = lin->int8 && int8_act;
     lin->packed = enc_alloc((size_t)n * k * (lin->int8 ? 1 : 4));
     lin->bias = enc_alloc((size_t)n * 4);
     lin->scale = lin->int8 ? enc_alloc((size_t)n * 4) : NULL;
-    if (!lin->packed || !lin->bias || (lin->int8 && !lin->scale)) {
+    lin->colsum = lin->int8_act ? (int32_t *)enc_alloc((size_t)n * 4) : NULL;
+    if (!lin->packed || !lin->bias || (lin->int8 && !lin->scale) ||
+        (lin->int8_act && !lin->colsum)) {
         enc_linear_free(lin);
         return -1;
     }
     memcpy(lin->bias, bias, (size_t)n * 4);
-    if (lin->int8) {
+    if (lin->int8_act) {
+        const signed char *src = (const signed char *)w;
+        memcpy(lin->scale, scale, (size_t)n * 4);
+        memcpy(lin->packed, w, (size_t)n * k);
+        for (j = 0; j < n; j++) {
+            int32_t total = 0;
+            for (kk = 0; kk < k; kk++) total += src[j * k + kk];
+            lin->colsum[j] = total;
+        }
+    } else if (lin->int8) {
         const signed char *src = (const signed char *)w;
         signed char *dst = (signed char *)lin->packed;
         memcpy(lin->scale, scale, (size_t)n * 4);
@@ -145,19 +162,30 @@ static int enc_linear_pack(enc_linear *lin, const void *w, int dtype, const floa
     return 0;
 }
 
-/* One tile: rows [0, MR) of x times panel `w` into y (ENC_NR columns). The
- * loop over r is unrolled, so the accumulators live in registers. */
+/* One tile: rows [0, MR) of x times inputs [k0, k1) of panel `w` into y (ENC_NR
+ * columns). The first block starts the sums at zero, later ones continue the
+ * float32 partial sums left in y, and the last applies scale and bias: the
+ * same operations, in the same order, as one pass over all inputs. The loop
+ * over r is unrolled, so the accumulators live in registers. */
 static inline __attribute__((always_inline)) void
-enc_tile(const float *x, long ldx, const void *w, int int8, long k, float *y, long ldy,
-         const float *scale, const float *bias, const int MR) {
+enc_tile(const float *x, long ldx, const void *w, int int8, long k0, long k1, int first,
+         int last, float *y, long ldy, const float *scale, const float *bias, const int MR) {
     enc_v16 acc0[8], acc1[8], w0, w1;
     long kk;
     int r;
+    if (first) {
 #pragma GCC unroll 8
-    for (r = 0; r < MR; r++) acc0[r] = acc1[r] = (enc_v16){0};
+        for (r = 0; r < MR; r++) acc0[r] = acc1[r] = (enc_v16){0};
+    } else {
+#pragma GCC unroll 8
+        for (r = 0; r < MR; r++) {
+            acc0[r] = *(const enc_v16u *)(y + r * ldy);
+            acc1[r] = *(const enc_v16u *)(y + r * ldy + 16);
+        }
+    }
     if (int8) {
         const signed char *wb = (const signed char *)w;
-        for (kk = 0; kk < k; kk += 4) {
+        for (kk = k0; kk < k1; kk += 4) {
             enc_i16 raw0 = *(const enc_i16 *)(wb + kk * ENC_NR);
             enc_i16 raw1 = *(const enc_i16 *)(wb + kk * ENC_NR + 64);
             int t;
@@ -173,16 +201,9 @@ enc_tile(const float *x, long ldx, const void *w, int int8, long k, float *y, lo
                 }
             }
         }
-        enc_v16 s0 = *(const enc_v16u *)scale, s1 = *(const enc_v16u *)(scale + 16);
-        enc_v16 b0 = *(const enc_v16u *)bias, b1 = *(const enc_v16u *)(bias + 16);
-#pragma GCC unroll 8
-        for (r = 0; r < MR; r++) {
-            *(enc_v16u *)(y + r * ldy) = acc0[r] * s0 + b0;
-            *(enc_v16u *)(y + r * ldy + 16) = acc1[r] * s1 + b1;
-        }
     } else {
         const float *wf = (const float *)w;
-        for (kk = 0; kk < k; kk++) {
+        for (kk = k0; kk < k1; kk++) {
             w0 = *(const enc_v16 *)(wf + kk * ENC_NR);
             w1 = *(const enc_v16 *)(wf + kk * ENC_NR + 16);
 #pragma GCC unroll 8
@@ -192,6 +213,22 @@ enc_tile(const float *x, long ldx, const void *w, int int8, long k, float *y, lo
                 acc1[r] += xv * w1;
             }
         }
+    }
+    if (!last) {
+#pragma GCC unroll 8
+        for (r = 0; r < MR; r++) {
+            *(enc_v16u *)(y + r * ldy) = acc0[r];
+            *(enc_v16u *)(y + r * ldy + 16) = acc1[r];
+        }
+    } else if (int8) {
+        enc_v16 s0 = *(const enc_v16u *)scale, s1 = *(const enc_v16u *)(scale + 16);
+        enc_v16 b0 = *(const enc_v16u *)bias, b1 = *(const enc_v16u *)(bias + 16);
+#pragma GCC unroll 8
+        for (r = 0; r < MR; r++) {
+            *(enc_v16u *)(y + r * ldy) = acc0[r] * s0 + b0;
+            *(enc_v16u *)(y + r * ldy + 16) = acc1[r] * s1 + b1;
+        }
+    } else {
         enc_v16 b0 = *(const enc_v16u *)bias, b1 = *(const enc_v16u *)(bias + 16);
 #pragma GCC unroll 8
         for (r = 0; r < MR; r++) {
@@ -201,20 +238,46 @@ enc_tile(const float *x, long ldx, const void *w, int int8, long k, float *y, lo
     }
 }
 
-/* Rows [0, m) (m % ENC_ROW_ALIGN == 0) of y, panels [p0, p1). Rows are taken
- * in chunks so a chunk of x stays in cache while every panel passes over it. */
+/* Input features per block: a block of a panel (ENC_KC * ENC_NR weights, 16 KB
+ * as float32) stays in L1 while every row tile of a chunk passes over it, so
+ * a small batch reads each weight from memory once. A multiple of 4 (int8). */
+#define ENC_KC 128
+
+/* Rows [0, m) of y, panels [p0, p1): chunks of rows (kept in L2), then panels,
+ * input blocks, and tiles of MR rows; the last rows go through smaller tiles
+ * (the same operations per element, so a row's result does not depend on its
+ * tile). */
 #define ENC_GEMM_BODY(MR)                                                                   \
     {                                                                                       \
-        long m0, m1, r, p, mc = lin->k > 512 ? 64 : 128;                                    \
+        long m0, m1, r, p, k0, k1, mc = lin->k > 512 ? 64 : 128;                           \
         size_t esize = lin->int8 ? 1 : 4;                                                   \
         for (m0 = 0; m0 < m; m0 = m1) {                                                     \
             m1 = m0 + mc < m ? m0 + mc : m;                                                 \
             for (p = p0; p < p1; p++) {                                                     \
                 const char *w = (const char *)lin->packed + (size_t)p * lin->k * ENC_NR * esize; \
                 const float *sc = lin->int8 ? lin->scale + p * ENC_NR : NULL;               \
-                for (r = m0; r < m1; r += MR)                                               \
-                    enc_tile(x + r * ldx, ldx, w, lin->int8, lin->k, y + r * ldy + p * ENC_NR, \
-                             ldy, sc, lin->bias + p * ENC_NR, MR);                           \
+                const float *bi = lin->bias + p * ENC_NR;                                   \
+                for (k0 = 0; k0 < lin->k; k0 = k1) {                                        \
+                    int first = k0 == 0, last;                                              \
+                    k1 = k0 + ENC_KC < lin->k ? k0 + ENC_KC : lin->k;                       \
+                    last = k1 == lin->k;                                                    \
+                    for (r = m0; r + MR <= m1; r += MR)                                     \
+                        enc_tile(x + r * ldx, ldx, w, lin->int8, k0, k1, first, last,       \
+                                 y + r * ldy + p * ENC_NR, ldy, sc, bi, MR);                \
+                    if (MR > 4 && r + 4 <= m1) {                                            \
+                        enc_tile(x + r * ldx, ldx, w, lin->int8, k0, k1, first, last,       \
+                                 y + r * ldy + p * ENC_NR, ldy, sc, bi, 4);                 \
+                        r += 4;                                                             \
+                    }                                                                       \
+                    if (MR > 2 && r + 2 <= m1) {                                            \
+                        enc_tile(x + r * ldx, ldx, w, lin->int8, k0, k1, first, last,       \
+                                 y + r * ldy + p * ENC_NR, ldy, sc, bi, 2);                 \
+                        r += 2;                                                             \
+                    }                                                                       \
+                    if (r < m1)                                                             \
+                        enc_tile(x + r * ldx, ldx, w, lin->int8, k0, k1, first, last,       \
+                                 y + r * ldy + p * ENC_NR, ldy, sc, bi, 1);                 \
+                }                                                                           \
             }                                                                               \
         }                                                                                   \
     }
@@ -231,6 +294,122 @@ enc_gemm_avx2(const enc_linear *lin, const float *x, long ldx, long m, float *y,
 static void
 enc_gemm_base(const enc_linear *lin, const float *x, long ldx, long m, float *y, long ldy,
               long p0, long p1) ENC_GEMM_BODY(2)
+
+/* ---- int8 activations: y = dequant(q(x) @ W.T) + b ---------------------------------- */
+
+/* Each row of x to int8 on its own scale (max |x| / 127, rounding halves up),
+ * stored offset by 128 as uint8 for the u8 x s8 dot products; sx[r] its
+ * scale. A row's codes depend on that row only. Written for the vectoriser:
+ * the maximum is taken on the bit patterns (ordered like the values for
+ * non-negative floats), and v + 128.5 > 0 truncates to floor. */
+static inline __attribute__((always_inline)) void
+enc_quantize_body(const float *x, long ldx, long m, long k, uint8_t *q, float *sx) {
+    long r, kk;
+    for (r = 0; r < m; r++) {
+        const float *row = x + r * ldx;
+        const uint32_t *bits = (const uint32_t *)row;
+        uint8_t *out = q + r * k;
+        uint32_t top_bits = 0;
+        float top, inv;
+        for (kk = 0; kk < k; kk++) {
+            uint32_t a = bits[kk] & 0x7fffffffu;
+            top_bits = a > top_bits ? a : top_bits;
+        }
+        memcpy(&top, &top_bits, 4);
+        if (!(top > 0.0f) || top_bits >= 0x7f800000u) {  /* zero, or inf / NaN: all zero */
+            memset(out, 128, (size_t)k);
+            sx[r] = 0.0f;
+            continue;
+        }
+        inv = 127.0f / top;
+        sx[r] = top / 127.0f;
+        for (kk = 0; kk < k; kk++) out[kk] = (uint8_t)(int32_t)(row[kk] * inv + 128.5f);
+    }
+}
+
+__attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma"), optimize("O3"))) static void
+enc_quantize_avx512(const float *x, long ldx, long m, long k, uint8_t *q, float *sx) {
+    enc_quantize_body(x, ldx, m, k, q, sx);
+}
+__attribute__((target("avx2,fma"), optimize("O3"))) static void
+enc_quantize_avx2(const float *x, long ldx, long m, long k, uint8_t *q, float *sx) {
+    enc_quantize_body(x, ldx, m, k, q, sx);
+}
+__attribute__((optimize("O3"))) static void
+enc_quantize_base(const float *x, long ldx, long m, long k, uint8_t *q, float *sx) {
+    enc_quantize_body(x, ldx, m, k, q, sx);
+}
+
+/* Integer dot products of R rows of q with 4 weight rows: exact, so any order
+ * (the compiler's vectorised reduction, vpdpbusd on VNNI CPUs) gives the same sums. */
+static inline __attribute__((always_inline)) void
+enc_dot4(const uint8_t *a, long lda, const int8_t *b, long ldb, long k, int32_t *s,
+         const int R) {
+    long kk;
+    if (R == 4) {
+        int32_t s00 = 0, s01 = 0, s02 = 0, s03 = 0, s10 = 0, s11 = 0, s12 = 0, s13 = 0;
+        int32_t s20 = 0, s21 = 0, s22 = 0, s23 = 0, s30 = 0, s31 = 0, s32 = 0, s33 = 0;
+        const uint8_t *a0 = a, *a1 = a + lda, *a2 = a + 2 * lda, *a3 = a + 3 * lda;
+        const int8_t *b0 = b, *b1 = b + ldb, *b2 = b + 2 * ldb, *b3 = b + 3 * ldb;
+        for (kk = 0; kk < k; kk++) {
+            s00 += a0[kk] * b0[kk]; s01 += a0[kk] * b1[kk];
+            s02 += a0[kk] * b2[kk]; s03 += a0[kk] * b3[kk];
+            s10 += a1[kk] * b0[kk]; s11 += a1[kk] * b1[kk];
+            s12 += a1[kk] * b2[kk]; s13 += a1[kk] * b3[kk];
+            s20 += a2[kk] * b0[kk]; s21 += a2[kk] * b1[kk];
+            s22 += a2[kk] * b2[kk]; s23 += a2[kk] * b3[kk];
+            s30 += a3[kk] * b0[kk]; s31 += a3[kk] * b1[kk];
+            s32 += a3[kk] * b2[kk]; s33 += a3[kk] * b3[kk];
+        }
+        s[0] = s00; s[1] = s01; s[2] = s02; s[3] = s03;
+        s[4] = s10; s[5] = s11; s[6] = s12; s[7] = s13;
+        s[8] = s20; s[9] = s21; s[10] = s22; s[11] = s23;
+        s[12] = s30; s[13] = s31; s[14] = s32; s[15] = s33;
+    } else {
+        int32_t s00 = 0, s01 = 0, s02 = 0, s03 = 0;
+        const int8_t *b0 = b, *b1 = b + ldb, *b2 = b + 2 * ldb, *b3 = b + 3 * ldb;
+        for (kk = 0; kk < k; kk++) {
+            s00 += a[kk] * b0[kk]; s01 += a[kk] * b1[kk];
+            s02 += a[kk] * b2[kk]; s03 += a[kk] * b3[kk];
+        }
+        s[0] = s00; s[1] = s01; s[2] = s02; s[3] = s03;
+    }
+}
+
+/* y rows [0, m) = (sum_k q[r][k] * W[c][k] - 128 * colsum[c]) * sx[r] * scale[c] + b[c];
+ * four weight rows at a time (they stay in L1) against every row block. */
+#define ENC_GEMM_Q_BODY                                                                       \
+    {                                                                                         \
+        long c, r, i, j, k = lin->k;                                                          \
+        int32_t s[16];                                                                        \
+        const int8_t *w = (const int8_t *)lin->packed;                                        \
+        for (c = 0; c < lin->n; c += 4) {                                                     \
+            for (r = 0; r < m; r += 4) {                                                      \
+                int rows = m - r < 4 ? 1 : 4;                                                 \
+                if (rows == 4)                                                                \
+                    enc_dot4(q + r * k, k, w + c * k, k, k, s, 4);                            \
+                else                                                                          \
+                    enc_dot4(q + r * k, k, w + c * k, k, k, s, 1);                            \
+                for (i = 0; i < rows; i++)                                                    \
+                    for (j = 0; j < 4; j++)                                                   \
+                        y[(r + i) * ldy + c + j] =                                            \
+                            (float)(s[i * 4 + j] - 128 * lin->colsum[c + j]) *                \
+                                (sx[r + i] * lin->scale[c + j]) + lin->bias[c + j];           \
+                if (rows == 1) r -= 3;                                                        \
+            }                                                                                 \
+        }                                                                                     \
+    }
+
+__attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx512vnni,avx2,fma"),
+               optimize("O3"))) static void
+enc_gemm_q_vnni(const enc_linear *lin, const uint8_t *q, const float *sx, long m, float *y,
+                long ldy) ENC_GEMM_Q_BODY
+__attribute__((target("avx2,fma"), optimize("O3"))) static void
+enc_gemm_q_avx2(const enc_linear *lin, const uint8_t *q, const float *sx, long m, float *y,
+                long ldy) ENC_GEMM_Q_BODY
+__attribute__((optimize("O3"))) static void
+enc_gemm_q_base(const enc_linear *lin, const uint8_t *q, const float *sx, long m, float *y,
+                long ldy) ENC_GEMM_Q_BODY
 
 /* ---- attention ---------------------------------------------------------------------- */
 
@@ -358,17 +537,26 @@ typedef void (*enc_add_norm_fn)(const float *, const float *, const float *, con
 static enc_gemm_fn enc_gemm = enc_gemm_base;
 static enc_attention_fn enc_attention = enc_attention_base;
 static enc_add_norm_fn enc_add_norm = enc_add_norm_base;
+typedef void (*enc_gemm_q_fn)(const enc_linear *, const uint8_t *, const float *, long, float *,
+                              long);
+static enc_gemm_q_fn enc_gemm_q = enc_gemm_q_base;
+typedef void (*enc_quantize_fn)(const float *, long, long, long, uint8_t *, float *);
+static enc_quantize_fn enc_quantize_rows = enc_quantize_base;
 static const char *enc_isa = "x86-64";
 
 /* Picks the kernels for this CPU; `force` = "x86-64" or "avx2" limits the choice (tests). */
 static const char *enc_init(const char *force) {
-    int avx512, avx2;
+    int avx512, avx2, vnni;
     __builtin_cpu_init();
     avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
              __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq");
     avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    if (force && strcmp(force, "avx2") == 0) avx512 = 0;
-    if (force && strcmp(force, "x86-64") == 0) avx512 = avx2 = 0;
+    vnni = avx512 && __builtin_cpu_supports("avx512vnni");
+    if (force && strcmp(force, "avx2") == 0) avx512 = vnni = 0;
+    if (force && strcmp(force, "x86-64") == 0) avx512 = avx2 = vnni = 0;
+    enc_gemm_q = vnni ? enc_gemm_q_vnni : avx2 ? enc_gemm_q_avx2 : enc_gemm_q_base;
+    enc_quantize_rows = avx512 ? enc_quantize_avx512 : avx2 ? enc_quantize_avx2
+                                                            : enc_quantize_base;
     if (avx512) {
         enc_gemm = enc_gemm_avx512;
         enc_attention = enc_attention_avx512;
@@ -409,11 +597,13 @@ typedef struct {
 
 /* Scratch of one forward pass over `tokens` tokens, the longest sequence `longest`. */
 typedef struct {
-    float *h, *qkv, *ctx, *tmp, *inter, *attn;
+    float *h, *qkv, *ctx, *tmp, *inter, *attn, *sx;
+    uint8_t *q;
 } enc_scratch;
 
 static void enc_scratch_free(enc_scratch *s) {
     free(s->h); free(s->qkv); free(s->ctx); free(s->tmp); free(s->inter); free(s->attn);
+    free(s->sx); free(s->q);
 }
 
 static int enc_scratch_alloc(enc_scratch *s, const enc_model *m, long tokens, long longest) {
@@ -425,11 +615,24 @@ static int enc_scratch_alloc(enc_scratch *s, const enc_model *m, long tokens, lo
     s->tmp = enc_alloc((size_t)rows * m->hidden * 4);
     s->inter = enc_alloc((size_t)rows * m->inter * 4);
     s->attn = enc_alloc((size_t)(m->hidden / m->heads + 1) * lp * 4);
-    if (!s->h || !s->qkv || !s->ctx || !s->tmp || !s->inter || !s->attn) {
+    s->sx = enc_alloc((size_t)rows * 4);
+    s->q = enc_alloc((size_t)rows * (m->inter > m->hidden ? m->inter : m->hidden));
+    if (!s->h || !s->qkv || !s->ctx || !s->tmp || !s->inter || !s->attn || !s->sx || !s->q) {
         enc_scratch_free(s);
         return -1;
     }
     return 0;
+}
+
+/* y = x @ W.T + b for rows [0, m), by the kernel the layer was packed for. */
+static void enc_apply(const enc_linear *lin, const float *x, long ldx, long m, float *y, long ldy,
+                      const enc_scratch *sc) {
+    if (lin->int8_act) {
+        enc_quantize_rows(x, ldx, m, lin->k, sc->q, sc->sx);
+        enc_gemm_q(lin, sc->q, sc->sx, m, y, ldy);
+    } else {
+        enc_gemm(lin, x, ldx, m, y, ldy, 0, lin->n / ENC_NR);
+    }
 }
 
 /* Embeddings of the tokens of sequences [0, n_seq): ids packed back to back,
@@ -438,13 +641,12 @@ static int enc_scratch_alloc(enc_scratch *s, const enc_model *m, long tokens, lo
 static int enc_forward(const enc_model *m, const int32_t *ids, const long *offsets, long n_seq,
                        float *out) {
     long H = m->hidden, I = m->inter, hd = H / m->heads;
-    long tokens = offsets[n_seq] - offsets[0], rows, longest = 1, s, t, j, l, hh, i;
+    long tokens = offsets[n_seq] - offsets[0], longest = 1, s, t, j, l, hh, i;
     const int32_t *id0 = ids + offsets[0];
     enc_scratch sc;
     for (s = 0; s < n_seq; s++)
         if (offsets[s + 1] - offsets[s] > longest) longest = offsets[s + 1] - offsets[s];
     if (enc_scratch_alloc(&sc, m, tokens, longest)) return -1;
-    rows = (tokens + ENC_ROW_ALIGN - 1) / ENC_ROW_ALIGN * ENC_ROW_ALIGN;
 
     /* (word + token type) + position, then the embedding norm */
     for (s = 0; s < n_seq; s++)
@@ -458,19 +660,19 @@ static int enc_forward(const enc_model *m, const int32_t *ids, const long *offse
 
     for (l = 0; l < m->layers; l++) {
         const enc_layer *L = &m->layer[l];
-        enc_gemm(&L->qkv, sc.h, H, rows, sc.qkv, 3 * H, 0, 3 * H / ENC_NR);
+        enc_apply(&L->qkv, sc.h, H, tokens, sc.qkv, 3 * H, &sc);
         for (s = 0; s < n_seq; s++) {
             long o = offsets[s] - offsets[0], len = offsets[s + 1] - offsets[s];
             for (hh = 0; hh < m->heads; hh++)
                 enc_attention(sc.qkv + o * 3 * H, H, hh, hd, len, sc.ctx + o * H, sc.attn);
         }
-        enc_gemm(&L->out, sc.ctx, H, rows, sc.tmp, H, 0, H / ENC_NR);
+        enc_apply(&L->out, sc.ctx, H, tokens, sc.tmp, H, &sc);
         for (t = 0; t < tokens; t++)
             enc_add_norm(sc.tmp + t * H, sc.h + t * H, L->norm1_g, L->norm1_b, m->eps, H,
                          sc.h + t * H);
-        enc_gemm(&L->inter, sc.h, H, rows, sc.inter, I, 0, I / ENC_NR);
+        enc_apply(&L->inter, sc.h, H, tokens, sc.inter, I, &sc);
         enc_gelu(sc.inter, tokens * I);
-        enc_gemm(&L->out2, sc.inter, I, rows, sc.tmp, H, 0, H / ENC_NR);
+        enc_apply(&L->out2, sc.inter, I, tokens, sc.tmp, H, &sc);
         for (t = 0; t < tokens; t++)
             enc_add_norm(sc.tmp + t * H, sc.h + t * H, L->norm2_g, L->norm2_b, m->eps, H,
                          sc.h + t * H);

@@ -47,7 +47,8 @@ class SentenceEncoder:
         self._source = source
         self._dims = checked.dims
         self._max_length = checked.tokenizer["max_length"]
-        self._kernel = _encoder.Encoder(checked.dims, checked.weights, checked.vectors)
+        self._kernel = _encoder.Encoder(checked.dims, checked.weights, checked.vectors,
+                                        checked.int8_activations)
         self._threads = default_threads() if threads is None else max(1, int(threads))
         self._artifact = loaded
         self._tokenizer = None

@@ -10,7 +10,7 @@ from inference.text import _encoder
 from inference.text.encoder import SentenceEncoder
 from inference.text.tests import encoder_fixtures as fx
 
-CANDIDATES = ("fp32", "fp16", "int8")
+CANDIDATES = ("fp32", "fp16", "int8", "int8-dynamic")
 
 
 @pytest.fixture(name="paths", scope="module")
