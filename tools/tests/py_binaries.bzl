@@ -17,6 +17,7 @@ PY_BINARIES = [
     "//models/digits:release_gate",
     "//models/digits:train",
     "//models/digits:write_model_card",
+    "//models/minilm:convert",
     "//services/digits:contract.update",
     "//services/digits:release_requests_tool",
     "//services/digits:serve",

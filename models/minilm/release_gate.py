@@ -1,0 +1,276 @@
+"""Release gate: may this candidate artifact replace the current MiniLM release?
+
+    bazel run //models/minilm:release_gate [-- --candidate PATH] [--promote]
+
+The default candidate is the model this checkout builds (//models/minilm:model,
+the operating point's candidate). The gate measures the candidate itself with
+the numpy reference encoder (inference/text/reference.py) on the committed
+reference data (models/minilm/data: Hugging Face token ids and
+sentence-transformers' embeddings); it takes no recorded figure on trust. It
+fails (exit 1, naming each failed check and its numbers) unless:
+
+  1. the artifact loads, verifies, and is a sentence-encoder this reference runs;
+  2. it is the operating point's candidate (release/operating_point.json);
+  3. its architecture, tokenizer, pooling and normalization are the current
+     release's (a change there must be a deliberate new release: --promote);
+  4. its embeddings are finite, unit-length and of the declared dimension;
+  5. a sentence's embedding does not depend on its batch (padding) beyond
+     gate.json's max_batch_difference;
+  6. mean cosine to the reference over the evaluation corpus >= the floor,
+     and every sentence's cosine >= its floor (gate.json);
+  7. the headline metric (paraphrase top-1 retrieval accuracy) has not dropped
+     by more than the release's relative tolerance below the current release's
+     value (release/current.json).
+
+`--promote` then records the candidate as the current release.
+
+`judge(model_path, release_path)` is the same gate as an image's release tool
+calls it (model_image's release_gate): on the model taken out of a pushed image,
+or the one this checkout builds.
+"""
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import os
+import sys
+
+import numpy as np
+
+from inference import errors
+from inference.text import reference
+from models.minilm import operating_point, paths, quality, reference_data
+
+HEADLINE = "paraphrase_top1"
+# The header fields a release fixes: what the service's tokenizer and encoder obey.
+SETTINGS = ("architecture", "tokenizer", "pooling", "normalize", "output")
+GATE_FIELDS = {
+    "max_batch_difference": (0.0, 0.1),
+    "min_cosine_to_reference": (0.0, 1.0),
+    "min_mean_cosine_to_reference": (0.0, 1.0),
+}
+UNIT_TOLERANCE = 1e-5
+# Sentences of the evaluation corpus embedded alone and in batches for check 5.
+BATCH_PROBE = 12
+
+
+class ReleaseRecordError(ValueError):
+    """release/current.json or gate.json is unusable."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Check:
+    """The outcome of one gate check; `figures` are what it measured, by metric name
+    (the release history records them)."""
+
+    name: str
+    ok: bool
+    detail: str
+    figures: dict = dataclasses.field(default_factory=dict)
+
+
+def _read_json(path, what):
+    try:
+        with open(path, encoding="utf-8") as src:
+            value = json.load(src)
+    except (OSError, ValueError) as err:
+        raise ReleaseRecordError(f"cannot read {what} {path}: {err}") from err
+    if not isinstance(value, dict):
+        raise ReleaseRecordError(f"{path}: must be a JSON object")
+    return value
+
+
+def _number(value, low, high):
+    return not isinstance(value, bool) and isinstance(value, (int, float)) \
+        and low <= value <= high
+
+
+def load_release(path):
+    """Reads and validates the current release record (every problem at once)."""
+    release = _read_json(path, "the release record")
+    problems = []
+    if release.get("headline_metric") != HEADLINE:
+        problems.append(f"'headline_metric' must be {HEADLINE!r}, "
+                        f"got {release.get('headline_metric')!r}")
+    for key, low, high in (("headline_value", 0, 1), ("relative_tolerance", 0, 0.5)):
+        if not _number(release.get(key), low, high):
+            problems.append(f"'{key}' must be a number from {low} to {high}, "
+                            f"got {release.get(key)!r}")
+    if not isinstance(release.get("version"), str):
+        problems.append("'version' (the released artifact's sha256) is missing")
+    if not isinstance(release.get("settings"), dict) or \
+            sorted(release["settings"]) != sorted(SETTINGS):
+        problems.append(f"'settings' must hold the released header's {', '.join(SETTINGS)}")
+    if problems:
+        raise ReleaseRecordError(f"{path} is invalid: " + "; ".join(problems))
+    return release
+
+
+def load_gate(path):
+    """gate.json's floors, validated (every problem at once)."""
+    gate = _read_json(path, "the gate settings")
+    problems = [f"'{key}' must be a number from {low} to {high}, got {gate.get(key)!r}"
+                for key, (low, high) in GATE_FIELDS.items()
+                if not _number(gate.get(key), low, high)]
+    if problems:
+        raise ReleaseRecordError(f"{path} is invalid: " + "; ".join(problems))
+    return gate
+
+
+def _settings_differ(header, release):
+    return [key for key in SETTINGS if header.get(key) != release["settings"].get(key)]
+
+
+def _embedding_problem(vectors, dimension, rows):
+    if vectors.shape != (rows, dimension) or vectors.dtype != np.float32:
+        return f"shape {vectors.shape} {vectors.dtype}, expected ({rows}, {dimension}) float32"
+    if not np.all(np.isfinite(vectors)):
+        return "values are not finite"
+    worst = float(np.abs(np.linalg.norm(vectors.astype(np.float64), axis=1) - 1).max())
+    if worst > UNIT_TOLERANCE:
+        return f"a norm differs from 1 by {worst:.2e}"
+    return None
+
+
+def _batch_difference(encoder, ids):
+    whole = encoder.embed_batch(ids)
+    variants = [np.vstack([encoder.embed_batch([row]) for row in ids]),
+                encoder.embed_batch(ids[::-1])[::-1],
+                encoder.embed(ids)]
+    return max(float(np.abs(v - whole).max()) for v in variants)
+
+
+def evaluate(candidate, release, gate, wanted, data):
+    """Runs every check on the candidate artifact file; returns the list of `Check`s.
+    `wanted` is the operating point's candidate name."""
+    try:
+        encoder = reference.ReferenceEncoder.load(candidate)
+    except (errors.ArtifactError, reference.SchemaError, KeyError) as err:
+        return [Check("artifact loads and is a sentence encoder", False,
+                      f"{type(err).__name__}: {err}")]
+    header = encoder.header
+    variant = header["model"].get("variant")
+    checks = [Check("artifact loads and is a sentence encoder", True,
+                    f"variant {variant!r}, {header['model'].get('name')}")]
+    checks.append(Check("artifact is the operating point's candidate", variant == wanted,
+                        f"artifact variant {variant!r}, operating point {wanted!r}"))
+    differ = _settings_differ(header, release)
+    checks.append(Check("settings are the current release's", not differ,
+                        f"differ: {', '.join(differ)} (a deliberate change: edit 'settings' "
+                        f"in {paths.RELEASE})" if differ else
+                        ", ".join(SETTINGS) + " unchanged"))
+    figures = quality.measure(encoder.embed, data)
+    vectors = encoder.embed(data.eval_ids[:BATCH_PROBE])
+    problem = _embedding_problem(vectors, header["output"]["dimension"], len(vectors))
+    checks.append(Check("embeddings are finite unit vectors", problem is None,
+                        problem or f"{len(vectors)} sentences"))
+    worst = _batch_difference(encoder, data.eval_ids[:BATCH_PROBE])
+    limit = gate["max_batch_difference"]
+    checks.append(Check(f"embeddings do not depend on the batch (<= {limit:g})", worst <= limit,
+                        f"largest difference {worst:.2e}",
+                        {"batch_difference": float(f"{worst:.3g}")}))
+    mean, lowest = figures["mean_cosine_to_reference"], figures["min_cosine_to_reference"]
+    floor = gate["min_mean_cosine_to_reference"]
+    checks.append(Check(f"mean cosine to the reference >= {floor}", mean >= floor,
+                        f"measured {mean:.6f} over {len(data.eval_ids)} sentences",
+                        {"mean_cosine_to_reference": mean}))
+    floor = gate["min_cosine_to_reference"]
+    checks.append(Check(f"every sentence's cosine to the reference >= {floor}", lowest >= floor,
+                        f"lowest {lowest:.6f}", {"min_cosine_to_reference": lowest}))
+    measured = figures[HEADLINE]
+    baseline, tolerance = release["headline_value"], release["relative_tolerance"]
+    threshold = baseline * (1 - tolerance)
+    checks.append(Check(
+        f"{HEADLINE} within {tolerance:.1%} of the current release", measured >= threshold,
+        f"candidate {measured:.6f} over {len(data.sentence_ids)} pairs, current release "
+        f"{baseline:.6f} (version {release['version'][:12]}), lowest allowed {threshold:.6f}",
+        {HEADLINE: measured}))
+    return checks
+
+
+def judge(model_path, release_path):
+    """The release gate as model_image's `release_gate` calls it: every check of
+    `evaluate` on the artifact at `model_path` against the release record at
+    `release_path`, with gate.json, the operating point and the reference data
+    found in the runfiles. Returns the list of `Check`s (name, ok, detail,
+    figures); raises ReleaseRecordError, OperatingPointError, ReferenceDataError or
+    FileNotFoundError when it cannot run."""
+    release = load_release(release_path)
+    gate = load_gate(paths.runfile(paths.GATE))
+    wanted = operating_point.candidate(paths.runfile(paths.OPERATING_POINT))
+    data = reference_data.read(paths.runfile(paths.REFERENCE))
+    return evaluate(model_path, release, gate, wanted, data)
+
+
+def release_record(candidate, release, checks):
+    """The release record that makes `candidate` (which passed the gate) the current
+    release; its figures are the ones the gate just measured."""
+    encoder = reference.ReferenceEncoder.load(candidate)
+    header = encoder.header
+    measured = {}
+    for check in checks:
+        measured.update(check.figures)
+    with open(candidate, "rb") as src:
+        version = hashlib.sha256(src.read()).hexdigest()
+    return {
+        "comment": "The current release of //models/minilm:model, compared against by "
+                   "//models/minilm:release_gate. Written by `bazel run "
+                   "//models/minilm:release_gate -- --promote`.",
+        "version": version,
+        "variant": header["model"]["variant"],
+        "code_revision": header["model"].get("code_revision"),
+        "headline_metric": HEADLINE,
+        "headline_value": measured[HEADLINE],
+        "relative_tolerance": release["relative_tolerance"],
+        "metrics": {key: measured[key] for key in sorted(measured)},
+        "settings": {key: header[key] for key in SETTINGS},
+    }
+
+
+def main(argv=None):
+    """Command line entry point; returns the exit status (0 pass, 1 refused, 2 misuse)."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--candidate", help="artifact to judge (default: the built model)")
+    parser.add_argument("--release", help="release record (default: release/current.json)")
+    parser.add_argument("--promote", action="store_true",
+                        help="if the gate passes, record the candidate as the current release")
+    args = parser.parse_args(argv)
+    cwd = os.environ.get("BUILD_WORKING_DIRECTORY", "")
+    candidate = os.path.join(cwd, args.candidate) if args.candidate else paths.model_path()
+    try:
+        release = load_release(os.path.join(cwd, args.release) if args.release
+                               else paths.runfile(paths.RELEASE))
+        gate = load_gate(paths.runfile(paths.GATE))
+        wanted = operating_point.candidate(paths.runfile(paths.OPERATING_POINT))
+        data = reference_data.read(paths.runfile(paths.REFERENCE))
+    except (ReleaseRecordError, operating_point.OperatingPointError,
+            reference_data.ReferenceDataError, FileNotFoundError) as err:
+        print(f"release_gate: {err}", file=sys.stderr)
+        return 2
+    checks = evaluate(candidate, release, gate, wanted, data)
+    print(f"release gate for {candidate}:")
+    for check in checks:
+        print(f"  {'PASS' if check.ok else 'FAIL'}  {check.name}: {check.detail}")
+    failed = [c.name for c in checks if not c.ok]
+    if failed:
+        print(f"REFUSED: {len(failed)} check(s) failed: {'; '.join(failed)}")
+        return 1
+    print("ACCEPTED")
+    if args.promote:
+        workspace = os.environ.get("BUILD_WORKSPACE_DIRECTORY")
+        if not workspace:
+            print("release_gate: --promote needs `bazel run` (to find the source tree)",
+                  file=sys.stderr)
+            return 2
+        target = os.path.join(workspace, paths.RELEASE)
+        with open(target, "w", encoding="utf-8") as out:
+            json.dump(release_record(candidate, release, checks), out, indent=2,
+                      sort_keys=True)
+            out.write("\n")
+        print(f"promoted: wrote {target}; commit it with the change")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
