@@ -1,0 +1,72 @@
+"""The encoder on the real all-MiniLM-L6-v2 candidates (//models/minilm:model_<name>),
+against the numpy reference of the same artifact and sentence-transformers' own
+embeddings (models/minilm/data/reference.npz)."""
+
+import array
+
+import numpy as np
+import pytest
+
+from inference import artifact
+from inference.text import _encoder, spec
+from inference.text.encoder import SentenceEncoder
+from inference.text.reference import ReferenceEncoder
+
+# Under `bazel test` the working directory is the runfiles root of this workspace.
+MODEL = "models/minilm/minilm-{}.model"
+REFERENCE = "models/minilm/data/reference.npz"
+CANDIDATES = ("fp32", "fp16", "int8")
+
+
+@pytest.fixture(name="data", scope="module")
+def fixture_data():
+    """Eval sentences' token ids (HF tokenizers) and sentence-transformers' embeddings."""
+    with np.load(REFERENCE) as ref:
+        ids, offsets = ref["eval_ids"], ref["eval_offsets"]
+        sequences = [ids[offsets[i]:offsets[i + 1]].tolist() for i in range(len(offsets) - 1)]
+        return sequences, ref["eval_embeddings"].astype(np.float64)
+
+
+def _rows(vectors):
+    return np.array([np.asarray(v, dtype=np.float64) for v in vectors])
+
+
+@pytest.mark.parametrize("candidate", CANDIDATES)
+def test_candidate_matches_its_numpy_reference(data, candidate):
+    sequences = data[0][:48] + [max(data[0], key=len)]
+    path = MODEL.format(candidate)
+    ours = _rows(SentenceEncoder.load(path).embed_ids(sequences))
+    reference = ReferenceEncoder.load(path).embed(sequences).astype(np.float64)
+    cosines = (ours * reference).sum(axis=1)
+    assert cosines.min() >= 0.99999, cosines.min()
+
+
+def test_fp32_reproduces_sentence_transformers(data):
+    sequences, expected = data
+    ours = _rows(SentenceEncoder.load(MODEL.format("fp32")).embed_ids(sequences))
+    cosines = (ours * expected).sum(axis=1)
+    assert cosines.min() >= 0.99999, cosines.min()
+
+
+def test_int8_activations_stay_close_to_sentence_transformers(data):
+    """int8 weights times per-token int8 activations, on the int8 candidate's weights."""
+    sequences, expected = data
+    checked = spec.sentence_encoder_spec(artifact.read(MODEL.format("int8")))
+    kernel = _encoder.Encoder(checked.dims, checked.weights, checked.vectors, True)
+    ids, offsets = array.array("i"), array.array("l", [0])
+    for seq in sequences:
+        ids.extend(seq)
+        offsets.append(len(ids))
+    out = array.array("f", bytes(4 * 384 * len(sequences)))
+    kernel.forward(ids, offsets, out, 2)
+    cosines = (np.asarray(out, np.float64).reshape(-1, 384) * expected).sum(axis=1)
+    assert cosines.mean() >= 0.995 and cosines.min() >= 0.97, (cosines.mean(), cosines.min())
+
+
+@pytest.mark.parametrize("candidate", CANDIDATES)
+def test_a_sentence_alone_equals_it_in_the_whole_corpus(data, candidate):
+    sequences = data[0]
+    encoder = SentenceEncoder.load(MODEL.format(candidate), threads=2)
+    everything = encoder.embed_ids(sequences)
+    for i in (0, 17, len(sequences) - 1):
+        assert encoder.embed_ids([sequences[i]])[0].tobytes() == everything[i].tobytes()
