@@ -1,13 +1,18 @@
 """Batch-1 latency and batch-32 throughput of the sentence encoder, and of its peers.
 
-    bazel run //inference/text:benchmark -- --artifact fp32=PATH --artifact int8=PATH
+    bazel run //inference/text:benchmark -- [--artifact NAME=PATH ...]
         [--threads 1,2] [--peers] [--python VENV_PYTHON] [--json OUT]
 
-For each artifact and thread count, our encoder is timed on token ids
+Artifacts default to the fp32, fp16 and int8 candidates of //models/minilm.
+Each int8 one is also timed as "<name>+int8act": the same weights with int8
+activations (its header's precision.activations set to "int8_per_token", in a
+temporary copy). For each artifact and thread count, our encoder is timed on token ids
 (`embed_ids`: the model alone) and, when the tokenizer is available, on text
 (`embed`: tokenization included):
-  * batch 1: one typical sentence (12 words), median latency in ms;
+  * batch 1: one typical sentence (14 words), latency in ms;
   * batch 32: 32 sentences of varied length, sentences per second.
+Each figure is the best of many calls (at least --repeats and --seconds): on a
+machine shared with other work, the least disturbed one.
 
 With --peers, `benchmark_peers.py` runs in the reference venv (--python,
 default the venv's python under ~/.cache/modelship/reference-venv) and times,
@@ -23,13 +28,16 @@ Prints a markdown table; --json writes the figures.
 
 import json
 import os
-import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
+from inference import artifact
 from inference.text.encoder import SentenceEncoder
 from tools import cli
+
+DEFAULT_CANDIDATES = ("fp32", "fp16", "int8")
 
 SENTENCE = "A young woman is riding her bicycle along the river on a sunny morning."
 TEXTS = [
@@ -70,14 +78,16 @@ DEFAULT_PYTHON = os.path.join(os.path.expanduser("~"), ".cache", "modelship", "r
                               "bin", "python")
 
 
-def _median_seconds(call, repeats, seconds):
+def _best_seconds(call, repeats, seconds):
+    """Best seconds per call over at least `repeats` calls and about `seconds` (the
+    minimum: on a shared machine, the run least disturbed by other processes)."""
     call()
     times, start = [], time.perf_counter()
     while len(times) < repeats or time.perf_counter() - start < seconds:
         t0 = time.perf_counter()
         call()
         times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return min(times)
 
 
 def _synthetic_ids(text):
@@ -99,6 +109,30 @@ def _peers(args, threads):
     return json.loads(done.stdout)
 
 
+def _runfile(path):
+    """A file of this workspace in the runfiles (bazel run), else beside this checkout."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    for root in (os.environ.get("RUNFILES_DIR"), os.path.join(here, "..", "..", "..")):
+        if root and os.path.exists(os.path.join(root, "modelship", path)):
+            return os.path.abspath(os.path.join(root, "modelship", path))
+    return os.path.join(here, "..", "..", path)
+
+
+def _with_int8_activations(path, folder):
+    """A copy of an int8 artifact whose header asks for int8 activations, or None."""
+    loaded = artifact.read(path)
+    if any(view.format == "H" for view in loaded.tensors.values()):
+        return None  # float16 tensors cannot be re-encoded from their bit patterns
+    if not all(view.format == "b" for name, view in loaded.tensors.items()
+               if name.startswith("layers.") and view.ndim == 2):
+        return None
+    header = {k: v for k, v in loaded.header.items() if k != "tensors"}
+    header["precision"] = dict(header["precision"], activations="int8_per_token")
+    out = os.path.join(folder, os.path.basename(path) + ".int8act")
+    artifact.write(out, header, loaded.tensors)
+    return out
+
+
 def _source_model_dir():
     """The source wheel's model folder in the runfiles (@minilm_source)."""
     here = os.path.dirname(os.path.abspath(__file__))
@@ -113,8 +147,8 @@ def _source_model_dir():
 def _ours(name, path, threads, ids, args):
     encoder = SentenceEncoder.load(path, threads=threads)
     one, batch = [ids["sentence"]], ids["texts"]
-    b1 = _median_seconds(lambda: encoder.embed_ids(one), args.repeats, args.seconds)
-    b32 = _median_seconds(lambda: encoder.embed_ids(batch), max(3, args.repeats // 10),
+    b1 = _best_seconds(lambda: encoder.embed_ids(one), args.repeats, args.seconds)
+    b32 = _best_seconds(lambda: encoder.embed_ids(batch), max(3, args.repeats // 10),
                           args.seconds)
     row = {"engine": f"modelship {name}", "threads": threads, "batch1_ms": b1 * 1e3,
            "batch32_per_s": len(batch) / b32}
@@ -122,8 +156,8 @@ def _ours(name, path, threads, ids, args):
         encoder.embed([SENTENCE])
     except ImportError:
         return [row]
-    t1 = _median_seconds(lambda: encoder.embed([SENTENCE]), args.repeats, args.seconds)
-    t32 = _median_seconds(lambda: encoder.embed(TEXTS), max(3, args.repeats // 10), args.seconds)
+    t1 = _best_seconds(lambda: encoder.embed([SENTENCE]), args.repeats, args.seconds)
+    t32 = _best_seconds(lambda: encoder.embed(TEXTS), max(3, args.repeats // 10), args.seconds)
     return [row, {"engine": f"modelship {name} (text in)", "threads": threads,
                   "batch1_ms": t1 * 1e3, "batch32_per_s": len(TEXTS) / t32}]
 
@@ -148,8 +182,12 @@ def main(argv=None):
         if not sep or not name or not path:
             parser.error(f"--artifact {item!r}: expected NAME=PATH")
         artifacts.append((name, cli.user_path(path)))
-    if not artifacts and not args.peers:
-        parser.error("nothing to time: pass --artifact NAME=PATH and/or --peers")
+    if not artifacts:
+        artifacts = [(name, _runfile(f"models/minilm/minilm-{name}.model"))
+                     for name in DEFAULT_CANDIDATES]
+    for name, path in artifacts:
+        if not os.path.isfile(path):
+            raise cli.Failure(f"artifact {name}: no file {path}")
     try:
         threads = [int(t) for t in args.threads.split(",")]
     except ValueError:
@@ -165,9 +203,15 @@ def main(argv=None):
         report["ids_from"] = "synthetic (1.3 word pieces per word)"
     report["tokens"] = {"sentence": len(ids["sentence"]),
                         "texts": sum(len(s) for s in ids["texts"])}
-    for name, path in artifacts:
-        for count in threads:
-            report["results"].extend(_ours(name, path, count, ids, args))
+    with tempfile.TemporaryDirectory() as folder:
+        for name, path in artifacts:
+            variants = [(name, path)]
+            derived = _with_int8_activations(path, folder)
+            if derived:
+                variants.append((name + "+int8act", derived))
+            for variant, variant_path in variants:
+                for count in threads:
+                    report["results"].extend(_ours(variant, variant_path, count, ids, args))
     _print(report)
     if args.json:
         with open(cli.user_path(args.json), "w", encoding="utf-8") as out:
