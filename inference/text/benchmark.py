@@ -149,7 +149,7 @@ def _ours(name, path, threads, ids, args):
     one, batch = [ids["sentence"]], ids["texts"]
     b1 = _best_seconds(lambda: encoder.embed_ids(one), args.repeats, args.seconds)
     b32 = _best_seconds(lambda: encoder.embed_ids(batch), max(3, args.repeats // 10),
-                          args.seconds)
+                        args.seconds)
     row = {"engine": f"modelship {name}", "threads": threads, "batch1_ms": b1 * 1e3,
            "batch32_per_s": len(batch) / b32}
     try:
