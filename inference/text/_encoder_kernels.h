@@ -190,6 +190,8 @@ enc_tile(const float *x, long ldx, const void *w, int int8, long k0, long k1, in
     if (int8) {
         const signed char *wb = (const signed char *)w;
         for (kk = k0; kk < k1; kk += 4) {
+            __builtin_prefetch(wb + (kk + 32) * ENC_NR);
+            __builtin_prefetch(wb + (kk + 32) * ENC_NR + 64);
             enc_i16 raw0 = *(const enc_i16 *)(wb + kk * ENC_NR);
             enc_i16 raw1 = *(const enc_i16 *)(wb + kk * ENC_NR + 64);
             int t;
@@ -208,6 +210,9 @@ enc_tile(const float *x, long ldx, const void *w, int int8, long k0, long k1, in
     } else {
         const float *wf = (const float *)w;
         for (kk = k0; kk < k1; kk++) {
+            /* the panel streams from memory on the first tile of a block */
+            __builtin_prefetch(wf + (kk + 16) * ENC_NR);
+            __builtin_prefetch(wf + (kk + 16) * ENC_NR + 16);
             w0 = *(const enc_v16 *)(wf + kk * ENC_NR);
             w1 = *(const enc_v16 *)(wf + kk * ENC_NR + 16);
 #pragma GCC unroll 8
@@ -248,9 +253,16 @@ enc_tile(const float *x, long ldx, const void *w, int int8, long k0, long k1, in
 #define ENC_KC 128
 
 /* Rows [0, m) of y, panels [p0, p1): chunks of rows (kept in L2), then panels,
- * input blocks, and tiles of MR rows; the last rows go through smaller tiles
- * (the same operations per element, so a row's result does not depend on its
- * tile). */
+ * input blocks, and tiles of up to MR rows. A tile of r rows spends max(r, 4)
+ * cycles per input on a 4-cycle FMA latency, so the rows left over are split
+ * into tiles of at least 4 (17 = 8 + 5 + 4, not 8 + 8 + 1). Tiles of every
+ * size do the same operations per element: a row's result does not depend on
+ * its tile. */
+#define ENC_TILE_CASE(R)                                                                    \
+    case R:                                                                                 \
+        enc_tile(x + r * ldx, ldx, w, lin->int8, k0, k1, first, last,                       \
+                 y + r * ldy + p * ENC_NR, ldy, sc, bi, R);                                 \
+        break;
 #define ENC_GEMM_BODY(MR)                                                                   \
     {                                                                                       \
         long m0, m1, r, p, k0, k1, mc = lin->k > 512 ? 64 : 128;                           \
@@ -263,24 +275,26 @@ enc_tile(const float *x, long ldx, const void *w, int int8, long k0, long k1, in
                 const float *bi = lin->bias + p * ENC_NR;                                   \
                 for (k0 = 0; k0 < lin->k; k0 = k1) {                                        \
                     int first = k0 == 0, last;                                              \
+                    long left, take;                                                        \
                     k1 = k0 + ENC_KC < lin->k ? k0 + ENC_KC : lin->k;                       \
                     last = k1 == lin->k;                                                    \
-                    for (r = m0; r + MR <= m1; r += MR)                                     \
-                        enc_tile(x + r * ldx, ldx, w, lin->int8, k0, k1, first, last,       \
-                                 y + r * ldy + p * ENC_NR, ldy, sc, bi, MR);                \
-                    if (MR > 4 && r + 4 <= m1) {                                            \
-                        enc_tile(x + r * ldx, ldx, w, lin->int8, k0, k1, first, last,       \
-                                 y + r * ldy + p * ENC_NR, ldy, sc, bi, 4);                 \
-                        r += 4;                                                             \
+                    for (r = m0; r < m1; r += take) {                                       \
+                        left = m1 - r;                                                      \
+                        take = left <= MR ? left                                            \
+                             : MR < 8 || left >= MR + 4 ? MR : left - 4;                    \
+                        switch (take) {                                                     \
+                            ENC_TILE_CASE(1)                                                \
+                            ENC_TILE_CASE(2)                                                \
+                            ENC_TILE_CASE(3)                                                \
+                            ENC_TILE_CASE(4)                                                \
+                            ENC_TILE_CASE(5)                                                \
+                            ENC_TILE_CASE(6)                                                \
+                            ENC_TILE_CASE(7)                                                \
+                            default:                                                        \
+                                enc_tile(x + r * ldx, ldx, w, lin->int8, k0, k1, first,     \
+                                         last, y + r * ldy + p * ENC_NR, ldy, sc, bi, 8);   \
+                        }                                                                   \
                     }                                                                       \
-                    if (MR > 2 && r + 2 <= m1) {                                            \
-                        enc_tile(x + r * ldx, ldx, w, lin->int8, k0, k1, first, last,       \
-                                 y + r * ldy + p * ENC_NR, ldy, sc, bi, 2);                 \
-                        r += 2;                                                             \
-                    }                                                                       \
-                    if (r < m1)                                                             \
-                        enc_tile(x + r * ldx, ldx, w, lin->int8, k0, k1, first, last,       \
-                                 y + r * ldy + p * ENC_NR, ldy, sc, bi, 1);                 \
                 }                                                                           \
             }                                                                               \
         }                                                                                   \
