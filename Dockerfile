@@ -19,6 +19,7 @@
 # spec (model_image, //modelship:defs.bzl) as build arguments:
 #   MODEL_FILE         the model artifact's file name under /opt/modelship/model/
 #   MODELSHIP_HANDLER  the handler class, package.module:Class (serving/README.md)
+#   MODELSHIP_IMAGE_TESTS  the test folders the test stage runs (space-separated)
 
 # --- base: a minimal Debian root filesystem, no package manager, no shell ----
 FROM scratch AS base
@@ -56,6 +57,8 @@ RUN ["/usr/bin/python3", "tools/image/check.py", "lint"]
 
 # --- test: the test suite, in the environment that ships ----------------------
 FROM dev AS test
+# The test folders of this image (the spec's `tests`): its service's, not every one's.
+ARG MODELSHIP_IMAGE_TESTS
 RUN ["/usr/bin/python3", "tools/image/check.py", "test"]
 
 # --- production: interpreter, runtime deps, code, model; nothing else ---------

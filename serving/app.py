@@ -34,6 +34,7 @@ from serving import binary_data, contract, errors, protocol
 from serving.admission import Admission, Deadlines
 from serving.batcher import Batcher
 from serving.config import Config
+from serving.handler import Handler, TextSpec
 from serving.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from serving.metrics import Metrics
 
@@ -82,6 +83,8 @@ class Service:
         self.state = "loading"
         self.spec = None
         self.batcher = None
+        self._prepare = None  # the handler's prepare, when it has its own
+        self._cost = None  # the handler's row_cost, when batches are bounded by cost
         self.cache = cache_lib.NoCache()
         self._keys = None
         self._responses = None  # cache_lib.Responses once ready, unless the cache is off
@@ -134,7 +137,7 @@ class Service:
             # may need it).
             spec = handler.spec = dataclasses.replace(handler.spec,
                                                       model_name=config.model_name)
-            warm = [[0.0] * spec.n_inputs for _ in range(config.max_batch_size)]
+            warm = handler.prepare(spec.warm_rows(config.max_batch_size))
             await loop.run_in_executor(None, handler.predict, warm)
             await loop.run_in_executor(None, handler.predict, warm[:1])
             model_contract = handler.contract()
@@ -150,7 +153,9 @@ class Service:
             self._documents[handler.results_path] = \
                 documents[contract.RESULTS_SCHEMA_FILE].encode()
         stats = self._stats = cache_lib.Stats(*self.metrics.cache_stats(config.cache))
-        self.cache = cache_lib.from_config(config, self.version, len(spec.labels), stats)
+        text = isinstance(spec, TextSpec)
+        self.cache = cache_lib.from_config(config, self.version, spec.row_size, stats,
+                                           probabilities=not text)
         self._keys = cache_lib.Keys(self.version) if config.cache != "off" else None
         if config.cache != "off" and config.response_cache_bytes:
             self._responses = cache_lib.Responses(config.response_cache_bytes, self.version)
@@ -159,7 +164,12 @@ class Service:
             max_queue_delay_s=config.max_queue_delay_ms / 1000.0,
             max_queue_rows=config.max_queue_rows, retry_after_s=config.retry_after_s,
             kernel=config.kernel, on_batch=self.metrics.batch_size.observe,
-            on_depth=self.metrics.queue_depth.set)
+            on_depth=self.metrics.queue_depth.set,
+            max_batch_cost=config.max_batch_cost or handler.max_batch_cost)
+        # Rows the handler turns into something else before batching (e.g. texts into
+        # tokens), and batches bounded by the rows' cost.
+        self._prepare = None if type(handler).prepare is Handler.prepare else handler.prepare
+        self._cost = None if self.batcher.max_batch_cost is None else handler.row_cost
         self.batcher.start()
         self.metrics.set_model(config.model_name, self.version)
         self.metrics.ready.set(1)
@@ -286,6 +296,15 @@ class Service:
         self._check_model(name, version)
         self._require_ready()
         spec = self.spec
+        if isinstance(spec, TextSpec):
+            return self._json(200, {
+                "name": spec.model_name,
+                "versions": [self.version],
+                "platform": self.handler.platform,
+                "inputs": [{"name": spec.input_name, "datatype": "BYTES", "shape": [-1]}],
+                "outputs": [{"name": spec.output_name, "datatype": "FP32",
+                             "shape": [-1, spec.dimension]}],
+            })
         return self._json(200, {
             "name": spec.model_name,
             "versions": [self.version],
@@ -406,15 +425,22 @@ class Service:
             self._responses.put(key, response.headers, response.body, rows, made_up_id)
         return response
 
+    async def _compute(self, x):
+        """The model's outputs for rows `x` (validated), computed in some batch."""
+        if self._prepare is not None:
+            x = self._prepare(x)
+        cost = None if self._cost is None else sum(map(self._cost, x))
+        return await self.batcher.submit(x, cost)
+
     async def _probabilities(self, x):
         if self._keys is None:
-            return await self.batcher.submit(x)
+            return await self._compute(x)
         keys = self._keys.of(x)
         cached = await self.cache.get_many(keys)
         missing = [i for i, value in enumerate(cached) if value is None]
         if not missing:
             return [cache_lib.decode(value) for value in cached]
-        computed = await self.batcher.submit(
+        computed = await self._compute(
             x if len(missing) == len(keys) else [x[i] for i in missing])
         self.cache.put_many([keys[i] for i in missing], [cache_lib.encode(r) for r in computed])
         if len(missing) == len(keys):

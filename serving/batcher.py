@@ -12,6 +12,10 @@ the loop or in one worker thread (the Cython kernels release the GIL, so the
 loop keeps parsing requests meanwhile); `kernel` chooses. Inline measured
 faster on 2 cores: a batch takes microseconds, less than a thread hand-off.
 
+A batch may also be bounded by cost (`max_batch_cost`, e.g. the tokens of a
+text encoder's rows: a batch of long texts takes fewer of them); each request
+says its cost when it is submitted.
+
 The queue is bounded in rows: `submit` raises `OverloadedError` rather than
 letting memory grow.
 """
@@ -32,9 +36,11 @@ class Batcher:
     """Coalesces `predict(rows)` calls; `predict` maps N rows to N probability rows (lists)."""
 
     def __init__(self, predict, *, max_batch_size, max_queue_delay_s, max_queue_rows,
-                 retry_after_s, kernel="thread", on_batch=None, on_depth=None):
+                 retry_after_s, kernel="thread", on_batch=None, on_depth=None,
+                 max_batch_cost=None):
         self._predict = predict
         self._max_batch = max_batch_size
+        self._max_cost = max_batch_cost
         self._delay = max_queue_delay_s
         self._max_rows = max_queue_rows
         self._retry_after = retry_after_s
@@ -42,7 +48,7 @@ class Batcher:
             1, thread_name_prefix="kernel") if kernel == "thread" else None
         self._on_batch = on_batch or (lambda rows: None)
         self._on_depth = on_depth or (lambda rows: None)
-        self._pending = collections.deque()  # (x, future, arrival time)
+        self._pending = collections.deque()  # (x, future, arrival time, cost)
         self._rows = 0
         self._idle = None  # future the consumer waits on while the queue is empty
         self._fill = None  # future it waits on while a batch fills (delay > 0)
@@ -55,12 +61,19 @@ class Batcher:
         self._task = asyncio.get_running_loop().create_task(self._consume())
 
     @property
+    def max_batch_cost(self):
+        """The cost bound of a batch (None: rows only)."""
+        return self._max_cost
+
+    @property
     def queued_rows(self):
         """Rows waiting for a kernel call."""
         return self._rows
 
-    async def submit(self, x):
-        """Probabilities for the rows of `x` (a list of rows), computed in some batch."""
+    async def submit(self, x, cost=None):
+        """Probabilities for the rows of `x` (a list of rows), computed in some batch.
+
+        `cost`: the rows' total cost when batches are bounded by cost."""
         if self._closing:
             raise NotReadyError("the server is shutting down; retry on another instance.")
         n = len(x)
@@ -69,7 +82,7 @@ class Batcher:
                 f"the server is at capacity ({self._rows} images queued, limit "
                 f"{self._max_rows}); retry after {self._retry_after} s.", self._retry_after)
         future = asyncio.get_running_loop().create_future()
-        self._pending.append((x, future, time.monotonic()))
+        self._pending.append((x, future, time.monotonic(), cost))
         self._rows += n
         self._on_depth(self._rows)
         _resolve(self._idle)
@@ -97,11 +110,15 @@ class Batcher:
                 await self._run(loop, batch)
 
     def _take(self):
-        batch, rows = [], 0
+        batch, rows, cost = [], 0, 0
         pending = self._pending
-        while pending and (not batch or rows + len(pending[0][0]) <= self._max_batch):
-            x, future, _ = pending.popleft()
+        max_cost = self._max_cost
+        while pending and (not batch or (
+                rows + len(pending[0][0]) <= self._max_batch
+                and (max_cost is None or cost + (pending[0][3] or 0) <= max_cost))):
+            x, future, _, x_cost = pending.popleft()
             rows += len(x)
+            cost += x_cost or 0
             if not future.done():  # the caller went away
                 batch.append((x, future))
         self._rows -= rows

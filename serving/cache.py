@@ -1,9 +1,10 @@
-"""Result cache: one entry per image, keyed by model version + canonical pixel bytes.
+"""Result cache: one entry per input row, keyed by model version + the row's canonical bytes.
 
-The key is a 128-bit BLAKE2b of the model version and the image's pixel
-values as little-endian float64 (`protocol` normalises them: ints as floats,
-no negative zeros), so a new model never sees an old model's results. The
-value is the image's probability row (float32 bytes: exact, 40 bytes).
+The key is a 128-bit BLAKE2b of the model version and the row: a classifier's
+pixel values as little-endian float64 (`protocol` normalises them: ints as
+floats, no negative zeros), a text encoder's text as UTF-8, so a new model
+never sees an old model's results. The value is the row's output (float32
+bytes: exact; 40 bytes for ten probabilities, 1,536 for a 384-number embedding).
 
 Two backends with the same semantics (bounded, least recently used evicted):
 - `MemoryCache`: an in-process LRU bounded by entries (about 250 bytes each).
@@ -12,7 +13,8 @@ Two backends with the same semantics (bounded, least recently used evicted):
   slow, failing or absent Redis is never an error for the caller: a failed
   call is counted, answered as a miss, and Redis is skipped for `BACKOFF_S`
   so requests do not queue behind it. What Redis returns is not trusted: a
-  value that is not a row of the model's size (of finite probabilities) is
+  value that is not a row of the model's size (of finite numbers, and
+  probabilities from 0 to 1 for a classifier) is
   a miss, counted as an error and logged (its size only, never its content);
   the fresh result then overwrites it.
 """
@@ -29,6 +31,7 @@ from serving import redis_client
 
 LOG = logging.getLogger(__name__)
 _BIG_ENDIAN = sys.byteorder == "big"  # keys use little-endian float64 everywhere
+_FLOAT32_MAX = 3.4028234663852886e38
 
 
 class Stats:
@@ -47,9 +50,16 @@ class Keys:
         self._prefix = hashlib.blake2b(model_version.encode("ascii") + b"\0", digest_size=16)
 
     def of(self, rows):
-        """One key (bytes) per row of `rows` (lists of floats, canonical: see protocol)."""
+        """One key (bytes) per row of `rows` (lists of floats, canonical: see protocol;
+        or texts)."""
         keys = []
         for row in rows:
+            if isinstance(row, str):
+                h = self._prefix.copy()
+                h.update(b"text\0")
+                h.update(row.encode("utf-8", "surrogatepass"))
+                keys.append(h.digest())
+                continue
             values = array.array("d", row)
             if _BIG_ENDIAN:
                 values.byteswap()
@@ -69,11 +79,14 @@ def decode(value):
     return array.array("f", value).tolist()
 
 
-def valid(value, row_size):
-    """Whether `value` is the bytes of a row of `row_size` finite probabilities (0..1)."""
+def valid(value, row_size, probabilities=True):
+    """Whether `value` is the bytes of a row of `row_size` finite numbers: probabilities
+    (0..1) when `probabilities`, any finite float32 otherwise."""
     if not isinstance(value, bytes) or len(value) != 4 * row_size:
         return False
-    return all(0.0 <= p <= 1.0 for p in decode(value))  # also False for NaN
+    if probabilities:
+        return all(0.0 <= p <= 1.0 for p in decode(value))  # also False for NaN
+    return all(-_FLOAT32_MAX <= v <= _FLOAT32_MAX for v in decode(value))  # and NaN
 
 
 def _ignore(n=1):
@@ -152,9 +165,11 @@ class RedisCache:
     name = "redis"
     BACKOFF_S = 1.0
 
-    def __init__(self, url, timeout_s, ttl_s, namespace, row_size, stats=None, tls=None):
+    def __init__(self, url, timeout_s, ttl_s, namespace, row_size, stats=None, tls=None,
+                 probabilities=True):
         self._redis = redis_client.Client(url, connect_timeout_s=timeout_s, tls=tls)
         self._row_size = row_size
+        self._probabilities = probabilities
         self._timeout = timeout_s
         self._ttl = ttl_s
         self._prefix = f"{namespace}:".encode()
@@ -181,7 +196,7 @@ class RedisCache:
             self._stats.miss(len(keys))
             return [None] * len(keys)
         bad = {i for i, v in enumerate(values)
-               if v is not None and not valid(v, self._row_size)}
+               if v is not None and not valid(v, self._row_size, self._probabilities)}
         if bad:
             self._corrupt(values, bad)
             values = [None if i in bad else v for i, v in enumerate(values)]
@@ -299,8 +314,9 @@ class Responses:
             self._size -= sum(map(len, old)) + self.OVERHEAD
 
 
-def from_config(config, model_version, row_size, stats):
-    """The cache the configuration asks for; `row_size`: probabilities per image."""
+def from_config(config, model_version, row_size, stats, probabilities=True):
+    """The cache the configuration asks for; `row_size`: numbers per output row
+    (probabilities when `probabilities`)."""
     if config.cache == "memory":
         return MemoryCache(config.cache_max_entries, stats)
     if config.cache == "redis":
@@ -310,5 +326,6 @@ def from_config(config, model_version, row_size, stats):
                                            config.redis_key_file)
         return RedisCache(config.redis_url, config.redis_timeout_ms / 1000.0, config.cache_ttl_s,
                           namespace=f"{config.model_name}:{model_version[:16]}",
-                          row_size=row_size, stats=stats, tls=tls)
+                          row_size=row_size, stats=stats, tls=tls,
+                          probabilities=probabilities)
     return NoCache(stats)

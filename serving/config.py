@@ -44,6 +44,7 @@ class Config:
     host: str
     port: int
     max_batch_size: int
+    max_batch_cost: int
     max_queue_delay_ms: float
     max_queue_rows: int
     kernel: str
@@ -210,6 +211,9 @@ SETTINGS = (
     # Defaults measured on the project's 2-core machine (docs/benchmarks.md).
     Setting("max_batch_size", 16, _integer(1, 4096), "an integer from 1 to 4096",
             "most rows given to one kernel call (a larger request still goes whole)"),
+    Setting("max_batch_cost", 0, _integer(0, 1 << 30), "an integer from 0 to 1073741824",
+            "most cost (e.g. tokens) of the rows of one kernel call, for handlers that "
+            "count it (0: the handler's own max_batch_cost)"),
     Setting("max_queue_delay_ms", 0.0, _number(0, 10000),
             "a number of milliseconds from 0 to 10000",
             "longest a row waits for a batch to fill (0: take what is queued)"),

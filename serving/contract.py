@@ -52,7 +52,19 @@ def openapi(spec, model, task_path=None, results_path=None):
     results schema at `results_path`."""
     task = model.task if task_path else None
     versioned = "/versions/{model_version}"
-    tensor_schemas, infer_request = _infer_request(spec)
+    text = getattr(spec, "dimension", None) is not None
+    tensor_schemas, infer_request = _text_infer_request(spec) if text else _infer_request(spec)
+    output_names = [spec.output_name] if text else list(OUTPUT_NAMES)
+    if text:
+        data_about = f"FP32: {spec.dimension} numbers per {spec.item}, row-major."
+        data_item = {"type": "number"}
+    else:
+        data_about = "FP32: probabilities; BYTES: labels."
+        data_item = {"oneOf": [{"type": "number"}, {"type": "string"}]}
+    output_fields = {
+        "datatype": {"type": "string", "enum": ["FP32"] if text else ["FP32", "BYTES"]},
+        "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+        "data": {"type": "array", "description": data_about, "items": data_item}}
     # operationId names the function of the generated client, tags its module.
     paths = {
         "/v2/health/live": {"get": _get("Liveness (OIP)", "Live", not_ready=True,
@@ -144,11 +156,8 @@ def openapi(spec, model, task_path=None, results_path=None):
             "id": {"type": "string"},
             "parameters": {"type": "object"},
             "outputs": {"type": "array", "items": _object({
-                "name": {"type": "string", "enum": list(OUTPUT_NAMES)},
-                "datatype": {"type": "string", "enum": ["FP32", "BYTES"]},
-                "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
-                "data": {"type": "array", "description": "FP32: probabilities; BYTES: labels.",
-                         "items": {"oneOf": [{"type": "number"}, {"type": "string"}]}}},
+                "name": {"type": "string", "enum": output_names},
+                **output_fields},
                 ["name", "datatype", "shape", "data"])},
         }, ["model_name", "id", "outputs"]),
     }
@@ -200,6 +209,11 @@ _VERSIONS = {"api_version": {"type": "string"},
 
 
 def _infer_example(spec, model):
+    if getattr(spec, "dimension", None) is not None:
+        texts = model.example_row or ["A text to embed."]
+        return {"id": "example-1",
+                "inputs": [{"name": spec.input_name, "shape": [len(texts)],
+                            "datatype": "BYTES", "data": texts}]}
     row = model.example_row or [0] * spec.n_inputs
     return {"id": "example-1",
             "inputs": [{"name": spec.input_name, "shape": [1, len(row)],
@@ -289,6 +303,63 @@ def _infer_request(spec):
                 "additionalProperties": False,
                 "required": ["name"],
                 "properties": {"name": {"type": "string", "enum": list(OUTPUT_NAMES)},
+                               "parameters": {"type": "object", "properties": {
+                                   "binary_data": {"type": "boolean", "description":
+                                                   "This output in binary."}}}},
+            }},
+        },
+    }
+
+
+def _text_infer_request(spec):
+    """The JSON form of a text encoder's infer request: ({name: tensor schema}, request)."""
+    text = {"type": "string", "maxLength": spec.max_chars}
+    tensor = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["name", "shape", "datatype", "data"],
+        "properties": {
+            "name": {"type": "string", "enum": [spec.input_name]},
+            "shape": {"type": "array", "minItems": 1, "maxItems": 2,
+                      "description": f"[N] or [N, 1], 1 <= N <= {MAX_INSTANCES}: one "
+                                     f"{spec.item} per row.",
+                      "items": {"type": "integer", "minimum": 1, "maximum": MAX_INSTANCES}},
+            "datatype": {"type": "string", "enum": ["BYTES"]},
+            "parameters": {"type": "object"},
+            "data": {"description": f"The {spec.item}s (UTF-8), flat or one per row; as many "
+                                    "as the shape says.",
+                     "oneOf": [
+                         {"type": "array", "minItems": 1, "maxItems": MAX_INSTANCES,
+                          "items": text},
+                         {"type": "array", "minItems": 1, "maxItems": MAX_INSTANCES,
+                          "items": {"type": "array", "minItems": 1, "maxItems": 1,
+                                    "items": text}}]},
+        },
+    }
+    return {"BytesTensor": tensor}, {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["inputs"],
+        "description": (
+            "The binary tensor data extension is also accepted: the JSON part's length in "
+            "the Inference-Header-Content-Length request header, the texts after it (each a "
+            "4-byte little-endian length, then its UTF-8 bytes), their byte count in the "
+            "input's parameters.binary_data_size and no data. Outputs asked for with "
+            "binary_data (or the request's binary_data_output) come back as little-endian "
+            "float32, as application/octet-stream with the Inference-Header-Content-Length "
+            "response header. A body without Content-Type is read as JSON."),
+        "properties": {
+            "id": {"type": "string"},
+            "parameters": {"type": "object", "properties": {
+                "binary_data_output": {"type": "boolean", "description":
+                                       "Every output in binary (unless it says otherwise)."}}},
+            "inputs": {"type": "array", "minItems": 1, "maxItems": 1,
+                       "items": {"$ref": "#/components/schemas/BytesTensor"}},
+            "outputs": {"type": "array", "minItems": 1, "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["name"],
+                "properties": {"name": {"type": "string", "enum": [spec.output_name]},
                                "parameters": {"type": "object", "properties": {
                                    "binary_data": {"type": "boolean", "description":
                                                    "This output in binary."}}}},

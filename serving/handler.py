@@ -5,8 +5,10 @@ has a task endpoint, turns that endpoint's JSON into rows and results back into
 JSON. Everything else (HTTP, the Open Inference Protocol, health, batching,
 caching, metrics, configuration, the OpenAPI contract) is the runtime's.
 
-The runtime today serves classifiers: rows of numbers in (`InputSpec`), one row
-of class probabilities out per row.
+The runtime serves two kinds of model, chosen by the spec the handler sets in
+`load`: classifiers (`InputSpec`: rows of numbers in, one row of class
+probabilities out per row) and text encoders (`TextSpec`: texts in, one vector
+of `dimension` numbers out per text, e.g. sentence embeddings).
 """
 
 import dataclasses
@@ -36,6 +38,45 @@ class InputSpec:
     def row_shapes(self):
         """Accepted shapes of one instance: flat, and as an image if the model has one."""
         return [(self.n_inputs,)] + ([self.image_shape] if self.image_shape else [])
+
+    @property
+    def row_size(self):
+        """Numbers `predict` returns per row: one probability per label."""
+        return len(self.labels)
+
+    def warm_rows(self, n):
+        """`n` valid rows to run the model on before the service is ready."""
+        return [[0.0] * self.n_inputs for _ in range(n)]
+
+
+@dataclasses.dataclass(frozen=True)
+class TextSpec:
+    """A text encoder: each text in, one vector of `dimension` float32 numbers out.
+
+    Over OIP the input `input_name` is a BYTES tensor of shape [N] (or [N, 1]) of
+    UTF-8 texts of at most `max_chars` characters each, and the output
+    `output_name` an FP32 tensor [N, dimension]. `predict` gets what `prepare`
+    made of the texts (by default the texts themselves) and returns one sequence
+    of `dimension` floats per row. `item` is the word error messages use for one
+    text; `model_name` is filled in by the runtime.
+    """
+
+    dimension: int
+    input_name: str = "text"
+    output_name: str = "embedding"
+    max_chars: int = 100_000
+    item: str = "text"
+    model_name: str = ""
+    labels: tuple = ()
+
+    @property
+    def row_size(self):
+        """Numbers `predict` returns per row: the vector's dimension."""
+        return self.dimension
+
+    def warm_rows(self, n):
+        """`n` texts to run the model on before the service is ready."""
+        return ["The model is warming up before the service says it is ready."] * n
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,6 +132,10 @@ class Handler:
     platform = "modelship"
     task_path = None
     results_path = None
+    # Batching by cost (e.g. tokens) rather than rows: when set, a batch holds rows
+    # whose `row_cost` adds up to at most this (MODELSHIP_MAX_BATCH_COST overrides;
+    # a single larger request still runs, alone). None: rows only.
+    max_batch_cost = None
     # Set by `load`.
     version = None
     spec = None
@@ -114,6 +159,18 @@ class Handler:
         (`self.predict = model.predict_proba` in `load`) saves a call.
         """
         raise NotImplementedError
+
+    def prepare(self, rows):
+        """What `predict` takes, made from a request's validated rows (e.g. tokens from
+        texts); called once per request on the event loop, before batching, only for
+        rows the cache does not hold. Raise `serving.errors.BadRequestError` for input
+        the model cannot take. Default: the rows themselves."""
+        return rows
+
+    def row_cost(self, row):
+        """The cost of one prepared row when `max_batch_cost` is set (e.g. its tokens)."""
+        del row
+        return 1
 
     def task_request(self, doc):
         """A task request (parsed JSON object) -> (rows, options) for `task_response`.

@@ -16,6 +16,7 @@ import orjson
 
 from serving import binary_data, contract
 from serving.errors import BadRequestError
+from serving.handler import TextSpec
 
 # OIP datatypes the model takes (it converts every one to float), with the
 # Python type JSON data must have for each.
@@ -69,6 +70,8 @@ def parse_infer(doc, spec, binary=None):
     `binary` is the part of the body after the JSON when the request uses the
     binary tensor data extension (`binary_data`), None when it does not.
     """
+    if isinstance(spec, TextSpec):
+        return _text_infer(doc, spec, binary)
     if binary is None:
         plain = _plain_infer(doc, spec)
         if plain is not None:
@@ -239,10 +242,10 @@ def _json_input(data, shape, count, datatype):
 _DEFAULT_OUTPUTS = tuple((name, False) for name in contract.OUTPUT_NAMES)
 
 
-def _requested_outputs(doc, binary_output):
+def _requested_outputs(doc, binary_output, names=contract.OUTPUT_NAMES):
     """((name, binary), ...) of the outputs to send, in request order, without repeats."""
     if "outputs" not in doc:
-        return tuple((name, binary_output) for name in contract.OUTPUT_NAMES)
+        return tuple((name, binary_output) for name in names)
     outputs = doc["outputs"]
     if not isinstance(outputs, list) or not outputs:
         raise BadRequestError(f"'outputs' must be a non-empty array of {{\"name\": ...}} objects, "
@@ -253,9 +256,9 @@ def _requested_outputs(doc, binary_output):
             raise BadRequestError(f"outputs[{i}] must be an object with a string 'name'.")
         only_fields(item, ("name", "parameters"), f"outputs[{i}]")
         parameters = _optional_object(item, "parameters", f"outputs[{i}]")
-        if item["name"] not in contract.OUTPUT_NAMES:
+        if item["name"] not in names:
             raise BadRequestError(f"outputs[{i}].name {item['name']!r} is not an output "
-                                  f"of this model; outputs: {', '.join(contract.OUTPUT_NAMES)}.")
+                                  f"of this model; outputs: {', '.join(names)}.")
         if parameters.get("classification") not in (None, 0):
             raise BadRequestError(f"outputs[{i}].parameters.classification is not supported; "
                                   f"ask for outputs '{contract.OUTPUT_PROBABILITIES}' and "
@@ -263,6 +266,110 @@ def _requested_outputs(doc, binary_output):
         binary = _optional_bool(parameters, "binary_data", f"outputs[{i}].parameters")
         chosen.setdefault(item["name"], binary or binary_output)
     return tuple(chosen.items())
+
+
+def _text_infer(doc, spec, binary):
+    """An OIP infer request of a text encoder (TextSpec) -> InferRequest whose rows are texts."""
+    only_fields(doc, ("id", "parameters", "inputs", "outputs"), "the request")
+    request_id = doc.get("id")
+    generated = "id" not in doc
+    if generated:
+        request_id = new_request_id()
+    elif not isinstance(request_id, str):
+        raise BadRequestError(f"'id' must be a string, got {describe(request_id)}.")
+    parameters = _optional_object(doc, "parameters", "the request")
+    binary_output = _optional_bool(parameters, "binary_data_output", "parameters")
+    inputs = doc.get("inputs")
+    if not isinstance(inputs, list) or len(inputs) != 1:
+        raise BadRequestError(
+            f"'inputs' must be an array of exactly one tensor (input '{spec.input_name}', "
+            f"BYTES), got {describe(inputs)}.")
+    tensor = inputs[0]
+    if not isinstance(tensor, dict):
+        raise BadRequestError(f"inputs[0] must be an object, got {describe(tensor)}.")
+    texts = _text_tensor(tensor, spec, binary)
+    outputs = _requested_outputs(doc, binary_output, (spec.output_name,))
+    return InferRequest(x=texts, request_id=request_id, outputs=outputs, id_generated=generated)
+
+
+def _text_tensor(tensor, spec, binary):
+    only_fields(tensor, ("name", "shape", "datatype", "data", "parameters"), "inputs[0]")
+    parameters = _optional_object(tensor, "parameters", "inputs[0]")
+    size = parameters.get("binary_data_size")
+    for field in ("name", "shape", "datatype") + (("data",) if size is None else ()):
+        if field not in tensor:
+            raise BadRequestError(f"inputs[0].{field} is missing.")
+    name, datatype, shape = tensor["name"], tensor["datatype"], tensor["shape"]
+    if name != spec.input_name:
+        raise BadRequestError(f"unknown input {describe(name)}: model '{spec.model_name}' "
+                              f"has one input, '{spec.input_name}' (BYTES).")
+    if datatype != "BYTES":
+        raise BadRequestError(f"inputs[0].datatype must be BYTES (UTF-8 {spec.item}s), got "
+                              f"{describe(datatype)}.")
+    if not (isinstance(shape, list) and 1 <= len(shape) <= 2
+            and all(is_int(d) and d >= 0 for d in shape)) \
+            or shape[0] < 1 or shape[1:] not in ([], [1]):
+        raise BadRequestError(
+            f"inputs[0].shape must be [N] or [N, 1] with 1 <= N <= {contract.MAX_INSTANCES} "
+            f"(one {spec.item} per row), got {describe(shape)}.")
+    count = shape[0]
+    if count > contract.MAX_INSTANCES:
+        raise BadRequestError(f"inputs[0].shape {shape} has {count} {spec.item}s; at most "
+                              f"{contract.MAX_INSTANCES} per request.")
+    if size is not None:
+        if binary is None or not is_int(size) or size != len(binary) or "data" in tensor:
+            raise BadRequestError(
+                "inputs[0].parameters.binary_data_size must be the byte count of the tensor "
+                "sent after the JSON (with the Inference-Header-Content-Length header), and "
+                "the input must then have no 'data'.")
+        texts = _binary_texts(binary, count, spec)
+    else:
+        if binary is not None and len(binary):
+            raise BadRequestError(
+                f"the body has {len(binary)} bytes after its JSON header but no input says "
+                "parameters.binary_data_size; send the texts either as JSON 'data' or in "
+                "binary with their size.")
+        data = tensor["data"]
+        if not isinstance(data, list):
+            raise BadRequestError(f"inputs[0].data must be an array of strings, got "
+                                  f"{describe(data)}.")
+        texts = [item[0] if isinstance(item, list) and len(item) == 1 else item
+                 for item in data]
+        if len(texts) != count:
+            raise BadRequestError(f"inputs[0].data has {len(texts)} {spec.item}s; shape "
+                                  f"{shape} needs {count}.")
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise BadRequestError(f"inputs[0].data[{i}] must be a string, got "
+                                  f"{describe(text)}.")
+        if len(text) > spec.max_chars:
+            raise BadRequestError(f"inputs[0].data[{i}] has {len(text)} characters; at most "
+                                  f"{spec.max_chars} per {spec.item}.")
+    return texts
+
+
+def _binary_texts(raw, count, spec):
+    """`count` BYTES elements (4-byte little-endian length, then the bytes) as texts."""
+    texts, at, view = [], 0, memoryview(raw)
+    for i in range(count):
+        if at + 4 > len(view):
+            raise BadRequestError(f"inputs[0]: the binary data ends before element {i} of "
+                                  f"{count}.")
+        n = int.from_bytes(view[at:at + 4], "little")
+        at += 4
+        if at + n > len(view):
+            raise BadRequestError(f"inputs[0]: binary element {i} says {n} bytes, but only "
+                                  f"{len(view) - at} follow.")
+        try:
+            texts.append(str(view[at:at + n], "utf-8"))
+        except UnicodeDecodeError as err:
+            raise BadRequestError(f"inputs[0]: binary element {i} is not UTF-8 ({err.reason} "
+                                  f"at byte {err.start}); send {spec.item}s as UTF-8.") from None
+        at += n
+    if at != len(view):
+        raise BadRequestError(f"inputs[0]: {len(view) - at} bytes follow the {count} binary "
+                              "elements the shape says; send exactly the tensor's bytes.")
+    return texts
 
 
 def flatten(data, where):
@@ -397,7 +504,8 @@ def describe(value):
 # --- responses ---------------------------------------------------------------
 
 def infer_body(spec, version, request, proba, api_version=contract.API_VERSION):
-    """The OIP infer response for `request` with probabilities `proba`: (JSON doc, binary).
+    """The OIP infer response for `request` with probabilities `proba` (a text encoder's
+    vectors): (JSON doc, binary).
 
     Outputs asked for in binary carry `parameters.binary_data_size` instead of
     `data`, and their bytes are in `binary` in output order (b"" when none is).
@@ -406,7 +514,10 @@ def infer_body(spec, version, request, proba, api_version=contract.API_VERSION):
     chunks = []
     n_classes = len(spec.labels)
     for name, binary in request.outputs:
-        if name == contract.OUTPUT_PROBABILITIES:
+        if isinstance(spec, TextSpec):
+            output = {"name": name, "datatype": "FP32", "shape": [len(proba), spec.dimension]}
+            data = [v for row in proba for v in row]
+        elif name == contract.OUTPUT_PROBABILITIES:
             output = {"name": name, "datatype": "FP32", "shape": [len(proba), n_classes]}
             data = [v for row in proba for v in row]
         else:

@@ -87,9 +87,43 @@ def _check(ctx):
             fail("model_image %s: labels: %r is written by the build itself; " % (ctx.label, key) +
                  "use a key outside %s" % ", ".join(_RESERVED_LABEL_PREFIXES))
 
+def _packages(ctx):
+    """The folders of the service's own code (paths in their workspace).
+
+    Those of every file of the service's runfiles from this workspace or
+    modelship's, not from a pip repository. The image ships these folders'
+    files (not their subfolders), so an image holds its own service and model
+    and not the other ones of the workspace.
+    """
+    modelship = Label("//:WORKSPACE").workspace_name
+    folders = {}
+    for file in ctx.attr.service[DefaultInfo].default_runfiles.files.to_list():
+        if file.owner == None or file.owner.workspace_name not in ("", modelship):
+            continue
+        folder = _repo_path(file).rpartition("/")[0]
+        if folder:
+            folders[folder] = True
+    return sorted(folders.keys())
+
 def _image_spec_impl(ctx):
     _check(ctx)
     model = ctx.file.model
+    packages = _packages(ctx)
+    if ctx.attr.image_tests:
+        tests = ctx.attr.image_tests
+    else:
+        # By default the suites of the shipped runtime and service packages; a model's
+        # training tests run under Bazel only (tools/image/check.py).
+        tests = [
+            p + "/tests"
+            for p in packages
+            if p in ("inference", "serving") or
+               (p.startswith("services/") and p.count("/") == 1)
+        ]
+    for folder in tests:
+        if folder.startswith("/") or ".." in folder.split("/"):
+            fail("model_image %s: image_tests must be folders of the workspace, " % ctx.label +
+                 "got %r" % folder)
     extra = []
     for target in ctx.attr.data:
         runfiles = target[DefaultInfo].default_runfiles.files.to_list()
@@ -103,6 +137,7 @@ def _image_spec_impl(ctx):
         "locks": [_entry(ctx, f) for f in ctx.files.locks],
         "model": dict(_entry(ctx, model), file = model.basename),
         "operating_point": _entry(ctx, ctx.file.operating_point),
+        "packages": packages,
         "release": _entry(ctx, ctx.file.release),
         "release_gate": ctx.attr.release_gate,
         "release_gate_library": str(ctx.attr.release_gate_library.label),
@@ -116,6 +151,7 @@ def _image_spec_impl(ctx):
             "path": ctx.attr.task_endpoint,
             "schema": _entry(ctx, ctx.file.task_schema),
         } if ctx.attr.task_endpoint else None,
+        "tests": tests,
     }
     out = ctx.actions.declare_file(ctx.label.name)
     ctx.actions.write(out, json.encode_indent(spec, indent = "  ") + "\n")
@@ -130,6 +166,7 @@ _image_spec = rule(
         "handler": attr.string(mandatory = True),
         "image_labels": attr.string_dict(),
         "image_name": attr.string(mandatory = True),
+        "image_tests": attr.string_list(),
         "locks": attr.label_list(allow_files = [".txt"]),
         "model": attr.label(allow_single_file = True, mandatory = True),
         "operating_point": attr.label(allow_single_file = [".json"], mandatory = True),
@@ -164,6 +201,7 @@ def model_image(
         labels = {},
         locks = [],
         data = [],
+        image_tests = [],
         visibility = None,
         tags = [],
         testonly = False):
@@ -259,6 +297,13 @@ def model_image(
         workspace paths, e.g. the API reference the service serves or the
         data set its tests read. Of each target, its runfiles are taken
         (else its files). Tracked files come from git and need no mention.
+      image_tests: the folders (workspace paths) whose pytest suites the image's
+        test stage runs, in the environment that ships. Default: the `tests`
+        folders of the shipped runtime packages and services. Name them when
+        a shipped package's suite needs what this image does not hold (e.g.
+        another model). The image's sources are the folders of the service's
+        own files (its runfiles) plus these, so each image holds its own
+        service and model and no other.
       visibility: of the generated targets.
       tags: of the generated targets.
       testonly: of the generated targets: True for a declaration made for
@@ -281,6 +326,7 @@ def model_image(
         task_endpoint = task_endpoint,
         task_schema = task_schema,
         image_labels = labels,
+        image_tests = image_tests,
         locks = locks,
         data = data,
         visibility = visibility,

@@ -129,6 +129,11 @@ class Spec:  # pylint: disable=too-many-instance-attributes
     requests: SpecFile = None  # sample request bodies (JSON)
     task: "TaskCheck" = None  # None when the service has no task endpoint to check
     locks: tuple = ()  # the workspace's own Python locks, after modelship's runtime.txt
+    # The folders of the service's own files (their files ship, not their subfolders)
+    # and the test folders the test stage runs (shipped whole). Empty packages: every
+    # source folder (a spec written before model_image recorded them).
+    packages: tuple = ()
+    tests: tuple = ()
 
     @property
     def model_in_image(self):
@@ -198,6 +203,18 @@ def _spec_file_list(doc, field, errors):
     return [_spec_file({field: entry}, field, errors) for entry in values]
 
 
+def _folders(doc, field, errors):
+    """An optional list of workspace folders (relative paths) of the spec, as a tuple."""
+    value = doc.get(field, [])
+    if not isinstance(value, list) or not all(
+            isinstance(f, str) and f and not f.startswith("/") and ".." not in f.split("/")
+            for f in value):
+        errors.append(f"field {field!r} must be a list of folders of the workspace "
+                      f"(relative paths), got {value!r}")
+        return ()
+    return tuple(value)
+
+
 def parse_spec(doc, source="the spec"):
     """A Spec from the decoded JSON `doc`; BuildError listing every field that is
     wrong (each named, with what it must be)."""
@@ -207,11 +224,11 @@ def parse_spec(doc, source="the spec"):
     known = {"spec_version", "declared_by", "image_name", "handler", "served_name", "service",
              "model", "contract", "release", "size_budget_mb", "labels", "sources",
              "release_gate", "release_gate_library", "operating_point", "requests", "task",
-             "locks"}
+             "locks", "packages", "tests"}
     for field in sorted(set(doc) - known):
         errors.append(f"field {field!r} is unknown (known: {', '.join(sorted(known))})")
     for field in sorted(known - set(doc) - {"contract", "labels", "sources", "declared_by",
-                                            "task", "locks"}):
+                                            "task", "locks", "packages", "tests"}):
         hint = (" (a release field, new in spec_version 2: declare it in model_image, "
                 "//modelship:defs.bzl)" if field in _RELEASE_FIELDS else "")
         errors.append(f"field {field!r} is missing{hint}")
@@ -256,6 +273,7 @@ def parse_spec(doc, source="the spec"):
     entries = _spec_file_list(doc, "sources", errors)
     lock_entries = _spec_file_list(doc, "locks", errors)
     task = _task(doc, errors)
+    folders = {field: _folders(doc, field, errors) for field in ("packages", "tests")}
     if errors:
         raise BuildError(f"{source} is not a valid image spec:\n  " + "\n  ".join(errors))
     return Spec(source=source, declared_by=doc.get("declared_by", ""), image_name=name,
@@ -265,7 +283,8 @@ def parse_spec(doc, source="the spec"):
                 sources=tuple(entries), release_gate=doc["release_gate"],
                 release_gate_library=doc["release_gate_library"],
                 operating_point=files["operating_point"], requests=files["requests"],
-                task=task, locks=tuple(lock_entries))
+                task=task, locks=tuple(lock_entries), packages=folders["packages"],
+                tests=folders["tests"])
 
 
 def read_spec(path):
@@ -634,20 +653,34 @@ def tracked_files(root, paths):
     return sorted(found)
 
 
-def source_files(workspace):
+def shipped(rel, packages, tests):
+    """Whether the source file `rel` goes into an image whose service's own files are in
+    the folders `packages` and whose test stage runs the folders `tests`: the files of
+    those packages (not of their subfolders), the test folders whole, and what the
+    image's own steps run (tools/image, SOURCE_FILES). No packages: every file."""
+    if not packages or rel in SOURCE_FILES or rel.startswith("tools/image/"):
+        return True
+    return rel.rpartition("/")[0] in packages or any(rel.startswith(t + "/") for t in tests)
+
+
+def source_files(workspace, spec=None):
     """[(absolute path, path in the image's sources)] of the tracked sources the image
-    needs. In modelship itself, all of SOURCE_DIRS and SOURCE_FILES of the
-    workspace; in another workspace, its own OWN_DIRS, and modelship's runtime
-    (FRAMEWORK_DIRS, SOURCE_FILES) without modelship's tests, which test
-    modelship's own models (modelship's image runs them)."""
+    needs. In modelship itself, SOURCE_DIRS and SOURCE_FILES of the workspace; in
+    another workspace, its own OWN_DIRS, and modelship's runtime (FRAMEWORK_DIRS,
+    SOURCE_FILES) without modelship's tests, which test modelship's own models
+    (modelship's image runs them). Of those, only what `spec` ships (`shipped`):
+    the packages of its service and its test folders."""
+    packages, tests = (spec.packages, spec.tests) if spec is not None else ((), ())
     framework = framework_root(workspace)
     if framework == workspace:
         return [(os.path.join(workspace, rel), rel)
-                for rel in tracked_files(workspace, SOURCE_DIRS + SOURCE_FILES)]
-    own = [(os.path.join(workspace, rel), rel) for rel in tracked_files(workspace, OWN_DIRS)]
+                for rel in tracked_files(workspace, SOURCE_DIRS + SOURCE_FILES)
+                if shipped(rel, packages, tests)]
+    own = [(os.path.join(workspace, rel), rel) for rel in tracked_files(workspace, OWN_DIRS)
+           if shipped(rel, packages, tests)]
     theirs = [(os.path.join(framework, rel), rel)
               for rel in tracked_files(framework, FRAMEWORK_DIRS + SOURCE_FILES)
-              if "tests" not in rel.split("/")]
+              if "tests" not in rel.split("/") and shipped(rel, packages, tests)]
     return sorted(own + theirs, key=lambda pair: pair[1])
 
 
@@ -659,7 +692,7 @@ def prepare_sources(workspace, ctx, spec, model):
     the image's test stage finds built files."""
     os.makedirs(os.path.join(ctx, "model"))
     shutil.copy(model, os.path.join(ctx, "model", spec.model_file))
-    for src, rel in source_files(workspace):
+    for src, rel in source_files(workspace, spec):
         if not os.path.isfile(src):
             continue
         dest = os.path.join(ctx, "src", rel)
@@ -738,7 +771,10 @@ def labels_for(spec, stamped, model, source):
 def build_args(spec):
     """The Dockerfile's ARGs: what differs between images (the Dockerfile names no
     model)."""
-    return {"MODEL_FILE": spec.model_file, "MODELSHIP_HANDLER": spec.handler}
+    args = {"MODEL_FILE": spec.model_file, "MODELSHIP_HANDLER": spec.handler}
+    if spec.tests:
+        args["MODELSHIP_IMAGE_TESTS"] = " ".join(spec.tests)
+    return args
 
 
 def _rfc3339(epoch):

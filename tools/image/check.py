@@ -67,16 +67,23 @@ def lint():
     return 1 if any(statuses) else 0
 
 
+def tested():
+    """The test folders of this image: MODELSHIP_IMAGE_TESTS (the image spec's `tests`,
+    a build argument of the test stage), else TESTED."""
+    named = os.environ.get("MODELSHIP_IMAGE_TESTS", "").split()
+    return tuple(named) or TESTED
+
+
 def pytest_argv():
     """The pytest command of the test stage: Bazel's settings, the image's selection."""
-    suites = _matches(TESTED, os.path.isdir)
+    suites = _matches(tested(), os.path.isdir)
     return ([sys.executable, "-m", "pytest", *check_settings.PYTEST_ARGS, "-q", "-k", DESELECT]
             + [f"--ignore={path}" for path in _matches(IGNORED, os.path.isfile)] + suites)
 
 
 def test():
     """The pytest suites of the shipped code, strict, as under Bazel."""
-    suites = _matches(TESTED, os.path.isdir)
+    suites = _matches(tested(), os.path.isdir)
     return run("pytest " + " ".join(suites), pytest_argv())
 
 

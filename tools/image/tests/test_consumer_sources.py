@@ -112,3 +112,31 @@ def test_the_spec_takes_locks(tmp_path):
     assert not build.parse_spec(dict(doc, locks=[])).locks
     with pytest.raises(build.BuildError, match="'locks' must be a list"):
         build.parse_spec(dict(doc, locks="team.txt"))
+
+
+def test_an_image_ships_its_own_service_and_model_and_not_the_other_ones(tmp_path):
+    files = [build.MODELSHIP_MARKER, "serving/app.py", "serving/tests/test_app.py",
+             "inference/artifact.py", "inference/tests/test_kernels.py",
+             "inference/text/encoder.py", "inference/text/tests/data/corpus.jsonl",
+             "services/__init__.py", "services/one/handler.py", "services/one/tests/test_h.py",
+             "services/two/handler.py", "services/two/tests/test_h.py",
+             "models/one/paths.py", "models/one/data/big.npz", "models/two/paths.py",
+             "tools/image/check.py", "setup.cfg"]
+    _git_repo(tmp_path, files)
+    spec = build.Spec(
+        source="test", declared_by="//services/one:image", image_name="one",
+        handler="services.one.handler:One", served_name="one", service="//services/one",
+        model=None, model_file="one.model", contract=None, release=None, size_budget_mb=1,
+        labels={}, sources=(),
+        packages=("inference", "inference/text", "models/one", "serving", "services",
+                  "services/one"),
+        tests=("inference/text/tests", "services/one/tests", "serving/tests"))
+    shipped = {rel for _, rel in build.source_files(str(tmp_path), spec)}
+    assert shipped == {
+        "serving/app.py", "serving/tests/test_app.py", "inference/artifact.py",
+        "inference/text/encoder.py", "inference/text/tests/data/corpus.jsonl",
+        "services/__init__.py", "services/one/handler.py", "services/one/tests/test_h.py",
+        "models/one/paths.py", "tools/image/check.py", "setup.cfg"}
+    # The test stage runs the spec's folders, as build arguments say.
+    assert build.build_args(spec)["MODELSHIP_IMAGE_TESTS"] == (
+        "inference/text/tests services/one/tests serving/tests")
