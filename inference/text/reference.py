@@ -18,6 +18,8 @@ Sentences of a batch are padded to the longest; padding is masked out of
 attention (the largest negative float added to its scores, as Hugging Face
 does) and out of the mean. GELU is the exact form x * (1 + erf(x / sqrt(2))) / 2
 with an erf of this module (`erf`, float64, absolute error below 1e-11).
+With precision.activations "int8_per_token" the layers' linear maps run on int8
+codes of each token's activations (inference/text/spec.py), as the kernels do.
 numpy only: for tests, evaluation and building; not for the runtime image.
 """
 
@@ -30,6 +32,8 @@ from inference import artifact
 SCHEMA = "sentence-encoder"
 SCHEMA_VERSION = 1
 ACTIVATION = "gelu_erf"
+# precision.activations: float32 (default) or int8 codes per token (inference/text/spec.py).
+ACTIVATIONS = ("float32", "int8_per_token")
 POOLING_DENOMINATOR_MIN = 1e-9  # sentence-transformers' clamp of the token count
 NORMALIZE_EPS = 1e-12  # torch.nn.functional.normalize's
 
@@ -157,6 +161,24 @@ class ReferenceEncoder:
         except KeyError as err:
             raise SchemaError(f"missing tensor {err}") from err
         self.vocab_size = self.weights["embeddings.word.weight"].shape[0]
+        activations = (header.get("precision") or {}).get("activations", "float32")
+        if activations not in ACTIVATIONS:
+            raise SchemaError(f"precision.activations is {activations!r}; this reference runs "
+                              f"{', '.join(ACTIVATIONS)}")
+        # int8_per_token: the layers' linear maps multiply int8 codes of each token's
+        # activations by the int8 weights, in integers (codes as float64: exact sums).
+        self.int8_codes = {}
+        if activations == ACTIVATIONS[1]:
+            for name in tensors:
+                if name.startswith("layers.") and name.endswith(".weight") and \
+                        np.asarray(tensors[name]).ndim == 2:
+                    if np.asarray(tensors[name]).dtype != np.int8:
+                        raise SchemaError(f"int8_per_token activations need int8 layer "
+                                          f"weights; {name!r} is not int8")
+                    prefix = name[:-len(".weight")]
+                    self.int8_codes[prefix] = (
+                        np.asarray(tensors[name]).astype(np.float64).T,
+                        np.asarray(tensors[prefix + ".scale"], dtype=np.float32))
 
     @classmethod
     def load(cls, path):
@@ -177,7 +199,23 @@ class ReferenceEncoder:
             + self.weights[prefix + ".bias"]
 
     def _linear(self, x, prefix):
+        if prefix in self.int8_codes:
+            return self._linear_int8(x, prefix)
         return x @ self.weights[prefix + ".weight"].T + self.weights[prefix + ".bias"]
+
+    def _linear_int8(self, x, prefix):
+        """y = (q(x) @ q(W).T) * (sx * sw) + b: each token row on its own scale
+        sx = max|x| / 127, codes floor(x * 127 / max|x| + 0.5) (halves up), all-zero
+        rows (or non-finite maxima) coded 0 with scale 0; float32 like the kernels."""
+        codes_w, scale_w = self.int8_codes[prefix]
+        top = np.abs(x).max(axis=-1, keepdims=True)
+        usable = (top > 0) & np.isfinite(top)
+        safe = np.where(usable, top, np.float32(1))
+        inv = np.float32(127) / safe
+        codes = np.where(usable, np.floor(x * inv + np.float32(0.5)), np.float32(0))
+        scale_x = np.where(usable, safe / np.float32(127), np.float32(0))
+        sums = (codes.astype(np.float64) @ codes_w).astype(np.float32)
+        return sums * (scale_x * scale_w) + self.weights[prefix + ".bias"]
 
     def _attention(self, h, mask, prefix):
         batch, length, hidden = h.shape

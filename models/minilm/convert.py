@@ -32,6 +32,9 @@ SCHEMA = "sentence-encoder"
 SCHEMA_VERSION = 1
 INT8_LIMIT = 127
 STORAGE = ("float32", "float16", "int8")
+# precision.activations: float32 (the default, not written) or int8 codes per token.
+ACTIVATION_MODES = ("float32", "int8_per_token")
+CANDIDATE_KEYS = {"description", "embeddings", "layers", "activations"}
 # The files read from the source folder; each one's sha256 goes into the header.
 SOURCE_FILES = (
     "1_Pooling/config.json",
@@ -457,14 +460,22 @@ def load_candidates(path):
         raise ConversionError(f"{path}: expected an object 'candidates' of name -> settings")
     problems = _Problems()
     for name, entry in candidates.items():
-        if not isinstance(entry, dict) or set(entry) != {"description", "embeddings", "layers"}:
-            problems.add(f"candidate {name!r}", "must have exactly 'description', 'embeddings' "
-                                                "and 'layers'")
+        if not isinstance(entry, dict) or \
+                not {"description", "embeddings", "layers"} <= set(entry) <= CANDIDATE_KEYS:
+            problems.add(f"candidate {name!r}", "must have 'description', 'embeddings' and "
+                                                "'layers', and may have 'activations'")
             continue
         for key in ("embeddings", "layers"):
             if entry[key] not in STORAGE:
                 problems.add(f"candidate {name!r} '{key}'",
                              f"is {entry[key]!r}; expected one of {', '.join(STORAGE)}")
+        activations = entry.get("activations", ACTIVATION_MODES[0])
+        if activations not in ACTIVATION_MODES:
+            problems.add(f"candidate {name!r} 'activations'",
+                         f"is {activations!r}; expected one of {', '.join(ACTIVATION_MODES)}")
+        elif activations != ACTIVATION_MODES[0] and entry["layers"] != "int8":
+            problems.add(f"candidate {name!r} 'activations'",
+                         f"{activations!r} needs int8 layers, not {entry['layers']!r}")
     problems.raise_if_any(path)
     return candidates
 
@@ -512,7 +523,9 @@ def build(folder, candidate_name, candidate, requirement, model_name, revision):
                   "source": {"requirement": requirement, "files": files},
                   "code_revision": revision},
         **settings,
-        "precision": {"name": candidate_name, "description": candidate["description"]},
+        "precision": {"name": candidate_name, "description": candidate["description"],
+                      **({"activations": candidate["activations"]}
+                         if candidate.get("activations", "float32") != "float32" else {})},
         "metrics": weight_errors(float_weights, tensors),
     }
     return header, tensors

@@ -178,15 +178,19 @@ def evaluate(candidate, release, gate, wanted, data):
     floor = gate["min_cosine_to_reference"]
     checks.append(Check(f"every sentence's cosine to the reference >= {floor}", lowest >= floor,
                         f"lowest {lowest:.6f}", {"min_cosine_to_reference": lowest}))
-    measured = figures[HEADLINE]
+    checks.append(headline_check(figures[HEADLINE], len(data.sentence_ids), release))
+    return checks
+
+
+def headline_check(measured, pairs, release):
+    """Check 7: the headline measured over `pairs` pairs against the release record."""
     baseline, tolerance = release["headline_value"], release["relative_tolerance"]
     threshold = baseline * (1 - tolerance)
-    checks.append(Check(
+    return Check(
         f"{HEADLINE} within {tolerance:.1%} of the current release", measured >= threshold,
-        f"candidate {measured:.6f} over {len(data.sentence_ids)} pairs, current release "
-        f"{baseline:.6f} (version {release['version'][:12]}), lowest allowed {threshold:.6f}",
-        {HEADLINE: measured}))
-    return checks
+        f"candidate {measured:.6f} over {pairs} pairs, current release {baseline:.6f} "
+        f"(version {release['version'][:12]}), lowest allowed {threshold:.6f}",
+        {HEADLINE: measured})
 
 
 def judge(model_path, release_path):

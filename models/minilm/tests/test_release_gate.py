@@ -1,0 +1,130 @@
+"""The release gate lets the released model through and refuses worse or wrong ones."""
+
+import dataclasses
+import json
+import numbers
+
+import numpy as np
+import pytest
+
+from inference import artifact
+from models.minilm import paths, reference_data, release_gate
+
+
+@pytest.fixture(name="current", scope="module")
+def fixture_current():
+    """The gate's checks of the built model against release/current.json."""
+    return release_gate.judge(paths.model_path(), paths.runfile(paths.RELEASE))
+
+
+def _failed(checks):
+    return [c.name for c in checks if not c.ok]
+
+
+def _degraded(path, out, step):
+    """The artifact at `path` with its int8 layer weights rounded to multiples of `step`."""
+    loaded = artifact.read(path)
+    header = {k: v for k, v in loaded.header.items() if k != "tensors"}
+    tensors = {}
+    for name, view in loaded.tensors.items():
+        value = np.asarray(view)
+        if value.dtype == np.uint16:
+            value = value.view(np.float16)
+        if value.dtype == np.int8 and name.startswith("layers."):
+            value = (np.rint(value / step) * step).clip(-127, 127).astype(np.int8)
+        tensors[name] = np.ascontiguousarray(value)
+    artifact.write(out, header, tensors)
+    return str(out)
+
+
+def test_the_released_model_passes_every_check(current):
+    assert _failed(current) == []
+    assert len(current) == 8
+
+
+def test_checks_follow_the_release_tools_contract(current):
+    for check in current:
+        assert isinstance(check.name, str) and isinstance(check.ok, bool)
+        assert isinstance(check.detail, str)
+        assert all(isinstance(k, str) and isinstance(v, numbers.Real) and not isinstance(v, bool)
+                   for k, v in check.figures.items())
+    figures = {k: v for check in current for k, v in check.figures.items()}
+    assert figures[release_gate.HEADLINE] >= 0.94
+    assert figures["mean_cosine_to_reference"] >= 0.998
+
+
+def test_the_release_record_reproduces(current):
+    with open(paths.runfile(paths.RELEASE), encoding="utf-8") as src:
+        release = json.load(src)
+    figures = {k: v for check in current for k, v in check.figures.items()}
+    assert figures[release_gate.HEADLINE] == release["headline_value"]
+
+
+@pytest.fixture(name="subset", scope="module")
+def fixture_subset():
+    """The first 48 sentences of each reference set: enough to tell a bad candidate."""
+    data = reference_data.read(paths.runfile(paths.REFERENCE))
+    return reference_data.ReferenceData(**{
+        field.name: getattr(data, field.name)[:48] for field in dataclasses.fields(data)})
+
+
+def _judge_on(subset, model_path):
+    release = release_gate.load_release(paths.runfile(paths.RELEASE))
+    gate = release_gate.load_gate(paths.runfile(paths.GATE))
+    return release_gate.evaluate(model_path, release, gate, "int8", subset)
+
+
+def test_a_coarsely_quantized_model_is_refused(tmp_path, subset):
+    worse = _degraded(paths.model_path(), tmp_path / "coarse.model", 24)
+    failed = _failed(_judge_on(subset, worse))
+    assert "mean cosine to the reference >= 0.998" in failed
+    assert "artifact loads and is a sentence encoder" not in failed
+
+
+def test_another_candidate_than_the_operating_point_is_refused(subset):
+    failed = _failed(_judge_on(subset, paths.runfile(paths.candidate_model("fp16"))))
+    assert "artifact is the operating point's candidate" in failed
+    assert "mean cosine to the reference >= 0.998" not in failed
+
+
+def test_changed_settings_are_refused(tmp_path, subset):
+    loaded = artifact.read(paths.model_path())
+    header = {k: v for k, v in loaded.header.items() if k != "tensors"}
+    header["tokenizer"] = dict(header["tokenizer"], strip_accents=False)
+    changed = tmp_path / "changed.model"
+    artifact.write(changed, header, {k: np.asarray(v) for k, v in loaded.tensors.items()})
+    failed = _failed(_judge_on(subset, str(changed)))
+    assert failed == ["settings are the current release's"]
+
+
+@pytest.mark.parametrize("measured, ok", [(0.952077, True), (0.943, True), (0.942, False)])
+def test_the_headline_may_drop_by_the_relative_tolerance_only(measured, ok):
+    release = release_gate.load_release(paths.runfile(paths.RELEASE))
+    assert release["relative_tolerance"] == 0.01
+    check = release_gate.headline_check(measured, 313, dict(release, headline_value=0.952077))
+    assert check.ok is ok
+    assert check.figures == {release_gate.HEADLINE: measured}
+
+
+def test_a_corrupt_file_fails_the_first_check(tmp_path):
+    with open(paths.model_path(), "rb") as src:
+        data = bytearray(src.read(4096))
+    path = tmp_path / "truncated.model"
+    path.write_bytes(bytes(data))
+    checks = release_gate.judge(str(path), paths.runfile(paths.RELEASE))
+    assert [c.ok for c in checks] == [False] and "truncated" in checks[0].detail
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda r: r.update(headline_metric="accuracy"), "'headline_metric' must be"),
+    (lambda r: r.update(relative_tolerance=2), "'relative_tolerance' must be"),
+    (lambda r: r.pop("settings"), "'settings' must hold"),
+])
+def test_an_invalid_release_record_is_refused_by_field(tmp_path, change, message):
+    with open(paths.runfile(paths.RELEASE), encoding="utf-8") as src:
+        release = json.load(src)
+    change(release)
+    path = tmp_path / "current.json"
+    path.write_text(json.dumps(release), encoding="utf-8")
+    with pytest.raises(release_gate.ReleaseRecordError, match=message):
+        release_gate.load_release(str(path))
