@@ -3,10 +3,8 @@
     bazel run //inference/text:benchmark -- [--artifact NAME=PATH ...]
         [--threads 1,2] [--peers] [--python VENV_PYTHON] [--json OUT]
 
-Artifacts default to the fp32, fp16 and int8 candidates of //models/minilm.
-Each int8 one is also timed as "<name>+int8act": the same weights with int8
-activations (its header's precision.activations set to "int8_per_token", in a
-temporary copy). For each artifact and thread count, our encoder is timed on token ids
+Artifacts default to the fp32, fp16, int8 and int8-dynamic (int8 activations)
+candidates of //models/minilm. For each artifact and thread count, our encoder is timed on token ids
 (`embed_ids`: the model alone) and, when the tokenizer is available, on text
 (`embed`: tokenization included):
   * batch 1: one typical sentence (14 words), latency in ms;
@@ -32,14 +30,12 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 
-from inference import artifact
 from inference.text.encoder import SentenceEncoder
 from tools import cli
 
-DEFAULT_CANDIDATES = ("fp32", "fp16", "int8")
+DEFAULT_CANDIDATES = ("fp32", "fp16", "int8", "int8-dynamic")
 
 SENTENCE = "A young woman is riding her bicycle along the river on a sunny morning."
 TEXTS = [
@@ -128,21 +124,6 @@ def _runfile(path):
     return os.path.join(here, "..", "..", path)
 
 
-def _with_int8_activations(path, folder):
-    """A copy of an int8 artifact whose header asks for int8 activations, or None."""
-    loaded = artifact.read(path)
-    if any(view.format == "H" for view in loaded.tensors.values()):
-        return None  # float16 tensors cannot be re-encoded from their bit patterns
-    if not all(view.format == "b" for name, view in loaded.tensors.items()
-               if name.startswith("layers.") and view.ndim == 2):
-        return None
-    header = {k: v for k, v in loaded.header.items() if k != "tensors"}
-    header["precision"] = dict(header["precision"], activations="int8_per_token")
-    out = os.path.join(folder, os.path.basename(path) + ".int8act")
-    artifact.write(out, header, loaded.tensors)
-    return out
-
-
 def _source_model_dir():
     """The source wheel's model folder in the runfiles (@minilm_source)."""
     here = os.path.dirname(os.path.abspath(__file__))
@@ -211,15 +192,9 @@ def main(argv=None):
         report["ids_from"] = "synthetic (1.3 word pieces per word)"
     report["tokens"] = {"sentence": len(ids["sentence"]),
                         "texts": sum(len(s) for s in ids["texts"])}
-    with tempfile.TemporaryDirectory() as folder:
-        for name, path in artifacts:
-            variants = [(name, path)]
-            derived = _with_int8_activations(path, folder)
-            if derived:
-                variants.append((name + "+int8act", derived))
-            for variant, variant_path in variants:
-                for count in threads:
-                    report["results"].extend(_ours(variant, variant_path, count, ids, args))
+    for name, path in artifacts:
+        for count in threads:
+            report["results"].extend(_ours(name, path, count, ids, args))
     _print(report)
     if args.json:
         with open(cli.user_path(args.json), "w", encoding="utf-8") as out:

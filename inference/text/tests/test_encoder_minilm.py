@@ -2,20 +2,22 @@
 against the numpy reference of the same artifact and sentence-transformers' own
 embeddings (models/minilm/data/reference.npz)."""
 
-import array
-
 import numpy as np
 import pytest
 
-from inference import artifact
-from inference.text import _encoder, spec
 from inference.text.encoder import SentenceEncoder
 from inference.text.reference import ReferenceEncoder
 
 # Under `bazel test` the working directory is the runfiles root of this workspace.
 MODEL = "models/minilm/minilm-{}.model"
 REFERENCE = "models/minilm/data/reference.npz"
-CANDIDATES = ("fp32", "fp16", "int8")
+CANDIDATES = ("fp32", "fp16", "int8", "int8-dynamic")
+# Least cosine to the reference of the same artifact. With int8 activations a
+# float difference of one rounding upstream (our sums' order vs numpy's) can
+# move an activation across a code boundary; the flips compound over 6 layers,
+# so the two agree less than they each agree with sentence-transformers'
+# float model would suggest (both: mean cosine 0.9965 to it, over the corpus).
+LEAST_COSINE = {"fp32": 0.99999, "fp16": 0.99999, "int8": 0.99999, "int8-dynamic": 0.995}
 
 
 @pytest.fixture(name="data", scope="module")
@@ -38,7 +40,7 @@ def test_candidate_matches_its_numpy_reference(data, candidate):
     ours = _rows(SentenceEncoder.load(path).embed_ids(sequences))
     reference = ReferenceEncoder.load(path).embed(sequences).astype(np.float64)
     cosines = (ours * reference).sum(axis=1)
-    assert cosines.min() >= 0.99999, cosines.min()
+    assert cosines.min() >= LEAST_COSINE[candidate], cosines.min()
 
 
 def test_fp32_reproduces_sentence_transformers(data):
@@ -49,17 +51,11 @@ def test_fp32_reproduces_sentence_transformers(data):
 
 
 def test_int8_activations_stay_close_to_sentence_transformers(data):
-    """int8 weights times per-token int8 activations, on the int8 candidate's weights."""
+    """int8 weights times per-token int8 activations (the int8-dynamic candidate)."""
     sequences, expected = data
-    checked = spec.sentence_encoder_spec(artifact.read(MODEL.format("int8")))
-    kernel = _encoder.Encoder(checked.dims, checked.weights, checked.vectors, True)
-    ids, offsets = array.array("i"), array.array("l", [0])
-    for seq in sequences:
-        ids.extend(seq)
-        offsets.append(len(ids))
-    out = array.array("f", bytes(4 * 384 * len(sequences)))
-    kernel.forward(ids, offsets, out, 2)
-    cosines = (np.asarray(out, np.float64).reshape(-1, 384) * expected).sum(axis=1)
+    encoder = SentenceEncoder.load(MODEL.format("int8-dynamic"))
+    assert encoder.metadata["precision"]["activations"] == "int8_per_token"
+    cosines = (_rows(encoder.embed_ids(sequences)) * expected).sum(axis=1)
     assert cosines.mean() >= 0.995 and cosines.min() >= 0.97, (cosines.mean(), cosines.min())
 
 
