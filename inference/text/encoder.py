@@ -122,8 +122,7 @@ class SentenceEncoder:
             if not isinstance(text, str):
                 raise errors.InputError(
                     f"texts[{i}] has type {type(text).__name__}; every text must be a str.")
-        encode = self.tokenizer.encode
-        return self.embed_ids([encode(text) for text in texts])
+        return self.embed_ids(self.tokenizer.encode_batch(texts))
 
     def embed_ids(self, sequences):
         """Unit vectors of token id sequences: a list of array('f'), one per sequence.

@@ -11,6 +11,7 @@ from inference.text.reference import ReferenceEncoder
 # Under `bazel test` the working directory is the runfiles root of this workspace.
 MODEL = "models/minilm/minilm-{}.model"
 REFERENCE = "models/minilm/data/reference.npz"
+EVAL_TEXTS = "models/minilm/data/eval_sentences.txt"
 CANDIDATES = ("fp32", "fp16", "int8", "int8-dynamic")
 # Least cosine to the reference of the same artifact. With int8 activations a
 # float difference of one rounding upstream (our sums' order vs numpy's) can
@@ -47,6 +48,17 @@ def test_fp32_reproduces_sentence_transformers(data):
     sequences, expected = data
     ours = _rows(SentenceEncoder.load(MODEL.format("fp32")).embed_ids(sequences))
     cosines = (ours * expected).sum(axis=1)
+    assert cosines.min() >= 0.99999, cosines.min()
+
+
+def test_text_in_reproduces_sentence_transformers(data):
+    """embed(texts): the tokenizer's ids, then the encoder; fp32 as sentence-transformers."""
+    with open(EVAL_TEXTS, encoding="utf-8") as lines:
+        texts = lines.read().split("\n")[:len(data[0])]
+    encoder = SentenceEncoder.load(MODEL.format("fp32"))
+    assert [list(ids) for ids in encoder.tokenizer.encode_batch(texts[:50])] == data[0][:50]
+    ours = _rows(encoder.embed(texts[:50]))
+    cosines = (ours * data[1][:50]).sum(axis=1)
     assert cosines.min() >= 0.99999, cosines.min()
 
 
