@@ -92,10 +92,15 @@ typedef struct {
     int32_t *colsum; /* [n], int8_act only: sum of each output's weights */
 } enc_linear;
 
-static void *enc_alloc(size_t nbytes) {
+static void *enc_alloc_raw(size_t nbytes) {
     void *p = NULL;
     if (posix_memalign(&p, 64, nbytes ? nbytes : 64)) return NULL;
-    memset(p, 0, nbytes);
+    return p;
+}
+
+static void *enc_alloc(size_t nbytes) {
+    void *p = enc_alloc_raw(nbytes);
+    if (p) memset(p, 0, nbytes);
     return p;
 }
 
@@ -715,17 +720,19 @@ static void enc_scratch_free(enc_scratch *s) {
     free(s->sx); free(s->q);
 }
 
+/* Not zeroed: every buffer is written before it is read (activations row by
+ * row, attention's key block including its padding). */
 static int enc_scratch_alloc(enc_scratch *s, const enc_model *m, long tokens, long longest) {
     long rows = (tokens + ENC_ROW_ALIGN - 1) / ENC_ROW_ALIGN * ENC_ROW_ALIGN;
     long lp = (longest + 15) & ~15L;
-    s->h = enc_alloc((size_t)rows * m->hidden * 4);
-    s->qkv = enc_alloc((size_t)rows * 3 * m->hidden * 4);
-    s->ctx = enc_alloc((size_t)rows * m->hidden * 4);
-    s->tmp = enc_alloc((size_t)rows * m->hidden * 4);
-    s->inter = enc_alloc((size_t)rows * m->inter * 4);
-    s->attn = enc_alloc((size_t)(m->hidden / m->heads + 1) * lp * 4);
-    s->sx = enc_alloc((size_t)rows * 4);
-    s->q = enc_alloc((size_t)rows * (m->inter > m->hidden ? m->inter : m->hidden));
+    s->h = enc_alloc_raw((size_t)rows * m->hidden * 4);
+    s->qkv = enc_alloc_raw((size_t)rows * 3 * m->hidden * 4);
+    s->ctx = enc_alloc_raw((size_t)rows * m->hidden * 4);
+    s->tmp = enc_alloc_raw((size_t)rows * m->hidden * 4);
+    s->inter = enc_alloc_raw((size_t)rows * m->inter * 4);
+    s->attn = enc_alloc_raw((size_t)(m->hidden / m->heads + 1) * lp * 4);
+    s->sx = enc_alloc_raw((size_t)rows * 4);
+    s->q = enc_alloc_raw((size_t)rows * (m->inter > m->hidden ? m->inter : m->hidden));
     if (!s->h || !s->qkv || !s->ctx || !s->tmp || !s->inter || !s->attn || !s->sx || !s->q) {
         enc_scratch_free(s);
         return -1;

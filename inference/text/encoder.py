@@ -26,6 +26,10 @@ from inference.text import _encoder, spec
 
 # Token counts of a batch below which one thread is faster than two.
 _THREADS_MIN_TOKENS = 96
+# Tokens per kernel call: the activations take about 17 KB per token, so a
+# batch is embedded in chunks of whole sequences of at most this many tokens
+# (about 140 MB), whatever its size. Rows never interact: chunks change no bit.
+_MAX_TOKENS_PER_CALL = 8192
 _ZERO_F32 = array.array("f", [0.0])
 
 
@@ -137,13 +141,23 @@ class SentenceEncoder:
     def embed_ids_flat(self, sequences):
         """As `embed_ids`, but one array('f') of len(sequences) * dimension values."""
         ids, offsets = self._pack(sequences)
-        n_seq = len(offsets) - 1
-        out = _ZERO_F32 * (n_seq * self.dimension)
-        threads = self._threads if len(ids) >= _THREADS_MIN_TOKENS else 1
-        try:
-            self._kernel.forward(ids, offsets, out, threads)
-        except ValueError:
-            raise self._explain(sequences) from None
+        n_seq, width = len(offsets) - 1, self.dimension
+        out = _ZERO_F32 * (n_seq * width)
+        view, first = memoryview(out), 0
+        while first < n_seq:
+            last = first + 1
+            while last < n_seq and offsets[last + 1] - offsets[first] <= _MAX_TOKENS_PER_CALL:
+                last += 1
+            start = offsets[first]
+            chunk_offsets = array.array("l", (o - start for o in offsets[first:last + 1]))
+            chunk_ids = ids[start:offsets[last]]
+            threads = self._threads if len(chunk_ids) >= _THREADS_MIN_TOKENS else 1
+            try:
+                self._kernel.forward(chunk_ids, chunk_offsets, view[first * width:last * width],
+                                     threads)
+            except ValueError:
+                raise self._explain(sequences) from None
+            first = last
         return out
 
     def _pack(self, sequences):
