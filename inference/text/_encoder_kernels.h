@@ -16,7 +16,9 @@
  *   - attention, layer norm, pooling work on one sequence (or row) at a time,
  *     over its own tokens only: no padding tokens exist (sequences are packed
  *     back to back), so no mask can leak into a sum;
- *   - threads split output columns or (sequence, head) pairs, never a sum.
+ *   - threads split output columns or (sequence, head) pairs, never a sum:
+ *     a batch of many sequences is split by sequence (enc_forward_threads),
+ *     a few sequences are run by a team sharing every step (enc_forward_team).
  * Results may differ between CPU families (FMA or not): the same machine
  * gives the same bits.
  */
@@ -25,6 +27,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -399,14 +402,15 @@ enc_dot4(const uint8_t *a, long lda, const int8_t *b, long ldb, long k, int32_t 
     }
 }
 
-/* y rows [0, m) = (sum_k q[r][k] * W[c][k] - 128 * colsum[c]) * sx[r] * scale[c] + b[c];
- * four weight rows at a time (they stay in L1) against every row block. */
+/* y rows [0, m), columns [c0, c1) (multiples of 4) = (sum_k q[r][k] * W[c][k] - 128 *
+ * colsum[c]) * sx[r] * scale[c] + b[c]; four weight rows at a time (they stay in L1)
+ * against every row block. */
 #define ENC_GEMM_Q_BODY                                                                       \
     {                                                                                         \
         long c, r, i, j, k = lin->k;                                                          \
         int32_t s[16];                                                                        \
         const int8_t *w = (const int8_t *)lin->packed;                                        \
-        for (c = 0; c < lin->n; c += 4) {                                                     \
+        for (c = c0; c < c1; c += 4) {                                                        \
             for (r = 0; r < m; r += 4) {                                                      \
                 int rows = m - r < 4 ? 1 : 4;                                                 \
                 if (rows == 4)                                                                \
@@ -426,13 +430,13 @@ enc_dot4(const uint8_t *a, long lda, const int8_t *b, long ldb, long k, int32_t 
 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx512vnni,avx2,fma"),
                optimize("O3"))) static void
 enc_gemm_q_vnni(const enc_linear *lin, const uint8_t *q, const float *sx, long m, float *y,
-                long ldy) ENC_GEMM_Q_BODY
+                long ldy, long c0, long c1) ENC_GEMM_Q_BODY
 __attribute__((target("avx2,fma"), optimize("O3"))) static void
 enc_gemm_q_avx2(const enc_linear *lin, const uint8_t *q, const float *sx, long m, float *y,
-                long ldy) ENC_GEMM_Q_BODY
+                long ldy, long c0, long c1) ENC_GEMM_Q_BODY
 __attribute__((optimize("O3"))) static void
 enc_gemm_q_base(const enc_linear *lin, const uint8_t *q, const float *sx, long m, float *y,
-                long ldy) ENC_GEMM_Q_BODY
+                long ldy, long c0, long c1) ENC_GEMM_Q_BODY
 
 /* ---- erf and exp on 16 lanes ---------------------------------------------------------- */
 
@@ -648,7 +652,7 @@ static enc_gemm_fn enc_gemm = enc_gemm_base;
 static enc_attention_fn enc_attention = enc_attention_base;
 static enc_add_norm_fn enc_add_norm = enc_add_norm_base;
 typedef void (*enc_gemm_q_fn)(const enc_linear *, const uint8_t *, const float *, long, float *,
-                              long);
+                              long, long, long);
 static enc_gemm_q_fn enc_gemm_q = enc_gemm_q_base;
 typedef void (*enc_quantize_fn)(const float *, long, long, long, uint8_t *, float *);
 static enc_quantize_fn enc_quantize_rows = enc_quantize_base;
@@ -709,10 +713,12 @@ typedef struct {
     enc_layer *layer;        /* [layers] */
 } enc_model;
 
-/* Scratch of one forward pass over `tokens` tokens, the longest sequence `longest`. */
+/* Scratch of one forward pass over `tokens` tokens, the longest sequence `longest`,
+ * for a team of `team` threads (attention scratch is per thread). */
 typedef struct {
     float *h, *qkv, *ctx, *tmp, *inter, *attn, *sx;
     uint8_t *q;
+    long attn_size;
 } enc_scratch;
 
 static void enc_scratch_free(enc_scratch *s) {
@@ -722,15 +728,17 @@ static void enc_scratch_free(enc_scratch *s) {
 
 /* Not zeroed: every buffer is written before it is read (activations row by
  * row, attention's key block including its padding). */
-static int enc_scratch_alloc(enc_scratch *s, const enc_model *m, long tokens, long longest) {
+static int enc_scratch_alloc(enc_scratch *s, const enc_model *m, long tokens, long longest,
+                             int team) {
     long rows = (tokens + ENC_ROW_ALIGN - 1) / ENC_ROW_ALIGN * ENC_ROW_ALIGN;
     long lp = (longest + 15) & ~15L;
+    s->attn_size = ((m->hidden / m->heads + 1) * lp + 15) & ~15L;
     s->h = enc_alloc_raw((size_t)rows * m->hidden * 4);
     s->qkv = enc_alloc_raw((size_t)rows * 3 * m->hidden * 4);
     s->ctx = enc_alloc_raw((size_t)rows * m->hidden * 4);
     s->tmp = enc_alloc_raw((size_t)rows * m->hidden * 4);
     s->inter = enc_alloc_raw((size_t)rows * m->inter * 4);
-    s->attn = enc_alloc_raw((size_t)(m->hidden / m->heads + 1) * lp * 4);
+    s->attn = enc_alloc_raw((size_t)s->attn_size * team * 4);
     s->sx = enc_alloc_raw((size_t)rows * 4);
     s->q = enc_alloc_raw((size_t)rows * (m->inter > m->hidden ? m->inter : m->hidden));
     if (!s->h || !s->qkv || !s->ctx || !s->tmp || !s->inter || !s->attn || !s->sx || !s->q) {
@@ -740,75 +748,179 @@ static int enc_scratch_alloc(enc_scratch *s, const enc_model *m, long tokens, lo
     return 0;
 }
 
-/* y = x @ W.T + b for rows [0, m), by the kernel the layer was packed for. */
-static void enc_apply(const enc_linear *lin, const float *x, long ldx, long m, float *y, long ldy,
-                      const enc_scratch *sc) {
-    if (lin->int8_act) {
-        enc_quantize_rows(x, ldx, m, lin->k, sc->q, sc->sx);
-        enc_gemm_q(lin, sc->q, sc->sx, m, y, ldy);
-    } else {
-        enc_gemm(lin, x, ldx, m, y, ldy, 0, lin->n / ENC_NR);
+/* A team of threads running one forward pass together: each does its share of
+ * every step (output columns of a linear layer, (sequence, head) pairs of
+ * attention, rows of the rest), with a barrier between steps. Shares split
+ * outputs, never a sum, so the team size changes no result. */
+typedef struct {
+    int size;
+    int waiting;            /* threads at the barrier */
+    int generation;         /* bumped when all arrived */
+    int go;                 /* set once the size is known: the mates may start */
+} enc_team;
+
+static void enc_barrier(enc_team *team) {
+    int gen, spins = 0;
+    if (team->size <= 1) return;
+    gen = __atomic_load_n(&team->generation, __ATOMIC_ACQUIRE);
+    if (__atomic_add_fetch(&team->waiting, 1, __ATOMIC_ACQ_REL) == team->size) {
+        __atomic_store_n(&team->waiting, 0, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&team->generation, 1, __ATOMIC_RELEASE);
+        return;
     }
+    while (__atomic_load_n(&team->generation, __ATOMIC_ACQUIRE) == gen)
+        if (++spins > 256) sched_yield();  /* a busy machine may have descheduled a mate */
 }
 
-/* Embeddings of the tokens of sequences [0, n_seq): ids packed back to back,
- * sequence s is ids[offsets[s] .. offsets[s + 1]). Writes n_seq unit vectors
- * of `hidden` floats to out. Returns 0, or -1 when out of memory. */
-static int enc_forward(const enc_model *m, const int32_t *ids, const long *offsets, long n_seq,
-                       float *out) {
-    long H = m->hidden, I = m->inter, hd = H / m->heads;
-    long tokens = offsets[n_seq] - offsets[0], longest = 1, s, t, j, l, hh, i;
-    const int32_t *id0 = ids + offsets[0];
-    enc_scratch sc;
-    for (s = 0; s < n_seq; s++)
-        if (offsets[s + 1] - offsets[s] > longest) longest = offsets[s + 1] - offsets[s];
-    if (enc_scratch_alloc(&sc, m, tokens, longest)) return -1;
+/* [lo, hi) of `count` items for member `t` of `size`. */
+static void enc_share(long count, int t, int size, long *lo, long *hi) {
+    *lo = count * t / size;
+    *hi = count * (t + 1) / size;
+}
 
-    /* (word + token type) + position, then the embedding norm */
-    for (s = 0; s < n_seq; s++)
-        for (j = 0, t = offsets[s] - offsets[0]; t < offsets[s + 1] - offsets[0]; t++, j++) {
-            float *row = sc.h + t * H;
-            enc_row_to_float(m->word, m->word_dtype, m->word_scale, id0[t], H, row);
+/* y = x @ W.T + b for rows [0, m), this member's share of the columns. Int8
+ * activations: the rows are quantized first (shared by rows, then a barrier). */
+static void enc_apply(const enc_linear *lin, const float *x, long ldx, long m, float *y, long ldy,
+                      const enc_scratch *sc, enc_team *team, int t) {
+    long lo, hi;
+    if (lin->int8_act) {
+        enc_share(m, t, team->size, &lo, &hi);
+        if (hi > lo) enc_quantize_rows(x + lo * ldx, ldx, hi - lo, lin->k, sc->q + lo * lin->k,
+                                       sc->sx + lo);
+        enc_barrier(team);
+        enc_share(lin->n / 4, t, team->size, &lo, &hi);
+        if (hi > lo) enc_gemm_q(lin, sc->q, sc->sx, m, y, ldy, lo * 4, hi * 4);
+    } else {
+        enc_share(lin->n / ENC_NR, t, team->size, &lo, &hi);
+        if (hi > lo) enc_gemm(lin, x, ldx, m, y, ldy, lo, hi);
+    }
+    enc_barrier(team);
+}
+
+/* Member t's part of the forward pass of sequences [0, n_seq) (see enc_forward). */
+static void enc_forward_member(const enc_model *m, const int32_t *ids, const long *offsets,
+                               long n_seq, float *out, const enc_scratch *sc, enc_team *team,
+                               int t) {
+    long H = m->hidden, I = m->inter, hd = H / m->heads;
+    long tokens = offsets[n_seq] - offsets[0], s, r, i, l, lo, hi, pair;
+    const int32_t *id0 = ids + offsets[0];
+    float *attn = sc->attn + sc->attn_size * t;
+
+    /* (word + token type) + position, then the embedding norm; this member's tokens */
+    enc_share(n_seq, t, team->size, &lo, &hi);
+    for (s = lo; s < hi; s++) {
+        long j, first = offsets[s] - offsets[0];
+        for (j = 0; j < offsets[s + 1] - offsets[s]; j++) {
+            float *row = sc->h + (first + j) * H;
+            enc_row_to_float(m->word, m->word_dtype, m->word_scale, id0[first + j], H, row);
             for (i = 0; i < H; i++) row[i] = row[i] + m->type0[i];
             for (i = 0; i < H; i++) row[i] = row[i] + m->position[j * H + i];
             enc_add_norm(row, NULL, m->norm_g, m->norm_b, m->eps, H, row);
         }
+    }
+    enc_barrier(team);
 
     for (l = 0; l < m->layers; l++) {
         const enc_layer *L = &m->layer[l];
-        enc_apply(&L->qkv, sc.h, H, tokens, sc.qkv, 3 * H, &sc);
-        for (s = 0; s < n_seq; s++) {
-            long o = offsets[s] - offsets[0], len = offsets[s + 1] - offsets[s];
-            for (hh = 0; hh < m->heads; hh++)
-                enc_attention(sc.qkv + o * 3 * H, H, hh, hd, len, sc.ctx + o * H, sc.attn);
+        enc_apply(&L->qkv, sc->h, H, tokens, sc->qkv, 3 * H, sc, team, t);
+        enc_share(n_seq * m->heads, t, team->size, &lo, &hi);
+        for (pair = lo; pair < hi; pair++) {
+            long sq = pair / m->heads, hh = pair % m->heads;
+            long o = offsets[sq] - offsets[0], len = offsets[sq + 1] - offsets[sq];
+            enc_attention(sc->qkv + o * 3 * H, H, hh, hd, len, sc->ctx + o * H, attn);
         }
-        enc_apply(&L->out, sc.ctx, H, tokens, sc.tmp, H, &sc);
-        for (t = 0; t < tokens; t++)
-            enc_add_norm(sc.tmp + t * H, sc.h + t * H, L->norm1_g, L->norm1_b, m->eps, H,
-                         sc.h + t * H);
-        enc_apply(&L->inter, sc.h, H, tokens, sc.inter, I, &sc);
-        enc_gelu(sc.inter, tokens * I);
-        enc_apply(&L->out2, sc.inter, I, tokens, sc.tmp, H, &sc);
-        for (t = 0; t < tokens; t++)
-            enc_add_norm(sc.tmp + t * H, sc.h + t * H, L->norm2_g, L->norm2_b, m->eps, H,
-                         sc.h + t * H);
+        enc_barrier(team);
+        enc_apply(&L->out, sc->ctx, H, tokens, sc->tmp, H, sc, team, t);
+        enc_share(tokens, t, team->size, &lo, &hi);
+        for (r = lo; r < hi; r++)
+            enc_add_norm(sc->tmp + r * H, sc->h + r * H, L->norm1_g, L->norm1_b, m->eps, H,
+                         sc->h + r * H);
+        enc_barrier(team);
+        enc_apply(&L->inter, sc->h, H, tokens, sc->inter, I, sc, team, t);
+        enc_share(tokens, t, team->size, &lo, &hi);
+        if (hi > lo) enc_gelu(sc->inter + lo * I, (hi - lo) * I);
+        enc_barrier(team);
+        enc_apply(&L->out2, sc->inter, I, tokens, sc->tmp, H, sc, team, t);
+        enc_share(tokens, t, team->size, &lo, &hi);
+        for (r = lo; r < hi; r++)
+            enc_add_norm(sc->tmp + r * H, sc->h + r * H, L->norm2_g, L->norm2_b, m->eps, H,
+                         sc->h + r * H);
+        enc_barrier(team);
     }
 
     /* mean over the sequence's tokens, then L2 normalisation (eps 1e-12, as torch's) */
-    for (s = 0; s < n_seq; s++) {
-        long o = offsets[s] - offsets[0], len = offsets[s + 1] - offsets[s];
+    enc_share(n_seq, t, team->size, &lo, &hi);
+    for (s = lo; s < hi; s++) {
+        long o = offsets[s] - offsets[0], len = offsets[s + 1] - offsets[s], tk;
         float *v = out + s * H, norm = 0.0f;
         for (i = 0; i < H; i++) v[i] = 0.0f;
-        for (t = 0; t < len; t++)
-            for (i = 0; i < H; i++) v[i] += sc.h[(o + t) * H + i];
+        for (tk = 0; tk < len; tk++)
+            for (i = 0; i < H; i++) v[i] += sc->h[(o + tk) * H + i];
         for (i = 0; i < H; i++) v[i] = v[i] / (float)len;
         for (i = 0; i < H; i++) norm += v[i] * v[i];
         norm = sqrtf(norm);
         if (norm < 1e-12f) norm = 1e-12f;
         for (i = 0; i < H; i++) v[i] = v[i] / norm;
     }
+}
+
+typedef struct {
+    const enc_model *m;
+    const int32_t *ids;
+    const long *offsets;
+    long n_seq;
+    float *out;
+    const enc_scratch *sc;
+    enc_team *team;
+    int t;
+} enc_member_job;
+
+static void *enc_member_run(void *arg) {
+    enc_member_job *job = (enc_member_job *)arg;
+    int spins = 0;
+    while (!__atomic_load_n(&job->team->go, __ATOMIC_ACQUIRE))
+        if (++spins > 256) sched_yield();
+    enc_forward_member(job->m, job->ids, job->offsets, job->n_seq, job->out, job->sc, job->team,
+                       job->t);
+    return NULL;
+}
+
+/* Embeddings of the tokens of sequences [0, n_seq): ids packed back to back,
+ * sequence s is ids[offsets[s] .. offsets[s + 1]). Writes n_seq unit vectors
+ * of `hidden` floats to out, with a team of `team_size` threads (the caller's
+ * thread and team_size - 1 started here). Returns 0, or -1 when out of memory. */
+static int enc_forward_team(const enc_model *m, const int32_t *ids, const long *offsets,
+                            long n_seq, float *out, int team_size) {
+    long tokens = offsets[n_seq] - offsets[0], longest = 1, s;
+    enc_scratch sc;
+    enc_team team = {1, 0, 0, 0};
+    enc_member_job jobs[ENC_MAX_THREADS];
+    pthread_t threads[ENC_MAX_THREADS];
+    int g, started = 1;
+    for (s = 0; s < n_seq; s++)
+        if (offsets[s + 1] - offsets[s] > longest) longest = offsets[s + 1] - offsets[s];
+    if (team_size < 1) team_size = 1;
+    if (team_size > ENC_MAX_THREADS) team_size = ENC_MAX_THREADS;
+    if (enc_scratch_alloc(&sc, m, tokens, longest, team_size)) return -1;
+    /* Mates wait for `go`, so the team's size is fixed (to the threads that did
+     * start) before anyone computes a share or reaches a barrier. */
+    for (g = 1; g < team_size; g++) {
+        enc_member_job job = {m, ids, offsets, n_seq, out, &sc, &team, g};
+        jobs[g] = job;
+        if (pthread_create(&threads[g], NULL, enc_member_run, &jobs[g]) != 0) break;
+        started++;
+    }
+    team.size = started;
+    __atomic_store_n(&team.go, 1, __ATOMIC_RELEASE);
+    enc_forward_member(m, ids, offsets, n_seq, out, &sc, &team, 0);
+    for (g = 1; g < started; g++) pthread_join(threads[g], NULL);
     enc_scratch_free(&sc);
     return 0;
+}
+
+static int enc_forward(const enc_model *m, const int32_t *ids, const long *offsets, long n_seq,
+                       float *out) {
+    return enc_forward_team(m, ids, offsets, n_seq, out, 1);
 }
 
 /* enc_forward over sequences split in `n_threads` contiguous groups of about
@@ -837,8 +949,12 @@ static int enc_forward_threads(const enc_model *m, const int32_t *ids, const lon
     long total = offsets[n_seq] - offsets[0], s = 0, g;
     int status = 0;
     if (n_threads > ENC_MAX_THREADS) n_threads = ENC_MAX_THREADS;
+    if (n_seq == 0) return 0;
+    /* Few sequences: one team shares every step; many: a group of sequences each. */
+    if (n_threads > 1 && n_seq < 2 * n_threads)
+        return enc_forward_team(m, ids, offsets, n_seq, out, n_threads);
     if (n_threads > n_seq) n_threads = (int)n_seq;
-    if (n_threads <= 1) return n_seq ? enc_forward(m, ids, offsets, n_seq, out) : 0;
+    if (n_threads <= 1) return enc_forward(m, ids, offsets, n_seq, out);
     for (g = 0; g < n_threads; g++) {
         long first = s, goal = offsets[0] + total * (g + 1) / n_threads;
         while (s < n_seq && (g == n_threads - 1 || offsets[s + 1] <= goal || s == first)) s++;

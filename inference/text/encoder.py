@@ -12,7 +12,8 @@ over the sequence's tokens, L2 normalisation; what sentence-transformers
 computes). A row's vector never depends on the other rows of its batch and is
 bit-identical from run to run on one machine: sequences are packed back to
 back without padding, and the kernels fix the order of every sum
-(`_encoder_kernels.h`). Big batches are split between threads by sequence.
+(`_encoder_kernels.h`). Big batches are split between threads by sequence; a
+few sequences (one sentence) are run by a team of threads sharing each step.
 
 No numpy here: this runs in the production image.
 """
@@ -24,8 +25,9 @@ import os
 from inference import artifact, errors
 from inference.text import _encoder, spec
 
-# Token counts of a batch below which one thread is faster than two.
-_THREADS_MIN_TOKENS = 96
+# Token counts of a batch below which one thread is faster than two (starting a
+# thread and the barriers between steps cost tens of microseconds).
+_THREADS_MIN_TOKENS = 8
 # Tokens per kernel call: the activations take about 17 KB per token, so a
 # batch is embedded in chunks of whole sequences of at most this many tokens
 # (about 140 MB), whatever its size. Rows never interact: chunks change no bit.

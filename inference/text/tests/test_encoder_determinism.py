@@ -95,3 +95,14 @@ def test_chunked_batches_give_the_same_bits(paths, monkeypatch):
     assert encoder.embed_ids_flat(batch).tobytes() == whole
     with pytest.raises(errors.InputError, match=r"sequences\[30\]\[1\] is -5"):
         encoder.embed_ids(batch + [[2, -5, 3]])
+
+
+@pytest.mark.parametrize("candidate", CANDIDATES)
+def test_a_team_of_threads_on_one_sequence_changes_no_bit(paths, candidate):
+    """Few sequences: threads share each step (columns, heads, rows) of one pass."""
+    rows = [fx.random_ids(np.random.default_rng(5), fx.DIMS["max_positions"]), _row()]
+    expected = SentenceEncoder.load(paths[candidate], threads=1).embed_ids_flat(rows).tobytes()
+    for threads in (2, 3, 4, 8):
+        encoder = SentenceEncoder.load(paths[candidate], threads=threads)
+        assert encoder.embed_ids_flat(rows).tobytes() == expected, threads
+        assert encoder.embed_ids_flat(rows[:1]).tobytes() == expected[:4 * fx.DIMS["hidden"]]
