@@ -12,7 +12,7 @@ Sequences are packed back to back (no padding tokens): `forward(ids, offsets)`
 embeds sequence s = ids[offsets[s]:offsets[s + 1]].
 """
 
-from libc.stdint cimport int32_t, uint16_t
+from libc.stdint cimport int32_t, uint8_t, uint16_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 
@@ -45,7 +45,10 @@ cdef extern from "_encoder_kernels.h" nogil:
     void *enc_alloc(size_t nbytes)
     void enc_linear_free(enc_linear *lin)
     int enc_linear_pack(enc_linear *lin, const void *w, int dtype, const float *scale,
-                        const float *bias, long n, long k)
+                        const float *bias, long n, long k, int int8_act)
+    void enc_quantize_rows(const float *x, long ldx, long m, long k, uint8_t *q, float *sx)
+    void enc_gemm_q(const enc_linear *lin, const uint8_t *q, const float *sx, long m, float *y,
+                    long ldy, long c0, long c1)
     void enc_row_to_float(const void *table, int dtype, const float *scale, long row,
                           long width, float *out)
     void enc_gemm(const enc_linear *lin, const float *x, long ldx, long m, float *y, long ldy,
@@ -114,20 +117,24 @@ cdef float *_vector(const unsigned char[::1] raw, long n) except NULL:
 cdef class Encoder:
     """Packed weights of one model. Safe to share between threads (read-only after init).
 
-    `tensors`: {name: (raw bytes view, dtype name, scale bytes view or None)} for every
-    2-D weight, and {name: raw bytes view} for 1-D float32 tensors, as spec.py checked.
+    `weights`: {name: (raw bytes view, dtype name, scale bytes view or None)} for every
+    2-D weight, and `vectors` {name: raw bytes view} for 1-D float32 tensors, as spec.py
+    checked. `int8_activations`: the layers' int8 weights multiply int8 codes of the
+    activations (each token row on its own scale) in integer arithmetic.
     """
 
     cdef enc_model m
     cdef object _keep  # the word table's memory (borrowed by m.word)
+    cdef int int8_act
 
     def __cinit__(self):
         self.m.layer = NULL
         self.m.layers = 0
 
-    def __init__(self, dict dims, dict weights, dict vectors):
+    def __init__(self, dict dims, dict weights, dict vectors, bint int8_activations=False):
         cdef long l, H, I
         cdef enc_layer *L
+        self.int8_act = int8_activations
         m = &self.m
         m.layers, m.hidden, m.heads = dims["layers"], dims["hidden"], dims["heads"]
         m.inter, m.max_positions = dims["intermediate"], dims["max_positions"]
@@ -165,7 +172,10 @@ cdef class Encoder:
         raw, dtype, scale = weights[name + ".weight"]
         cdef const unsigned char[::1] bias = vectors[name + ".bias"]
         cdef const float *sp = <const float*>_ptr(scale) if scale is not None else NULL
-        if enc_linear_pack(lin, _ptr(raw), DTYPES[dtype], sp, <const float*>_ptr(bias), n, k):
+        if self.int8_act and dtype != "int8":
+            raise ValueError(f"int8 activations need int8 weights; {name} is {dtype}")
+        if enc_linear_pack(lin, _ptr(raw), DTYPES[dtype], sp, <const float*>_ptr(bias), n, k,
+                           self.int8_act):
             raise MemoryError()
 
     def __dealloc__(self):
@@ -224,25 +234,39 @@ cdef class Encoder:
 # --- single kernels, for the tests ----------------------------------------------------------
 
 def kernel_linear(const float[:, ::1] x, const unsigned char[::1] w, str dtype, scale,
-                  const float[::1] bias, float[:, ::1] y):
-    """y = x @ W.T + b with W [n, k] stored as `dtype` (int8: times `scale`)."""
+                  const float[::1] bias, float[:, ::1] y, bint int8_activations=False):
+    """y = x @ W.T + b with W [n, k] stored as `dtype` (int8: times `scale`); with
+    int8_activations, x is rounded to int8 codes per row first."""
     cdef enc_linear lin
     cdef long m = x.shape[0], n = y.shape[1], k = x.shape[1]
     cdef long rows = (m + ENC_ROW_ALIGN - 1) // ENC_ROW_ALIGN * ENC_ROW_ALIGN
     cdef const float *sp = <const float*>_ptr(scale) if scale is not None else NULL
     cdef float *xp
     cdef float *yp
+    cdef float *sx
+    cdef uint8_t *qp
     if y.shape[0] != m or bias.shape[0] != n or n % ENC_NR:
         raise ValueError("kernel_linear: shapes")
-    if enc_linear_pack(&lin, _ptr(w), DTYPES[dtype], sp, &bias[0], n, k):
+    if k % 4 or (int8_activations and dtype != "int8"):
+        raise ValueError("kernel_linear: k must be a multiple of 4; int8 activations need "
+                         "int8 weights")
+    if enc_linear_pack(&lin, _ptr(w), DTYPES[dtype], sp, &bias[0], n, k, int8_activations):
         raise MemoryError()
     xp = <float*>enc_alloc(rows * k * 4)
     yp = <float*>enc_alloc(rows * n * 4)
+    qp = <uint8_t*>enc_alloc(rows * k)
+    sx = <float*>enc_alloc(rows * 4)
     memcpy(xp, &x[0, 0], m * k * 4)
-    enc_gemm(&lin, xp, k, rows, yp, n, 0, n // ENC_NR)
+    if int8_activations:
+        enc_quantize_rows(xp, k, m, k, qp, sx)
+        enc_gemm_q(&lin, qp, sx, m, yp, n, 0, n)
+    else:
+        enc_gemm(&lin, xp, k, m, yp, n, 0, n // ENC_NR)
     memcpy(&y[0, 0], yp, m * n * 4)
     free(xp)
     free(yp)
+    free(qp)
+    free(sx)
     enc_linear_free(&lin)
 
 
@@ -266,6 +290,11 @@ def kernel_add_norm(const float[:, ::1] a, const float[:, ::1] b, const float[::
 def kernel_gelu(float[::1] x):
     """Exact GELU in place."""
     enc_gelu(&x[0], x.shape[0])
+
+
+def quantize_rows(const float[:, ::1] x, unsigned char[:, ::1] q, float[::1] scale):
+    """The int8 codes (offset by 128) and scales of each row of x, as int8 activations use."""
+    enc_quantize_rows(&x[0, 0], x.shape[1], x.shape[0], x.shape[1], &q[0, 0], &scale[0])
 
 
 def half_to_float(uint16_t bits):

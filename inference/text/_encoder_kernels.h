@@ -10,13 +10,15 @@
  * same sequence of floating-point operations whatever else is in the batch
  * and however the work is split between threads:
  *   - linear layers sum over the input features in index order, one
- *     accumulator per output element; tiles only decide which elements are
- *     computed together, never the order of a sum. Row counts are padded to
- *     ENC_ROW_ALIGN so every row goes through a full tile;
+ *     accumulator per output element; tiles (of 8, 4, 2 or 1 rows) and input
+ *     blocks only decide which elements are computed together, never the
+ *     order or the operations of a sum;
  *   - attention, layer norm, pooling work on one sequence (or row) at a time,
  *     over its own tokens only: no padding tokens exist (sequences are packed
  *     back to back), so no mask can leak into a sum;
- *   - threads split output columns or (sequence, head) pairs, never a sum.
+ *   - threads split output columns or (sequence, head) pairs, never a sum:
+ *     a batch of many sequences is split by sequence (enc_forward_threads),
+ *     a few sequences are run by a team sharing every step (enc_forward_team).
  * Results may differ between CPU families (FMA or not): the same machine
  * gives the same bits.
  */
@@ -25,9 +27,14 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* 64-byte vectors pass through the always-inline helpers of the baseline
+ * (SSE2) versions too; they never cross a real call, so the ABI note is moot. */
+#pragma GCC diagnostic ignored "-Wpsabi"
 
 /* Output columns per packed weight panel, and the row padding of activations. */
 #define ENC_NR 32
@@ -79,16 +86,24 @@ static void enc_row_to_float(const void *table, int dtype, const float *scale, l
 typedef struct {
     long n, k;      /* output and input features; n % ENC_NR == 0, k % 4 == 0 */
     int int8;       /* packed holds int8 (times scale) rather than float32 */
+    int int8_act;   /* int8 weights times int8 activations (see enc_gemm_q) */
     void *packed;   /* [n / ENC_NR][k][ENC_NR]: a panel's weights for one input feature
-                       are contiguous, so the kernel streams each panel once per tile */
+                       are contiguous, so the kernel streams each panel once per tile;
+                       int8_act: [n][k] as stored */
     float *scale;   /* [n], int8 only */
     float *bias;    /* [n] */
+    int32_t *colsum; /* [n], int8_act only: sum of each output's weights */
 } enc_linear;
 
-static void *enc_alloc(size_t nbytes) {
+static void *enc_alloc_raw(size_t nbytes) {
     void *p = NULL;
     if (posix_memalign(&p, 64, nbytes ? nbytes : 64)) return NULL;
-    memset(p, 0, nbytes);
+    return p;
+}
+
+static void *enc_alloc(size_t nbytes) {
+    void *p = enc_alloc_raw(nbytes);
+    if (p) memset(p, 0, nbytes);
     return p;
 }
 
@@ -96,27 +111,41 @@ static void enc_linear_free(enc_linear *lin) {
     free(lin->packed);
     free(lin->scale);
     free(lin->bias);
+    free(lin->colsum);
     lin->packed = lin->scale = lin->bias = NULL;
+    lin->colsum = NULL;
 }
 
 /* Packs W [n][k] (dtype ENC_F32/F16/I8; scale [n] for int8) and bias [n].
  * float16 weights become float32 (the arithmetic is float32 anyway); int8 stay
  * int8 and are widened in registers. Returns 0, or -1 when out of memory. */
 static int enc_linear_pack(enc_linear *lin, const void *w, int dtype, const float *scale,
-                           const float *bias, long n, long k) {
+                           const float *bias, long n, long k, int int8_act) {
     long p, kk, j;
     lin->n = n;
     lin->k = k;
     lin->int8 = dtype == ENC_I8;
+    lin->int8_act = lin->int8 && int8_act;
     lin->packed = enc_alloc((size_t)n * k * (lin->int8 ? 1 : 4));
     lin->bias = enc_alloc((size_t)n * 4);
     lin->scale = lin->int8 ? enc_alloc((size_t)n * 4) : NULL;
-    if (!lin->packed || !lin->bias || (lin->int8 && !lin->scale)) {
+    lin->colsum = lin->int8_act ? (int32_t *)enc_alloc((size_t)n * 4) : NULL;
+    if (!lin->packed || !lin->bias || (lin->int8 && !lin->scale) ||
+        (lin->int8_act && !lin->colsum)) {
         enc_linear_free(lin);
         return -1;
     }
     memcpy(lin->bias, bias, (size_t)n * 4);
-    if (lin->int8) {
+    if (lin->int8_act) {
+        const signed char *src = (const signed char *)w;
+        memcpy(lin->scale, scale, (size_t)n * 4);
+        memcpy(lin->packed, w, (size_t)n * k);
+        for (j = 0; j < n; j++) {
+            int32_t total = 0;
+            for (kk = 0; kk < k; kk++) total += src[j * k + kk];
+            lin->colsum[j] = total;
+        }
+    } else if (lin->int8) {
         const signed char *src = (const signed char *)w;
         signed char *dst = (signed char *)lin->packed;
         memcpy(lin->scale, scale, (size_t)n * 4);
@@ -145,19 +174,32 @@ static int enc_linear_pack(enc_linear *lin, const void *w, int dtype, const floa
     return 0;
 }
 
-/* One tile: rows [0, MR) of x times panel `w` into y (ENC_NR columns). The
- * loop over r is unrolled, so the accumulators live in registers. */
+/* One tile: rows [0, MR) of x times inputs [k0, k1) of panel `w` into y (ENC_NR
+ * columns). The first block starts the sums at zero, later ones continue the
+ * float32 partial sums left in y, and the last applies scale and bias: the
+ * same operations, in the same order, as one pass over all inputs. The loop
+ * over r is unrolled, so the accumulators live in registers. */
 static inline __attribute__((always_inline)) void
-enc_tile(const float *x, long ldx, const void *w, int int8, long k, float *y, long ldy,
-         const float *scale, const float *bias, const int MR) {
+enc_tile(const float *x, long ldx, const void *w, int int8, long k0, long k1, int first,
+         int last, float *y, long ldy, const float *scale, const float *bias, const int MR) {
     enc_v16 acc0[8], acc1[8], w0, w1;
     long kk;
     int r;
+    if (first) {
 #pragma GCC unroll 8
-    for (r = 0; r < MR; r++) acc0[r] = acc1[r] = (enc_v16){0};
+        for (r = 0; r < MR; r++) acc0[r] = acc1[r] = (enc_v16){0};
+    } else {
+#pragma GCC unroll 8
+        for (r = 0; r < MR; r++) {
+            acc0[r] = *(const enc_v16u *)(y + r * ldy);
+            acc1[r] = *(const enc_v16u *)(y + r * ldy + 16);
+        }
+    }
     if (int8) {
         const signed char *wb = (const signed char *)w;
-        for (kk = 0; kk < k; kk += 4) {
+        for (kk = k0; kk < k1; kk += 4) {
+            __builtin_prefetch(wb + (kk + 32) * ENC_NR);
+            __builtin_prefetch(wb + (kk + 32) * ENC_NR + 64);
             enc_i16 raw0 = *(const enc_i16 *)(wb + kk * ENC_NR);
             enc_i16 raw1 = *(const enc_i16 *)(wb + kk * ENC_NR + 64);
             int t;
@@ -173,16 +215,12 @@ enc_tile(const float *x, long ldx, const void *w, int int8, long k, float *y, lo
                 }
             }
         }
-        enc_v16 s0 = *(const enc_v16u *)scale, s1 = *(const enc_v16u *)(scale + 16);
-        enc_v16 b0 = *(const enc_v16u *)bias, b1 = *(const enc_v16u *)(bias + 16);
-#pragma GCC unroll 8
-        for (r = 0; r < MR; r++) {
-            *(enc_v16u *)(y + r * ldy) = acc0[r] * s0 + b0;
-            *(enc_v16u *)(y + r * ldy + 16) = acc1[r] * s1 + b1;
-        }
     } else {
         const float *wf = (const float *)w;
-        for (kk = 0; kk < k; kk++) {
+        for (kk = k0; kk < k1; kk++) {
+            /* the panel streams from memory on the first tile of a block */
+            __builtin_prefetch(wf + (kk + 16) * ENC_NR);
+            __builtin_prefetch(wf + (kk + 16) * ENC_NR + 16);
             w0 = *(const enc_v16 *)(wf + kk * ENC_NR);
             w1 = *(const enc_v16 *)(wf + kk * ENC_NR + 16);
 #pragma GCC unroll 8
@@ -192,6 +230,22 @@ enc_tile(const float *x, long ldx, const void *w, int int8, long k, float *y, lo
                 acc1[r] += xv * w1;
             }
         }
+    }
+    if (!last) {
+#pragma GCC unroll 8
+        for (r = 0; r < MR; r++) {
+            *(enc_v16u *)(y + r * ldy) = acc0[r];
+            *(enc_v16u *)(y + r * ldy + 16) = acc1[r];
+        }
+    } else if (int8) {
+        enc_v16 s0 = *(const enc_v16u *)scale, s1 = *(const enc_v16u *)(scale + 16);
+        enc_v16 b0 = *(const enc_v16u *)bias, b1 = *(const enc_v16u *)(bias + 16);
+#pragma GCC unroll 8
+        for (r = 0; r < MR; r++) {
+            *(enc_v16u *)(y + r * ldy) = acc0[r] * s0 + b0;
+            *(enc_v16u *)(y + r * ldy + 16) = acc1[r] * s1 + b1;
+        }
+    } else {
         enc_v16 b0 = *(const enc_v16u *)bias, b1 = *(const enc_v16u *)(bias + 16);
 #pragma GCC unroll 8
         for (r = 0; r < MR; r++) {
@@ -201,20 +255,55 @@ enc_tile(const float *x, long ldx, const void *w, int int8, long k, float *y, lo
     }
 }
 
-/* Rows [0, m) (m % ENC_ROW_ALIGN == 0) of y, panels [p0, p1). Rows are taken
- * in chunks so a chunk of x stays in cache while every panel passes over it. */
+/* Input features per block: a block of a panel (ENC_KC * ENC_NR weights, 16 KB
+ * as float32) stays in L1 while every row tile of a chunk passes over it, so
+ * a small batch reads each weight from memory once. A multiple of 4 (int8). */
+#define ENC_KC 128
+
+/* Rows [0, m) of y, panels [p0, p1): chunks of rows (kept in L2), then panels,
+ * input blocks, and tiles of up to MR rows. A tile of r rows spends max(r, 4)
+ * cycles per input on a 4-cycle FMA latency, so the rows left over are split
+ * into tiles of at least 4 (17 = 8 + 5 + 4, not 8 + 8 + 1). Tiles of every
+ * size do the same operations per element: a row's result does not depend on
+ * its tile. */
+#define ENC_TILE_CASE(R)                                                                    \
+    case R:                                                                                 \
+        enc_tile(x + r * ldx, ldx, w, lin->int8, k0, k1, first, last,                       \
+                 y + r * ldy + p * ENC_NR, ldy, sc, bi, R);                                 \
+        break;
 #define ENC_GEMM_BODY(MR)                                                                   \
     {                                                                                       \
-        long m0, m1, r, p, mc = lin->k > 512 ? 64 : 128;                                    \
+        long m0, m1, r, p, k0, k1, mc = lin->k > 512 ? 64 : 128;                           \
         size_t esize = lin->int8 ? 1 : 4;                                                   \
         for (m0 = 0; m0 < m; m0 = m1) {                                                     \
             m1 = m0 + mc < m ? m0 + mc : m;                                                 \
             for (p = p0; p < p1; p++) {                                                     \
                 const char *w = (const char *)lin->packed + (size_t)p * lin->k * ENC_NR * esize; \
                 const float *sc = lin->int8 ? lin->scale + p * ENC_NR : NULL;               \
-                for (r = m0; r < m1; r += MR)                                               \
-                    enc_tile(x + r * ldx, ldx, w, lin->int8, lin->k, y + r * ldy + p * ENC_NR, \
-                             ldy, sc, lin->bias + p * ENC_NR, MR);                           \
+                const float *bi = lin->bias + p * ENC_NR;                                   \
+                for (k0 = 0; k0 < lin->k; k0 = k1) {                                        \
+                    int first = k0 == 0, last;                                              \
+                    long left, take;                                                        \
+                    k1 = k0 + ENC_KC < lin->k ? k0 + ENC_KC : lin->k;                       \
+                    last = k1 == lin->k;                                                    \
+                    for (r = m0; r < m1; r += take) {                                       \
+                        left = m1 - r;                                                      \
+                        take = left <= MR ? left                                            \
+                             : MR < 8 || left >= MR + 4 ? MR : left - 4;                    \
+                        switch (take) {                                                     \
+                            ENC_TILE_CASE(1)                                                \
+                            ENC_TILE_CASE(2)                                                \
+                            ENC_TILE_CASE(3)                                                \
+                            ENC_TILE_CASE(4)                                                \
+                            ENC_TILE_CASE(5)                                                \
+                            ENC_TILE_CASE(6)                                                \
+                            ENC_TILE_CASE(7)                                                \
+                            default:                                                        \
+                                enc_tile(x + r * ldx, ldx, w, lin->int8, k0, k1, first,     \
+                                         last, y + r * ldy + p * ENC_NR, ldy, sc, bi, 8);   \
+                        }                                                                   \
+                    }                                                                       \
+                }                                                                           \
             }                                                                               \
         }                                                                                   \
     }
@@ -231,6 +320,216 @@ enc_gemm_avx2(const enc_linear *lin, const float *x, long ldx, long m, float *y,
 static void
 enc_gemm_base(const enc_linear *lin, const float *x, long ldx, long m, float *y, long ldy,
               long p0, long p1) ENC_GEMM_BODY(2)
+
+/* ---- int8 activations: y = dequant(q(x) @ W.T) + b ---------------------------------- */
+
+/* Each row of x to int8 on its own scale (max |x| / 127, rounding halves up),
+ * stored offset by 128 as uint8 for the u8 x s8 dot products; sx[r] its
+ * scale. A row's codes depend on that row only. Written for the vectoriser:
+ * the maximum is taken on the bit patterns (ordered like the values for
+ * non-negative floats), and v + 128.5 > 0 truncates to floor. */
+static inline __attribute__((always_inline)) void
+enc_quantize_body(const float *x, long ldx, long m, long k, uint8_t *q, float *sx) {
+    long r, kk;
+    for (r = 0; r < m; r++) {
+        const float *row = x + r * ldx;
+        const uint32_t *bits = (const uint32_t *)row;
+        uint8_t *out = q + r * k;
+        uint32_t top_bits = 0;
+        float top, inv;
+        for (kk = 0; kk < k; kk++) {
+            uint32_t a = bits[kk] & 0x7fffffffu;
+            top_bits = a > top_bits ? a : top_bits;
+        }
+        memcpy(&top, &top_bits, 4);
+        if (!(top > 0.0f) || top_bits >= 0x7f800000u) {  /* zero, or inf / NaN: all zero */
+            memset(out, 128, (size_t)k);
+            sx[r] = 0.0f;
+            continue;
+        }
+        inv = 127.0f / top;
+        sx[r] = top / 127.0f;
+        for (kk = 0; kk < k; kk++) out[kk] = (uint8_t)(int32_t)(row[kk] * inv + 128.5f);
+    }
+}
+
+__attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma"), optimize("O3"))) static void
+enc_quantize_avx512(const float *x, long ldx, long m, long k, uint8_t *q, float *sx) {
+    enc_quantize_body(x, ldx, m, k, q, sx);
+}
+__attribute__((target("avx2,fma"), optimize("O3"))) static void
+enc_quantize_avx2(const float *x, long ldx, long m, long k, uint8_t *q, float *sx) {
+    enc_quantize_body(x, ldx, m, k, q, sx);
+}
+__attribute__((optimize("O3"))) static void
+enc_quantize_base(const float *x, long ldx, long m, long k, uint8_t *q, float *sx) {
+    enc_quantize_body(x, ldx, m, k, q, sx);
+}
+
+/* Integer dot products of R rows of q with 4 weight rows: exact, so any order
+ * (the compiler's vectorised reduction, vpdpbusd on VNNI CPUs) gives the same sums. */
+static inline __attribute__((always_inline)) void
+enc_dot4(const uint8_t *a, long lda, const int8_t *b, long ldb, long k, int32_t *s,
+         const int R) {
+    long kk;
+    if (R == 4) {
+        int32_t s00 = 0, s01 = 0, s02 = 0, s03 = 0, s10 = 0, s11 = 0, s12 = 0, s13 = 0;
+        int32_t s20 = 0, s21 = 0, s22 = 0, s23 = 0, s30 = 0, s31 = 0, s32 = 0, s33 = 0;
+        const uint8_t *a0 = a, *a1 = a + lda, *a2 = a + 2 * lda, *a3 = a + 3 * lda;
+        const int8_t *b0 = b, *b1 = b + ldb, *b2 = b + 2 * ldb, *b3 = b + 3 * ldb;
+        for (kk = 0; kk < k; kk++) {
+            s00 += a0[kk] * b0[kk]; s01 += a0[kk] * b1[kk];
+            s02 += a0[kk] * b2[kk]; s03 += a0[kk] * b3[kk];
+            s10 += a1[kk] * b0[kk]; s11 += a1[kk] * b1[kk];
+            s12 += a1[kk] * b2[kk]; s13 += a1[kk] * b3[kk];
+            s20 += a2[kk] * b0[kk]; s21 += a2[kk] * b1[kk];
+            s22 += a2[kk] * b2[kk]; s23 += a2[kk] * b3[kk];
+            s30 += a3[kk] * b0[kk]; s31 += a3[kk] * b1[kk];
+            s32 += a3[kk] * b2[kk]; s33 += a3[kk] * b3[kk];
+        }
+        s[0] = s00; s[1] = s01; s[2] = s02; s[3] = s03;
+        s[4] = s10; s[5] = s11; s[6] = s12; s[7] = s13;
+        s[8] = s20; s[9] = s21; s[10] = s22; s[11] = s23;
+        s[12] = s30; s[13] = s31; s[14] = s32; s[15] = s33;
+    } else {
+        int32_t s00 = 0, s01 = 0, s02 = 0, s03 = 0;
+        const int8_t *b0 = b, *b1 = b + ldb, *b2 = b + 2 * ldb, *b3 = b + 3 * ldb;
+        for (kk = 0; kk < k; kk++) {
+            s00 += a[kk] * b0[kk]; s01 += a[kk] * b1[kk];
+            s02 += a[kk] * b2[kk]; s03 += a[kk] * b3[kk];
+        }
+        s[0] = s00; s[1] = s01; s[2] = s02; s[3] = s03;
+    }
+}
+
+/* y rows [0, m), columns [c0, c1) (multiples of 4) = (sum_k q[r][k] * W[c][k] - 128 *
+ * colsum[c]) * sx[r] * scale[c] + b[c]; four weight rows at a time (they stay in L1)
+ * against every row block. */
+#define ENC_GEMM_Q_BODY                                                                       \
+    {                                                                                         \
+        long c, r, i, j, k = lin->k;                                                          \
+        int32_t s[16];                                                                        \
+        const int8_t *w = (const int8_t *)lin->packed;                                        \
+        for (c = c0; c < c1; c += 4) {                                                        \
+            for (r = 0; r < m; r += 4) {                                                      \
+                int rows = m - r < 4 ? 1 : 4;                                                 \
+                if (rows == 4)                                                                \
+                    enc_dot4(q + r * k, k, w + c * k, k, k, s, 4);                            \
+                else                                                                          \
+                    enc_dot4(q + r * k, k, w + c * k, k, k, s, 1);                            \
+                for (i = 0; i < rows; i++)                                                    \
+                    for (j = 0; j < 4; j++)                                                   \
+                        y[(r + i) * ldy + c + j] =                                            \
+                            (float)(s[i * 4 + j] - 128 * lin->colsum[c + j]) *                \
+                                (sx[r + i] * lin->scale[c + j]) + lin->bias[c + j];           \
+                if (rows == 1) r -= 3;                                                        \
+            }                                                                                 \
+        }                                                                                     \
+    }
+
+__attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx512vnni,avx2,fma"),
+               optimize("O3"))) static void
+enc_gemm_q_vnni(const enc_linear *lin, const uint8_t *q, const float *sx, long m, float *y,
+                long ldy, long c0, long c1) ENC_GEMM_Q_BODY
+__attribute__((target("avx2,fma"), optimize("O3"))) static void
+enc_gemm_q_avx2(const enc_linear *lin, const uint8_t *q, const float *sx, long m, float *y,
+                long ldy, long c0, long c1) ENC_GEMM_Q_BODY
+__attribute__((optimize("O3"))) static void
+enc_gemm_q_base(const enc_linear *lin, const uint8_t *q, const float *sx, long m, float *y,
+                long ldy, long c0, long c1) ENC_GEMM_Q_BODY
+
+/* ---- erf and exp on 16 lanes ---------------------------------------------------------- */
+
+/* erf on [0, 4) in 16 pieces of width 1/4: on piece i, the degree-7 Taylor
+ * polynomial of erf about its centre c = (i + 1/2) / 4, whose coefficients
+ * enc_init computes from C's erf and exp (erf^(n+1)(c) = 2/sqrt(pi) (-1)^n
+ * H_n(c) exp(-c^2), H_n the Hermite polynomials). A lane picks its piece's
+ * coefficients with one permute per coefficient. Beyond 4, erf is 1 in
+ * float32. Checked against erf to within 6e-8 (one unit in the last place
+ * near 1) by tests/test_encoder_kernels.py. */
+#define ENC_ERF_DEGREE 7
+static float enc_erf_table[ENC_ERF_DEGREE + 1][16] __attribute__((aligned(64)));
+
+static void enc_erf_table_init(void) {
+    int i, n;
+    for (i = 0; i < 16; i++) {
+        double c = (i + 0.5) / 4.0, h[ENC_ERF_DEGREE], fact = 1.0;
+        double g = 2.0 / sqrt(3.14159265358979323846) * exp(-c * c);
+        h[0] = 1.0;
+        h[1] = 2.0 * c;
+        for (n = 1; n + 1 < ENC_ERF_DEGREE; n++) h[n + 1] = 2.0 * c * h[n] - 2.0 * n * h[n - 1];
+        enc_erf_table[0][i] = (float)erf(c);
+        for (n = 0; n < ENC_ERF_DEGREE; n++) {
+            fact *= n + 1;
+            enc_erf_table[n + 1][i] = (float)(g * ((n & 1) ? -h[n] : h[n]) / fact);
+        }
+    }
+}
+
+static inline __attribute__((always_inline)) enc_v16 enc_select(enc_i16 mask, enc_v16 yes,
+                                                                enc_v16 no) {
+    return (enc_v16)(((enc_i16)yes & mask) | ((enc_i16)no & ~mask));
+}
+
+static inline __attribute__((always_inline)) enc_v16 enc_erf16(enc_v16 x) {
+    enc_i16 bits = (enc_i16)x, sign = bits & (int)0x80000000u, idx, high;
+    enc_v16 a = (enc_v16)(bits & 0x7fffffff), t, y;
+    enc_i16 big = a >= 4.0f;
+    int n;
+    a = enc_select(big, (enc_v16){0}, a);      /* keeps the index in range (and NaN out) */
+    a = enc_select(a == a, a, (enc_v16){0});
+    idx = __builtin_convertvector(a * 4.0f, enc_i16);
+    high = idx > 15;
+    idx = (idx & ~high) | (15 & high);
+    t = a - (__builtin_convertvector(idx, enc_v16) + 0.5f) * 0.25f;
+    y = __builtin_shuffle(*(const enc_v16 *)enc_erf_table[ENC_ERF_DEGREE], idx);
+    for (n = ENC_ERF_DEGREE - 1; n >= 0; n--)
+        y = y * t + __builtin_shuffle(*(const enc_v16 *)enc_erf_table[n], idx);
+    y = enc_select(big, (enc_v16){0} + 1.0f, y);
+    return (enc_v16)((enc_i16)y | sign);
+}
+
+/* exp(x) for x <= 0 (softmax scores minus their maximum): x = k ln 2 + r with
+ * |r| <= ln 2 / 2, exp(r) by its Taylor polynomial to r^7 / 7!, times 2^k
+ * built in the exponent bits. Below -87 the result is flushed to 0. */
+static inline __attribute__((always_inline)) enc_v16 enc_exp16(enc_v16 x) {
+    enc_i16 tiny = x < -87.0f;
+    enc_v16 xs = enc_select(tiny, (enc_v16){0}, x);
+    enc_v16 kf = (xs * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  /* round */
+    enc_v16 r = (xs - kf * 0.693145751953125f) - kf * 1.42860682030941723e-06f;
+    enc_v16 p = (enc_v16){0} + (1.0f / 5040.0f);
+    enc_i16 k = __builtin_convertvector(kf, enc_i16);
+    p = p * r + (1.0f / 720.0f);
+    p = p * r + (1.0f / 120.0f);
+    p = p * r + (1.0f / 24.0f);
+    p = p * r + (1.0f / 6.0f);
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    p = p * (enc_v16)((k + 127) << 23);
+    return enc_select(tiny, (enc_v16){0}, p);
+}
+
+/* Exact GELU, 0.5 x (1 + erf(x / sqrt 2)), in place. */
+static inline __attribute__((always_inline)) void enc_gelu_body(float *x, long count) {
+    long i;
+    for (i = 0; i + 16 <= count; i += 16) {
+        enc_v16 v = *(enc_v16u *)(x + i);
+        *(enc_v16u *)(x + i) = 0.5f * v * (1.0f + enc_erf16(v * 0.70710678118654752f));
+    }
+    if (i < count) {  /* the same lanes' arithmetic, through a buffer */
+        float tail[16] __attribute__((aligned(64))) = {0};
+        enc_v16 v;
+        memcpy(tail, x + i, (size_t)(count - i) * 4);
+        v = *(enc_v16 *)tail;
+        *(enc_v16 *)tail = 0.5f * v * (1.0f + enc_erf16(v * 0.70710678118654752f));
+        memcpy(x + i, tail, (size_t)(count - i) * 4);
+    }
+}
+
+ENC_TARGET_AVX512 static void enc_gelu_avx512(float *x, long count) { enc_gelu_body(x, count); }
+ENC_TARGET_AVX2 static void enc_gelu_avx2(float *x, long count) { enc_gelu_body(x, count); }
+static void enc_gelu_base(float *x, long count) { enc_gelu_body(x, count); }
 
 /* ---- attention ---------------------------------------------------------------------- */
 
@@ -259,10 +558,9 @@ enc_attention_body(const float *qkv, long hidden, long head, long head_dim, long
         }
         top = sc[0];
         for (j = 1; j < len; j++) top = sc[j] > top ? sc[j] : top;
-        for (j = 0; j < len; j++) {
-            sc[j] = expf(sc[j] - top);
-            total += sc[j];
-        }
+        for (jb = 0; jb < lp; jb += 16)
+            *(enc_v16 *)(sc + jb) = enc_exp16(*(const enc_v16 *)(sc + jb) - top);
+        for (j = 0; j < len; j++) total += sc[j];
         inv = 1.0f / total;
         for (d = 0; d < nv; d++) {
             enc_v16 acc = {0};
@@ -341,11 +639,6 @@ enc_add_norm_base(const float *a, const float *b, const float *g, const float *b
     enc_add_norm_body(a, b, g, be, eps, width, out);
 }
 
-/* Exact GELU, 0.5 x (1 + erf(x / sqrt 2)), in place. */
-static void enc_gelu(float *x, long count) {
-    long i;
-    for (i = 0; i < count; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
-}
 
 /* ---- dispatch ----------------------------------------------------------------------- */
 
@@ -358,17 +651,30 @@ typedef void (*enc_add_norm_fn)(const float *, const float *, const float *, con
 static enc_gemm_fn enc_gemm = enc_gemm_base;
 static enc_attention_fn enc_attention = enc_attention_base;
 static enc_add_norm_fn enc_add_norm = enc_add_norm_base;
+typedef void (*enc_gemm_q_fn)(const enc_linear *, const uint8_t *, const float *, long, float *,
+                              long, long, long);
+static enc_gemm_q_fn enc_gemm_q = enc_gemm_q_base;
+typedef void (*enc_quantize_fn)(const float *, long, long, long, uint8_t *, float *);
+static enc_quantize_fn enc_quantize_rows = enc_quantize_base;
+typedef void (*enc_gelu_fn)(float *, long);
+static enc_gelu_fn enc_gelu = enc_gelu_base;
 static const char *enc_isa = "x86-64";
 
 /* Picks the kernels for this CPU; `force` = "x86-64" or "avx2" limits the choice (tests). */
 static const char *enc_init(const char *force) {
-    int avx512, avx2;
+    int avx512, avx2, vnni;
     __builtin_cpu_init();
     avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
              __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq");
     avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    if (force && strcmp(force, "avx2") == 0) avx512 = 0;
-    if (force && strcmp(force, "x86-64") == 0) avx512 = avx2 = 0;
+    vnni = avx512 && __builtin_cpu_supports("avx512vnni");
+    if (force && strcmp(force, "avx2") == 0) avx512 = vnni = 0;
+    if (force && strcmp(force, "x86-64") == 0) avx512 = avx2 = vnni = 0;
+    enc_gemm_q = vnni ? enc_gemm_q_vnni : avx2 ? enc_gemm_q_avx2 : enc_gemm_q_base;
+    enc_quantize_rows = avx512 ? enc_quantize_avx512 : avx2 ? enc_quantize_avx2
+                                                            : enc_quantize_base;
+    enc_gelu = avx512 ? enc_gelu_avx512 : avx2 ? enc_gelu_avx2 : enc_gelu_base;
+    enc_erf_table_init();
     if (avx512) {
         enc_gemm = enc_gemm_avx512;
         enc_attention = enc_attention_avx512;
@@ -407,90 +713,214 @@ typedef struct {
     enc_layer *layer;        /* [layers] */
 } enc_model;
 
-/* Scratch of one forward pass over `tokens` tokens, the longest sequence `longest`. */
+/* Scratch of one forward pass over `tokens` tokens, the longest sequence `longest`,
+ * for a team of `team` threads (attention scratch is per thread). */
 typedef struct {
-    float *h, *qkv, *ctx, *tmp, *inter, *attn;
+    float *h, *qkv, *ctx, *tmp, *inter, *attn, *sx;
+    uint8_t *q;
+    long attn_size;
 } enc_scratch;
 
 static void enc_scratch_free(enc_scratch *s) {
     free(s->h); free(s->qkv); free(s->ctx); free(s->tmp); free(s->inter); free(s->attn);
+    free(s->sx); free(s->q);
 }
 
-static int enc_scratch_alloc(enc_scratch *s, const enc_model *m, long tokens, long longest) {
+/* Not zeroed: every buffer is written before it is read (activations row by
+ * row, attention's key block including its padding). */
+static int enc_scratch_alloc(enc_scratch *s, const enc_model *m, long tokens, long longest,
+                             int team) {
     long rows = (tokens + ENC_ROW_ALIGN - 1) / ENC_ROW_ALIGN * ENC_ROW_ALIGN;
     long lp = (longest + 15) & ~15L;
-    s->h = enc_alloc((size_t)rows * m->hidden * 4);
-    s->qkv = enc_alloc((size_t)rows * 3 * m->hidden * 4);
-    s->ctx = enc_alloc((size_t)rows * m->hidden * 4);
-    s->tmp = enc_alloc((size_t)rows * m->hidden * 4);
-    s->inter = enc_alloc((size_t)rows * m->inter * 4);
-    s->attn = enc_alloc((size_t)(m->hidden / m->heads + 1) * lp * 4);
-    if (!s->h || !s->qkv || !s->ctx || !s->tmp || !s->inter || !s->attn) {
+    s->attn_size = ((m->hidden / m->heads + 1) * lp + 15) & ~15L;
+    s->h = enc_alloc_raw((size_t)rows * m->hidden * 4);
+    s->qkv = enc_alloc_raw((size_t)rows * 3 * m->hidden * 4);
+    s->ctx = enc_alloc_raw((size_t)rows * m->hidden * 4);
+    s->tmp = enc_alloc_raw((size_t)rows * m->hidden * 4);
+    s->inter = enc_alloc_raw((size_t)rows * m->inter * 4);
+    s->attn = enc_alloc_raw((size_t)s->attn_size * team * 4);
+    s->sx = enc_alloc_raw((size_t)rows * 4);
+    s->q = enc_alloc_raw((size_t)rows * (m->inter > m->hidden ? m->inter : m->hidden));
+    if (!s->h || !s->qkv || !s->ctx || !s->tmp || !s->inter || !s->attn || !s->sx || !s->q) {
         enc_scratch_free(s);
         return -1;
     }
     return 0;
 }
 
-/* Embeddings of the tokens of sequences [0, n_seq): ids packed back to back,
- * sequence s is ids[offsets[s] .. offsets[s + 1]). Writes n_seq unit vectors
- * of `hidden` floats to out. Returns 0, or -1 when out of memory. */
-static int enc_forward(const enc_model *m, const int32_t *ids, const long *offsets, long n_seq,
-                       float *out) {
-    long H = m->hidden, I = m->inter, hd = H / m->heads;
-    long tokens = offsets[n_seq] - offsets[0], rows, longest = 1, s, t, j, l, hh, i;
-    const int32_t *id0 = ids + offsets[0];
-    enc_scratch sc;
-    for (s = 0; s < n_seq; s++)
-        if (offsets[s + 1] - offsets[s] > longest) longest = offsets[s + 1] - offsets[s];
-    if (enc_scratch_alloc(&sc, m, tokens, longest)) return -1;
-    rows = (tokens + ENC_ROW_ALIGN - 1) / ENC_ROW_ALIGN * ENC_ROW_ALIGN;
+/* A team of threads running one forward pass together: each does its share of
+ * every step (output columns of a linear layer, (sequence, head) pairs of
+ * attention, rows of the rest), with a barrier between steps. Shares split
+ * outputs, never a sum, so the team size changes no result. */
+typedef struct {
+    int size;
+    int waiting;            /* threads at the barrier */
+    int generation;         /* bumped when all arrived */
+    int go;                 /* set once the size is known: the mates may start */
+} enc_team;
 
-    /* (word + token type) + position, then the embedding norm */
-    for (s = 0; s < n_seq; s++)
-        for (j = 0, t = offsets[s] - offsets[0]; t < offsets[s + 1] - offsets[0]; t++, j++) {
-            float *row = sc.h + t * H;
-            enc_row_to_float(m->word, m->word_dtype, m->word_scale, id0[t], H, row);
+static void enc_barrier(enc_team *team) {
+    int gen, spins = 0;
+    if (team->size <= 1) return;
+    gen = __atomic_load_n(&team->generation, __ATOMIC_ACQUIRE);
+    if (__atomic_add_fetch(&team->waiting, 1, __ATOMIC_ACQ_REL) == team->size) {
+        __atomic_store_n(&team->waiting, 0, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&team->generation, 1, __ATOMIC_RELEASE);
+        return;
+    }
+    while (__atomic_load_n(&team->generation, __ATOMIC_ACQUIRE) == gen)
+        if (++spins > 256) sched_yield();  /* a busy machine may have descheduled a mate */
+}
+
+/* [lo, hi) of `count` items for member `t` of `size`. */
+static void enc_share(long count, int t, int size, long *lo, long *hi) {
+    *lo = count * t / size;
+    *hi = count * (t + 1) / size;
+}
+
+/* y = x @ W.T + b for rows [0, m), this member's share of the columns. Int8
+ * activations: the rows are quantized first (shared by rows, then a barrier). */
+static void enc_apply(const enc_linear *lin, const float *x, long ldx, long m, float *y, long ldy,
+                      const enc_scratch *sc, enc_team *team, int t) {
+    long lo, hi;
+    if (lin->int8_act) {
+        enc_share(m, t, team->size, &lo, &hi);
+        if (hi > lo) enc_quantize_rows(x + lo * ldx, ldx, hi - lo, lin->k, sc->q + lo * lin->k,
+                                       sc->sx + lo);
+        enc_barrier(team);
+        enc_share(lin->n / 4, t, team->size, &lo, &hi);
+        if (hi > lo) enc_gemm_q(lin, sc->q, sc->sx, m, y, ldy, lo * 4, hi * 4);
+    } else {
+        enc_share(lin->n / ENC_NR, t, team->size, &lo, &hi);
+        if (hi > lo) enc_gemm(lin, x, ldx, m, y, ldy, lo, hi);
+    }
+    enc_barrier(team);
+}
+
+/* Member t's part of the forward pass of sequences [0, n_seq) (see enc_forward). */
+static void enc_forward_member(const enc_model *m, const int32_t *ids, const long *offsets,
+                               long n_seq, float *out, const enc_scratch *sc, enc_team *team,
+                               int t) {
+    long H = m->hidden, I = m->inter, hd = H / m->heads;
+    long tokens = offsets[n_seq] - offsets[0], s, r, i, l, lo, hi, pair;
+    const int32_t *id0 = ids + offsets[0];
+    float *attn = sc->attn + sc->attn_size * t;
+
+    /* (word + token type) + position, then the embedding norm; this member's tokens */
+    enc_share(n_seq, t, team->size, &lo, &hi);
+    for (s = lo; s < hi; s++) {
+        long j, first = offsets[s] - offsets[0];
+        for (j = 0; j < offsets[s + 1] - offsets[s]; j++) {
+            float *row = sc->h + (first + j) * H;
+            enc_row_to_float(m->word, m->word_dtype, m->word_scale, id0[first + j], H, row);
             for (i = 0; i < H; i++) row[i] = row[i] + m->type0[i];
             for (i = 0; i < H; i++) row[i] = row[i] + m->position[j * H + i];
             enc_add_norm(row, NULL, m->norm_g, m->norm_b, m->eps, H, row);
         }
+    }
+    enc_barrier(team);
 
     for (l = 0; l < m->layers; l++) {
         const enc_layer *L = &m->layer[l];
-        enc_gemm(&L->qkv, sc.h, H, rows, sc.qkv, 3 * H, 0, 3 * H / ENC_NR);
-        for (s = 0; s < n_seq; s++) {
-            long o = offsets[s] - offsets[0], len = offsets[s + 1] - offsets[s];
-            for (hh = 0; hh < m->heads; hh++)
-                enc_attention(sc.qkv + o * 3 * H, H, hh, hd, len, sc.ctx + o * H, sc.attn);
+        enc_apply(&L->qkv, sc->h, H, tokens, sc->qkv, 3 * H, sc, team, t);
+        enc_share(n_seq * m->heads, t, team->size, &lo, &hi);
+        for (pair = lo; pair < hi; pair++) {
+            long sq = pair / m->heads, hh = pair % m->heads;
+            long o = offsets[sq] - offsets[0], len = offsets[sq + 1] - offsets[sq];
+            enc_attention(sc->qkv + o * 3 * H, H, hh, hd, len, sc->ctx + o * H, attn);
         }
-        enc_gemm(&L->out, sc.ctx, H, rows, sc.tmp, H, 0, H / ENC_NR);
-        for (t = 0; t < tokens; t++)
-            enc_add_norm(sc.tmp + t * H, sc.h + t * H, L->norm1_g, L->norm1_b, m->eps, H,
-                         sc.h + t * H);
-        enc_gemm(&L->inter, sc.h, H, rows, sc.inter, I, 0, I / ENC_NR);
-        enc_gelu(sc.inter, tokens * I);
-        enc_gemm(&L->out2, sc.inter, I, rows, sc.tmp, H, 0, H / ENC_NR);
-        for (t = 0; t < tokens; t++)
-            enc_add_norm(sc.tmp + t * H, sc.h + t * H, L->norm2_g, L->norm2_b, m->eps, H,
-                         sc.h + t * H);
+        enc_barrier(team);
+        enc_apply(&L->out, sc->ctx, H, tokens, sc->tmp, H, sc, team, t);
+        enc_share(tokens, t, team->size, &lo, &hi);
+        for (r = lo; r < hi; r++)
+            enc_add_norm(sc->tmp + r * H, sc->h + r * H, L->norm1_g, L->norm1_b, m->eps, H,
+                         sc->h + r * H);
+        enc_barrier(team);
+        enc_apply(&L->inter, sc->h, H, tokens, sc->inter, I, sc, team, t);
+        enc_share(tokens, t, team->size, &lo, &hi);
+        if (hi > lo) enc_gelu(sc->inter + lo * I, (hi - lo) * I);
+        enc_barrier(team);
+        enc_apply(&L->out2, sc->inter, I, tokens, sc->tmp, H, sc, team, t);
+        enc_share(tokens, t, team->size, &lo, &hi);
+        for (r = lo; r < hi; r++)
+            enc_add_norm(sc->tmp + r * H, sc->h + r * H, L->norm2_g, L->norm2_b, m->eps, H,
+                         sc->h + r * H);
+        enc_barrier(team);
     }
 
     /* mean over the sequence's tokens, then L2 normalisation (eps 1e-12, as torch's) */
-    for (s = 0; s < n_seq; s++) {
-        long o = offsets[s] - offsets[0], len = offsets[s + 1] - offsets[s];
+    enc_share(n_seq, t, team->size, &lo, &hi);
+    for (s = lo; s < hi; s++) {
+        long o = offsets[s] - offsets[0], len = offsets[s + 1] - offsets[s], tk;
         float *v = out + s * H, norm = 0.0f;
         for (i = 0; i < H; i++) v[i] = 0.0f;
-        for (t = 0; t < len; t++)
-            for (i = 0; i < H; i++) v[i] += sc.h[(o + t) * H + i];
+        for (tk = 0; tk < len; tk++)
+            for (i = 0; i < H; i++) v[i] += sc->h[(o + tk) * H + i];
         for (i = 0; i < H; i++) v[i] = v[i] / (float)len;
         for (i = 0; i < H; i++) norm += v[i] * v[i];
         norm = sqrtf(norm);
         if (norm < 1e-12f) norm = 1e-12f;
         for (i = 0; i < H; i++) v[i] = v[i] / norm;
     }
+}
+
+typedef struct {
+    const enc_model *m;
+    const int32_t *ids;
+    const long *offsets;
+    long n_seq;
+    float *out;
+    const enc_scratch *sc;
+    enc_team *team;
+    int t;
+} enc_member_job;
+
+static void *enc_member_run(void *arg) {
+    enc_member_job *job = (enc_member_job *)arg;
+    int spins = 0;
+    while (!__atomic_load_n(&job->team->go, __ATOMIC_ACQUIRE))
+        if (++spins > 256) sched_yield();
+    enc_forward_member(job->m, job->ids, job->offsets, job->n_seq, job->out, job->sc, job->team,
+                       job->t);
+    return NULL;
+}
+
+/* Embeddings of the tokens of sequences [0, n_seq): ids packed back to back,
+ * sequence s is ids[offsets[s] .. offsets[s + 1]). Writes n_seq unit vectors
+ * of `hidden` floats to out, with a team of `team_size` threads (the caller's
+ * thread and team_size - 1 started here). Returns 0, or -1 when out of memory. */
+static int enc_forward_team(const enc_model *m, const int32_t *ids, const long *offsets,
+                            long n_seq, float *out, int team_size) {
+    long tokens = offsets[n_seq] - offsets[0], longest = 1, s;
+    enc_scratch sc;
+    enc_team team = {1, 0, 0, 0};
+    enc_member_job jobs[ENC_MAX_THREADS];
+    pthread_t threads[ENC_MAX_THREADS];
+    int g, started = 1;
+    for (s = 0; s < n_seq; s++)
+        if (offsets[s + 1] - offsets[s] > longest) longest = offsets[s + 1] - offsets[s];
+    if (team_size < 1) team_size = 1;
+    if (team_size > ENC_MAX_THREADS) team_size = ENC_MAX_THREADS;
+    if (enc_scratch_alloc(&sc, m, tokens, longest, team_size)) return -1;
+    /* Mates wait for `go`, so the team's size is fixed (to the threads that did
+     * start) before anyone computes a share or reaches a barrier. */
+    for (g = 1; g < team_size; g++) {
+        enc_member_job job = {m, ids, offsets, n_seq, out, &sc, &team, g};
+        jobs[g] = job;
+        if (pthread_create(&threads[g], NULL, enc_member_run, &jobs[g]) != 0) break;
+        started++;
+    }
+    team.size = started;
+    __atomic_store_n(&team.go, 1, __ATOMIC_RELEASE);
+    enc_forward_member(m, ids, offsets, n_seq, out, &sc, &team, 0);
+    for (g = 1; g < started; g++) pthread_join(threads[g], NULL);
     enc_scratch_free(&sc);
     return 0;
+}
+
+static int enc_forward(const enc_model *m, const int32_t *ids, const long *offsets, long n_seq,
+                       float *out) {
+    return enc_forward_team(m, ids, offsets, n_seq, out, 1);
 }
 
 /* enc_forward over sequences split in `n_threads` contiguous groups of about
@@ -519,8 +949,12 @@ static int enc_forward_threads(const enc_model *m, const int32_t *ids, const lon
     long total = offsets[n_seq] - offsets[0], s = 0, g;
     int status = 0;
     if (n_threads > ENC_MAX_THREADS) n_threads = ENC_MAX_THREADS;
+    if (n_seq == 0) return 0;
+    /* Few sequences: one team shares every step; many: a group of sequences each. */
+    if (n_threads > 1 && n_seq < 2 * n_threads)
+        return enc_forward_team(m, ids, offsets, n_seq, out, n_threads);
     if (n_threads > n_seq) n_threads = (int)n_seq;
-    if (n_threads <= 1) return n_seq ? enc_forward(m, ids, offsets, n_seq, out) : 0;
+    if (n_threads <= 1) return enc_forward(m, ids, offsets, n_seq, out);
     for (g = 0; g < n_threads; g++) {
         long first = s, goal = offsets[0] + total * (g + 1) / n_threads;
         while (s < n_seq && (g == n_threads - 1 || offsets[s + 1] <= goal || s == first)) s++;

@@ -12,7 +12,8 @@ over the sequence's tokens, L2 normalisation; what sentence-transformers
 computes). A row's vector never depends on the other rows of its batch and is
 bit-identical from run to run on one machine: sequences are packed back to
 back without padding, and the kernels fix the order of every sum
-(`_encoder_kernels.h`). Big batches are split between threads by sequence.
+(`_encoder_kernels.h`). Big batches are split between threads by sequence; a
+few sequences (one sentence) are run by a team of threads sharing each step.
 
 No numpy here: this runs in the production image.
 """
@@ -24,8 +25,13 @@ import os
 from inference import artifact, errors
 from inference.text import _encoder, spec
 
-# Token counts of a batch below which one thread is faster than two.
-_THREADS_MIN_TOKENS = 96
+# Token counts of a batch below which one thread is faster than two (starting a
+# thread and the barriers between steps cost tens of microseconds).
+_THREADS_MIN_TOKENS = 8
+# Tokens per kernel call: the activations take about 17 KB per token, so a
+# batch is embedded in chunks of whole sequences of at most this many tokens
+# (about 140 MB), whatever its size. Rows never interact: chunks change no bit.
+_MAX_TOKENS_PER_CALL = 8192
 _ZERO_F32 = array.array("f", [0.0])
 
 
@@ -47,7 +53,8 @@ class SentenceEncoder:
         self._source = source
         self._dims = checked.dims
         self._max_length = checked.tokenizer["max_length"]
-        self._kernel = _encoder.Encoder(checked.dims, checked.weights, checked.vectors)
+        self._kernel = _encoder.Encoder(checked.dims, checked.weights, checked.vectors,
+                                        checked.int8_activations)
         self._threads = default_threads() if threads is None else max(1, int(threads))
         self._artifact = loaded
         self._tokenizer = None
@@ -121,8 +128,7 @@ class SentenceEncoder:
             if not isinstance(text, str):
                 raise errors.InputError(
                     f"texts[{i}] has type {type(text).__name__}; every text must be a str.")
-        encode = self.tokenizer.encode
-        return self.embed_ids([encode(text) for text in texts])
+        return self.embed_ids(self.tokenizer.encode_batch(texts))
 
     def embed_ids(self, sequences):
         """Unit vectors of token id sequences: a list of array('f'), one per sequence.
@@ -137,13 +143,23 @@ class SentenceEncoder:
     def embed_ids_flat(self, sequences):
         """As `embed_ids`, but one array('f') of len(sequences) * dimension values."""
         ids, offsets = self._pack(sequences)
-        n_seq = len(offsets) - 1
-        out = _ZERO_F32 * (n_seq * self.dimension)
-        threads = self._threads if len(ids) >= _THREADS_MIN_TOKENS else 1
-        try:
-            self._kernel.forward(ids, offsets, out, threads)
-        except ValueError:
-            raise self._explain(sequences) from None
+        n_seq, width = len(offsets) - 1, self.dimension
+        out = _ZERO_F32 * (n_seq * width)
+        view, first = memoryview(out), 0
+        while first < n_seq:
+            last = first + 1
+            while last < n_seq and offsets[last + 1] - offsets[first] <= _MAX_TOKENS_PER_CALL:
+                last += 1
+            start = offsets[first]
+            chunk_offsets = array.array("l", (o - start for o in offsets[first:last + 1]))
+            chunk_ids = ids[start:offsets[last]]
+            threads = self._threads if len(chunk_ids) >= _THREADS_MIN_TOKENS else 1
+            try:
+                self._kernel.forward(chunk_ids, chunk_offsets, view[first * width:last * width],
+                                     threads)
+            except ValueError:
+                raise self._explain(sequences) from None
+            first = last
         return out
 
     def _pack(self, sequences):

@@ -18,6 +18,8 @@ Sentences of a batch are padded to the longest; padding is masked out of
 attention (the largest negative float added to its scores, as Hugging Face
 does) and out of the mean. GELU is the exact form x * (1 + erf(x / sqrt(2))) / 2
 with an erf of this module (`erf`, float64, absolute error below 1e-11).
+With precision.activations "int8_per_token" the layers' linear maps run on int8
+codes of each token's activations (inference/text/spec.py), as the kernels do.
 numpy only: for tests, evaluation and building; not for the runtime image.
 """
 

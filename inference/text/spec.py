@@ -23,6 +23,10 @@ from inference import errors
 SCHEMA = "sentence-encoder"
 SCHEMA_VERSION = 1
 WEIGHT_DTYPES = ("float32", "float16", "int8")
+# precision.activations (optional, default "float32"): "int8_per_token" runs the
+# layers' linear maps on int8 codes of the activations, each token row on its
+# own scale (max |x| / 127), in integer arithmetic; every layer weight must be int8.
+ACTIVATIONS = ("float32", "int8_per_token")
 # What the kernels need (inference/text/_encoder_kernels.h): linear layers in
 # whole 32-column panels, attention heads in whole 16-float vectors.
 COLUMN_MULTIPLE = 32
@@ -44,6 +48,7 @@ class EncoderSpec:
     vectors: dict   # {1-D float32 tensor name: bytes view}
     vocab: memoryview  # uint8: the tokens in id order, joined by "\n"
     header: dict
+    int8_activations: bool = False  # precision.activations == "int8_per_token"
 
 
 def expected_tensors(dims):
@@ -99,6 +104,7 @@ def sentence_encoder_spec(loaded, source="<artifact>"):
     weights, vectors, vocab = {}, {}, None
     if dims is not None:
         weights, vectors, vocab = _check_tensors(loaded.tensors, dims, problems)
+        _check_activations(header, weights, problems)
     if problems:
         listed = "\n  - ".join(problems)
         raise errors.CorruptArtifactError(
@@ -106,7 +112,8 @@ def sentence_encoder_spec(loaded, source="<artifact>"):
             "Rebuild it with the model's conversion target.")
     _check_kernel_limits(dims, source)
     return EncoderSpec(dims=dims, tokenizer=dict(header["tokenizer"]), weights=weights,
-                       vectors=vectors, vocab=vocab, header=header)
+                       vectors=vectors, vocab=vocab, header=header,
+                       int8_activations=header["precision"].get("activations") == ACTIVATIONS[1])
 
 
 def _check_header(header, problems):
@@ -248,6 +255,21 @@ def _check_weight(tensors, name, view, shape, seen, problems):
     else:
         return view.cast("B"), dtype, scale.cast("B")
     return None
+
+
+def _check_activations(header, weights, problems):
+    precision = header.get("precision")
+    activations = precision.get("activations", "float32") if isinstance(precision, dict) \
+        else "float32"
+    if activations not in ACTIVATIONS:
+        problems.append(f"precision.activations is {activations!r}; expected one of "
+                        f"{list(ACTIVATIONS)}")
+    elif activations == "int8_per_token":
+        wide = sorted(name for name, (_, dtype, _) in weights.items()
+                      if name.startswith("layers.") and dtype != "int8")
+        if wide:
+            problems.append(f"precision.activations 'int8_per_token' needs int8 layer weights; "
+                            f"{wide[0]} is not int8")
 
 
 def _check_kernel_limits(dims, source):

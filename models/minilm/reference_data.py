@@ -6,6 +6,7 @@ computed once with the reference venv and committed (models/minilm/data/README.m
 """
 
 import dataclasses
+import os
 
 import numpy as np
 
@@ -28,6 +29,10 @@ class ReferenceData:
     sentence_embeddings: np.ndarray
     paraphrase_ids: list
     paraphrase_embeddings: np.ndarray
+    # The texts the ids are of (eval_sentences.txt, paraphrases.tsv), when read.
+    eval_texts: list = None
+    sentence_texts: list = None
+    paraphrase_texts: list = None
 
 
 def _ragged(flat, offsets, where):
@@ -38,8 +43,29 @@ def _ragged(flat, offsets, where):
     return [values[begin:end] for begin, end in zip(offsets[:-1].tolist(), offsets[1:].tolist())]
 
 
-def read(path):
-    """The reference data in the .npz file at `path`."""
+def _lines(path):
+    with open(path, encoding="utf-8") as src:
+        lines = src.read().split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines
+
+
+def read_texts(folder):
+    """{"eval_texts", "sentence_texts", "paraphrase_texts"} from the data folder's
+    eval_sentences.txt and paraphrases.tsv (header line, then id, sentence, paraphrase)."""
+    pairs = [line.split("\t") for line in _lines(os.path.join(folder, "paraphrases.tsv"))[1:]]
+    if any(len(fields) != 3 for fields in pairs):
+        raise ReferenceDataError(f"{folder}/paraphrases.tsv: a line is not id<TAB>sentence<TAB>"
+                                 "paraphrase")
+    return {"eval_texts": _lines(os.path.join(folder, "eval_sentences.txt")),
+            "sentence_texts": [fields[1] for fields in pairs],
+            "paraphrase_texts": [fields[2] for fields in pairs]}
+
+
+def read(path, with_texts=False):
+    """The reference data in the .npz file at `path` (and, with `with_texts`, the texts
+    from the files beside it)."""
     try:
         arrays = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as err:
@@ -59,4 +85,13 @@ def read(path):
     if len(fields["sentence_ids"]) != len(fields["paraphrase_ids"]):
         raise ReferenceDataError(f"{path}: {len(fields['sentence_ids'])} sentences but "
                                  f"{len(fields['paraphrase_ids'])} paraphrases")
+    if with_texts:
+        try:
+            fields.update(read_texts(os.path.dirname(path)))
+        except OSError as err:
+            raise ReferenceDataError(f"cannot read the texts beside {path}: {err}") from err
+        for name in SETS:
+            if len(fields[f"{name}_texts"]) != len(fields[f"{name}_ids"]):
+                raise ReferenceDataError(f"{len(fields[f'{name}_texts'])} {name} texts but "
+                                         f"{len(fields[f'{name}_ids'])} id lists in {path}")
     return ReferenceData(**fields)

@@ -4,7 +4,8 @@
 
 The default candidate is the model this checkout builds (//models/minilm:model,
 the operating point's candidate). The gate measures the candidate itself with
-the numpy reference encoder (inference/text/reference.py) on the committed
+the encoder that ships (inference/text/encoder.py), checked against the numpy
+reference encoder (inference/text/reference.py), on the committed
 reference data (models/minilm/data: Hugging Face token ids and
 sentence-transformers' embeddings); it takes no recorded figure on trust. It
 fails (exit 1, naming each failed check and its numbers) unless:
@@ -13,12 +14,17 @@ fails (exit 1, naming each failed check and its numbers) unless:
   2. it is the operating point's candidate (release/operating_point.json);
   3. its architecture, tokenizer, pooling and normalization are the current
      release's (a change there must be a deliberate new release: --promote);
-  4. its embeddings are finite, unit-length and of the declared dimension;
-  5. a sentence's embedding does not depend on its batch (padding) beyond
-     gate.json's max_batch_difference;
-  6. mean cosine to the reference over the evaluation corpus >= the floor,
+  4. its tokenizer (inference/text/tokenizer.py, from the artifact's vocabulary and
+     settings) gives Hugging Face's ids for every reference text;
+  5. the shipped encoder agrees with the reference (every cosine >= gate.json's
+     min_cosine_shipped_to_reference), and its vectors do not depend on the
+     batch, bit for bit;
+  6. its embeddings are finite, unit-length and of the declared dimension, and
+     the reference's do not depend on its batch (padding) beyond gate.json's
+     max_batch_difference;
+  7. mean cosine to the reference over the evaluation corpus >= the floor,
      and every sentence's cosine >= its floor (gate.json);
-  7. the headline metric (paraphrase top-1 retrieval accuracy) has not dropped
+  8. the headline metric (paraphrase top-1 retrieval accuracy) has not dropped
      by more than the release's relative tolerance below the current release's
      value (release/current.json).
 
@@ -38,8 +44,10 @@ import sys
 
 import numpy as np
 
-from inference import errors
+from inference import artifact, errors
 from inference.text import reference
+from inference.text.encoder import SentenceEncoder
+from inference.text.tokenizer import WordPieceTokenizer
 from models.minilm import operating_point, paths, quality, reference_data
 
 HEADLINE = "paraphrase_top1"
@@ -47,6 +55,7 @@ HEADLINE = "paraphrase_top1"
 SETTINGS = ("architecture", "tokenizer", "pooling", "normalize", "output")
 GATE_FIELDS = {
     "max_batch_difference": (0.0, 0.1),
+    "min_cosine_shipped_to_reference": (0.0, 1.0),
     "min_cosine_to_reference": (0.0, 1.0),
     "min_mean_cosine_to_reference": (0.0, 1.0),
 }
@@ -122,6 +131,26 @@ def _settings_differ(header, release):
     return [key for key in SETTINGS if header.get(key) != release["settings"].get(key)]
 
 
+def _tokenizer_check(candidate, data):
+    name = "the artifact's tokenizer gives Hugging Face's ids"
+    if data.eval_texts is None:
+        return Check(name, False, "the reference texts were not read")
+    try:
+        tokenizer = WordPieceTokenizer.from_artifact(artifact.read(candidate))
+    except errors.ArtifactError as err:
+        return Check(name, False, f"no tokenizer: {err}")
+    total, differ = 0, []
+    for part in reference_data.SETS:
+        texts, expected = getattr(data, f"{part}_texts"), getattr(data, f"{part}_ids")
+        for index, (text, ids) in enumerate(zip(texts, expected)):
+            total += 1
+            if list(tokenizer.encode(text)) != ids:
+                differ.append(f"{part} {index}")
+    return Check(name, not differ, f"{len(differ)} of {total} texts differ" +
+                 (f": {', '.join(differ[:5])}" if differ else ""),
+                 {"tokenizer_mismatches": len(differ)})
+
+
 def _embedding_problem(vectors, dimension, rows):
     if vectors.shape != (rows, dimension) or vectors.dtype != np.float32:
         return f"shape {vectors.shape} {vectors.dtype}, expected ({rows}, {dimension}) float32"
@@ -138,6 +167,14 @@ def _batch_difference(encoder, ids):
     variants = [np.vstack([encoder.embed_batch([row]) for row in ids]),
                 encoder.embed_batch(ids[::-1])[::-1],
                 encoder.embed(ids)]
+    return max(float(np.abs(v - whole).max()) for v in variants)
+
+
+def _shipped_difference(embed, ids):
+    """Largest difference between the shipped encoder's vectors of `ids` as one batch and
+    each row alone, and the batch reversed (it runs without padding: 0.0 expected)."""
+    whole = embed(ids)
+    variants = [np.vstack([embed([row]) for row in ids]), embed(ids[::-1])[::-1]]
     return max(float(np.abs(v - whole).max()) for v in variants)
 
 
@@ -160,7 +197,32 @@ def evaluate(candidate, release, gate, wanted, data):
                         f"differ: {', '.join(differ)} (a deliberate change: edit 'settings' "
                         f"in {paths.RELEASE})" if differ else
                         ", ".join(SETTINGS) + " unchanged"))
-    figures = quality.measure(encoder.embed, data)
+    checks.append(_tokenizer_check(candidate, data))
+    # The figures are the encoder's that ships (inference/text/encoder.py, the Cython
+    # kernels), checked against the reference implementation here.
+    try:
+        shipped = SentenceEncoder.load(candidate)
+    except errors.ArtifactError as err:
+        checks.append(Check("the shipped encoder runs it", False, f"{type(err).__name__}: {err}"))
+        return checks
+    dimension = header["output"]["dimension"]
+
+    def shipped_embed(ids):
+        flat = np.frombuffer(shipped.embed_ids_flat(ids), dtype=np.float32)
+        return flat.reshape(len(ids), dimension)
+
+    figures = quality.measure(shipped_embed, data)
+    agreement = float(quality.cosines(shipped_embed(data.eval_ids),
+                                      encoder.embed(data.eval_ids)).min())
+    floor = gate["min_cosine_shipped_to_reference"]
+    checks.append(Check(f"the shipped encoder agrees with the reference (every cosine >= "
+                        f"{floor})", agreement >= floor,
+                        f"lowest {agreement:.7f} over {len(data.eval_ids)} sentences",
+                        {"min_cosine_shipped_to_reference": agreement}))
+    shipped_worst = _shipped_difference(shipped_embed, data.eval_ids[:BATCH_PROBE])
+    checks.append(Check("the shipped encoder's embeddings do not depend on the batch (bit for "
+                        "bit)", shipped_worst == 0.0, f"largest difference {shipped_worst:.2e}",
+                        {"shipped_batch_difference": shipped_worst}))
     vectors = encoder.embed(data.eval_ids[:BATCH_PROBE])
     problem = _embedding_problem(vectors, header["output"]["dimension"], len(vectors))
     checks.append(Check("embeddings are finite unit vectors", problem is None,
@@ -203,7 +265,7 @@ def judge(model_path, release_path):
     release = load_release(release_path)
     gate = load_gate(paths.runfile(paths.GATE))
     wanted = operating_point.candidate(paths.runfile(paths.OPERATING_POINT))
-    data = reference_data.read(paths.runfile(paths.REFERENCE))
+    data = reference_data.read(paths.runfile(paths.REFERENCE), with_texts=True)
     return evaluate(model_path, release, gate, wanted, data)
 
 
@@ -247,7 +309,7 @@ def main(argv=None):
                                else paths.runfile(paths.RELEASE))
         gate = load_gate(paths.runfile(paths.GATE))
         wanted = operating_point.candidate(paths.runfile(paths.OPERATING_POINT))
-        data = reference_data.read(paths.runfile(paths.REFERENCE))
+        data = reference_data.read(paths.runfile(paths.REFERENCE), with_texts=True)
     except (ReleaseRecordError, operating_point.OperatingPointError,
             reference_data.ReferenceDataError, FileNotFoundError) as err:
         print(f"release_gate: {err}", file=sys.stderr)

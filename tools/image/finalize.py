@@ -11,7 +11,8 @@
    them around 1.6 MB of code).
 3. Compiles every module to hash-based .pyc (no embedded mtimes).
 4. Copies what production runs into /opt/modelship/release/app: the
-   production packages, without tests, sources of extensions or BUILD files.
+   production packages, without tests, sources of extensions (.pyx, .pxd, .c
+   and the C headers they include) or BUILD files.
 5. With --stdlib-modules LIST: hash-based .pyc of just the standard-library
    modules LIST names (the ones the service imports) into
    /opt/modelship/release/stdlib, laid out as under /usr/lib/python3.11.
@@ -114,7 +115,7 @@ def release_copy(app):
             del folder
             return [n for n in names
                     if n in NOT_SHIPPED or n == "BUILD"
-                    or n.endswith((".pyx", ".c", ".pxd", ".md", ".bzl"))]
+                    or n.endswith((".pyx", ".c", ".h", ".pxd", ".md", ".bzl"))]
         shutil.copytree(os.path.join(app, package), os.path.join(RELEASE, package),
                         ignore=ignore)
     for path in production_files(app):

@@ -19,6 +19,7 @@ PY_BINARIES = [
     "//models/digits:write_model_card",
     "//models/minilm:convert",
     "//models/minilm:evaluate",
+    "//models/minilm:plot_candidates",
     "//models/minilm:release_gate",
     "//models/minilm:select_operating_point",
     "//services/digits:contract.update",

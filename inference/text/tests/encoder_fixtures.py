@@ -85,8 +85,12 @@ def stored_tensors(candidate, seed=0, dims=None):
 
 def write_artifact(path, candidate="fp32", seed=0, dims=None, header_changes=None,
                    tensors=None):
-    """Writes a tiny artifact; returns its version."""
+    """Writes a tiny artifact; returns its version. Candidate "int8-dynamic" is int8
+    with int8 activations (precision.activations "int8_per_token")."""
     head = header(candidate, dims)
+    if candidate == "int8-dynamic":
+        head["precision"]["activations"] = "int8_per_token"
+        candidate = "int8"
     for key, value in (header_changes or {}).items():
         head[key] = value
     if tensors is None:

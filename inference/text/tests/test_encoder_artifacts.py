@@ -72,6 +72,11 @@ def test_a_digits_model_is_refused(tmp_path):
     ({"tokenizer": _tokenizer(special_tokens="[PAD]")}, "tokenizer.special_tokens must be a "
      "list"),
     ({"precision": {"name": "fp32"}}, "precision.description must be a non-empty string"),
+    ({"precision": {"name": "fp32", "description": "x", "activations": "int4"}},
+     r"precision.activations is 'int4'; expected one of \['float32', 'int8_per_token'\]"),
+    ({"precision": {"name": "fp32", "description": "x", "activations": "int8_per_token"}},
+     "precision.activations 'int8_per_token' needs int8 layer weights; "
+     "layers.0.attention.output.weight is not int8"),
     ({"metrics": None}, "header field 'metrics' is missing"),
     ({"model": None}, "header field 'model' is missing"),
 ])

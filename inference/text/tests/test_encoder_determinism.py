@@ -6,11 +6,13 @@ import sys
 import numpy as np
 import pytest
 
+from inference import errors
 from inference.text import _encoder
+from inference.text import encoder as encoder_module
 from inference.text.encoder import SentenceEncoder
 from inference.text.tests import encoder_fixtures as fx
 
-CANDIDATES = ("fp32", "fp16", "int8")
+CANDIDATES = ("fp32", "fp16", "int8", "int8-dynamic")
 
 
 @pytest.fixture(name="paths", scope="module")
@@ -80,3 +82,27 @@ def test_another_process_gives_the_same_bits(paths):
 
 def test_the_kernels_run_with_the_best_instruction_set():
     assert _encoder.isa() in ("avx512", "avx2", "x86-64")
+
+
+def test_chunked_batches_give_the_same_bits(paths, monkeypatch):
+    """A big batch is embedded in chunks of whole sequences: no bit changes."""
+    batch = _neighbours(13, 30)
+    encoder = SentenceEncoder.load(paths["fp32"], threads=2)
+    whole = encoder.embed_ids_flat(batch).tobytes()
+    monkeypatch.setattr(encoder_module, "_MAX_TOKENS_PER_CALL", 25)
+    assert encoder.embed_ids_flat(batch).tobytes() == whole
+    monkeypatch.setattr(encoder_module, "_MAX_TOKENS_PER_CALL", 1)  # one sequence per call
+    assert encoder.embed_ids_flat(batch).tobytes() == whole
+    with pytest.raises(errors.InputError, match=r"sequences\[30\]\[1\] is -5"):
+        encoder.embed_ids(batch + [[2, -5, 3]])
+
+
+@pytest.mark.parametrize("candidate", CANDIDATES)
+def test_a_team_of_threads_on_one_sequence_changes_no_bit(paths, candidate):
+    """Few sequences: threads share each step (columns, heads, rows) of one pass."""
+    rows = [fx.random_ids(np.random.default_rng(5), fx.DIMS["max_positions"]), _row()]
+    expected = SentenceEncoder.load(paths[candidate], threads=1).embed_ids_flat(rows).tobytes()
+    for threads in (2, 3, 4, 8):
+        encoder = SentenceEncoder.load(paths[candidate], threads=threads)
+        assert encoder.embed_ids_flat(rows).tobytes() == expected, threads
+        assert encoder.embed_ids_flat(rows[:1]).tobytes() == expected[:4 * fx.DIMS["hidden"]]

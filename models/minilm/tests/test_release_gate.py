@@ -39,7 +39,11 @@ def _degraded(path, out, step):
 
 def test_the_released_model_passes_every_check(current):
     assert _failed(current) == []
-    assert len(current) == 8
+    assert len(current) == 11
+    figures = {k: v for check in current for k, v in check.figures.items()}
+    # The figures are the shipped encoder's, which agrees with the reference.
+    assert figures["min_cosine_shipped_to_reference"] >= 0.9999
+    assert figures["shipped_batch_difference"] == 0.0
 
 
 def test_checks_follow_the_release_tools_contract(current):
@@ -63,7 +67,7 @@ def test_the_release_record_reproduces(current):
 @pytest.fixture(name="subset", scope="module")
 def fixture_subset():
     """The first 48 sentences of each reference set: enough to tell a bad candidate."""
-    data = reference_data.read(paths.runfile(paths.REFERENCE))
+    data = reference_data.read(paths.runfile(paths.REFERENCE), with_texts=True)
     return reference_data.ReferenceData(**{
         field.name: getattr(data, field.name)[:48] for field in dataclasses.fields(data)})
 
@@ -87,10 +91,26 @@ def test_another_candidate_than_the_operating_point_is_refused(subset):
     assert "mean cosine to the reference >= 0.998" not in failed
 
 
+def test_a_tokenizer_that_differs_from_hugging_face_is_refused(tmp_path, subset):
+    loaded = artifact.read(paths.model_path())
+    header = {k: v for k, v in loaded.header.items() if k != "tensors"}
+    tensors = {k: np.asarray(v) for k, v in loaded.tensors.items()}
+    tokens = bytes(tensors["vocab"]).decode("utf-8").split("\n")
+    tokens[1996], tokens[1997] = tokens[1997], tokens[1996]  # "the" and "of" swap ids
+    tensors["vocab"] = np.frombuffer("\n".join(tokens).encode("utf-8"), dtype=np.uint8)
+    swapped = tmp_path / "swapped.model"
+    artifact.write(swapped, header, tensors)
+    checks = _judge_on(subset, str(swapped))
+    failed = {c.name: c for c in checks if not c.ok}
+    assert list(failed) == ["the artifact's tokenizer gives Hugging Face's ids"]
+    assert failed["the artifact's tokenizer gives Hugging Face's ids"].figures[
+        "tokenizer_mismatches"] > 10
+
+
 def test_changed_settings_are_refused(tmp_path, subset):
     loaded = artifact.read(paths.model_path())
     header = {k: v for k, v in loaded.header.items() if k != "tensors"}
-    header["tokenizer"] = dict(header["tokenizer"], strip_accents=False)
+    header["tokenizer"] = dict(header["tokenizer"], max_input_chars_per_word=200)
     changed = tmp_path / "changed.model"
     artifact.write(changed, header, {k: np.asarray(v) for k, v in loaded.tensors.items()})
     failed = _failed(_judge_on(subset, str(changed)))
