@@ -5,6 +5,7 @@ fails when one is missing. Waivers are in tools/tests/BUILD.
 """
 
 PY_BINARIES = [
+    "//bench:embeddings_service",
     "//bench:http_stacks",
     "//bench:parsers",
     "//bench:service_load",
@@ -22,6 +23,9 @@ PY_BINARIES = [
     "//services/digits:release_requests_tool",
     "//services/digits:serve",
     "//services/digits:stdlib_modules.update",
+    "//services/embeddings:contract.update",
+    "//services/embeddings:release_requests_tool",
+    "//services/embeddings:serve",
     "//third_party/debian:locks.update",
     "//tools/api:breaking",
     "//tools/api:docs",
