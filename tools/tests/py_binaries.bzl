@@ -5,6 +5,7 @@ fails when one is missing. Waivers are in tools/tests/BUILD.
 """
 
 PY_BINARIES = [
+    "//bench:embeddings_service",
     "//bench:http_stacks",
     "//bench:parsers",
     "//bench:service_load",
