@@ -90,13 +90,14 @@ def fixture_starts(docker):
         name = f"start{i}"
         times.append(_start(docker, name)[1])
         docker.docker("rm", "--force", name)
-    print(f"start to ready (s): {['%.2f' % t for t in times]}, "
+    print(f"start to ready (s): {[f'{t:.2f}' for t in times]}, "
           f"median {statistics.median(times):.2f}")
     return times
 
 
 @pytest.fixture(name="container", scope="module")
 def fixture_container(docker, starts):
+    """The production image serving on a free port (after the start timings)."""
     del starts  # measured first, on an idle machine
     port, _ = _start(docker, "smoke")
     yield port

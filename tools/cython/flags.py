@@ -9,4 +9,5 @@ COPTS = (
     '-fno-strict-aliasing',
     '-Wno-unused-function',
     '-Wno-unreachable-code',
+    '-Wno-psabi',
 )
