@@ -70,9 +70,8 @@ def parse_infer(doc, spec, binary=None):
     `binary` is the part of the body after the JSON when the request uses the
     binary tensor data extension (`binary_data`), None when it does not.
     """
-    if isinstance(spec, TextSpec):
-        return _text_infer(doc, spec, binary)
-    if binary is None:
+    text = isinstance(spec, TextSpec)
+    if binary is None and not text:
         plain = _plain_infer(doc, spec)
         if plain is not None:
             return plain
@@ -88,14 +87,18 @@ def parse_infer(doc, spec, binary=None):
     inputs = doc.get("inputs")
     if not isinstance(inputs, list) or len(inputs) != 1:
         raise BadRequestError(
-            f"'inputs' must be an array of exactly one tensor (input '{spec.input_name}'), "
-            f"got {describe(inputs)}.")
+            f"'inputs' must be an array of exactly one tensor (input '{spec.input_name}'"
+            f"{', BYTES' if text else ''}), got {describe(inputs)}.")
     tensor = inputs[0]
     if not isinstance(tensor, dict):
         raise BadRequestError(f"inputs[0] must be an object, got {describe(tensor)}.")
-    x = _input_tensor(tensor, spec, binary)
-    return InferRequest(x=x, request_id=request_id,
-                        outputs=_requested_outputs(doc, binary_output), id_generated=generated)
+    if text:  # texts in, one vector per text out
+        x = _text_tensor(tensor, spec, binary)
+        outputs = _requested_outputs(doc, binary_output, (spec.output_name,))
+    else:
+        x = _input_tensor(tensor, spec, binary)
+        outputs = _requested_outputs(doc, binary_output)
+    return InferRequest(x=x, request_id=request_id, outputs=outputs, id_generated=generated)
 
 
 def _plain_infer(doc, spec):
@@ -266,30 +269,6 @@ def _requested_outputs(doc, binary_output, names=contract.OUTPUT_NAMES):
         binary = _optional_bool(parameters, "binary_data", f"outputs[{i}].parameters")
         chosen.setdefault(item["name"], binary or binary_output)
     return tuple(chosen.items())
-
-
-def _text_infer(doc, spec, binary):
-    """An OIP infer request of a text encoder (TextSpec) -> InferRequest whose rows are texts."""
-    only_fields(doc, ("id", "parameters", "inputs", "outputs"), "the request")
-    request_id = doc.get("id")
-    generated = "id" not in doc
-    if generated:
-        request_id = new_request_id()
-    elif not isinstance(request_id, str):
-        raise BadRequestError(f"'id' must be a string, got {describe(request_id)}.")
-    parameters = _optional_object(doc, "parameters", "the request")
-    binary_output = _optional_bool(parameters, "binary_data_output", "parameters")
-    inputs = doc.get("inputs")
-    if not isinstance(inputs, list) or len(inputs) != 1:
-        raise BadRequestError(
-            f"'inputs' must be an array of exactly one tensor (input '{spec.input_name}', "
-            f"BYTES), got {describe(inputs)}.")
-    tensor = inputs[0]
-    if not isinstance(tensor, dict):
-        raise BadRequestError(f"inputs[0] must be an object, got {describe(tensor)}.")
-    texts = _text_tensor(tensor, spec, binary)
-    outputs = _requested_outputs(doc, binary_output, (spec.output_name,))
-    return InferRequest(x=texts, request_id=request_id, outputs=outputs, id_generated=generated)
 
 
 def _text_tensor(tensor, spec, binary):
