@@ -25,6 +25,7 @@
 #ifndef MODELSHIP_ENCODER_KERNELS_H
 #define MODELSHIP_ENCODER_KERNELS_H
 
+#include <immintrin.h>
 #include <math.h>
 #include <pthread.h>
 #include <sched.h>
@@ -89,7 +90,7 @@ typedef struct {
     int int8_act;   /* int8 weights times int8 activations (see enc_gemm_q) */
     void *packed;   /* [n / ENC_NR][k][ENC_NR]: a panel's weights for one input feature
                        are contiguous, so the kernel streams each panel once per tile;
-                       int8_act: [n][k] as stored */
+                       int8 (either path): groups of 4 inputs, see enc_linear_pack */
     float *scale;   /* [n], int8 only */
     float *bias;    /* [n] */
     int32_t *colsum; /* [n], int8_act only: sum of each output's weights */
@@ -138,14 +139,13 @@ static int enc_linear_pack(enc_linear *lin, const void *w, int dtype, const floa
     memcpy(lin->bias, bias, (size_t)n * 4);
     if (lin->int8_act) {
         const signed char *src = (const signed char *)w;
-        memcpy(lin->scale, scale, (size_t)n * 4);
-        memcpy(lin->packed, w, (size_t)n * k);
         for (j = 0; j < n; j++) {
             int32_t total = 0;
             for (kk = 0; kk < k; kk++) total += src[j * k + kk];
             lin->colsum[j] = total;
         }
-    } else if (lin->int8) {
+    }
+    if (lin->int8) {
         const signed char *src = (const signed char *)w;
         signed char *dst = (signed char *)lin->packed;
         memcpy(lin->scale, scale, (size_t)n * 4);
@@ -366,77 +366,228 @@ enc_quantize_base(const float *x, long ldx, long m, long k, uint8_t *q, float *s
     enc_quantize_body(x, ldx, m, k, q, sx);
 }
 
-/* Integer dot products of R rows of q with 4 weight rows: exact, so any order
- * (the compiler's vectorised reduction, vpdpbusd on VNNI CPUs) gives the same sums. */
+/* y rows [0, m), panels [p0, p1) = (sum_k q[r][k] * W[c][k] - 128 * colsum[c]) *
+ * (sx[r] * scale[c]) + b[c]. The integer sums are exact, so blocking, tiles and the
+ * instructions used (vpdpbusd on VNNI CPUs, vpmaddwd on AVX2) cannot change them;
+ * the float epilogue (enc_q_finish) is the same per element whatever the tile.
+ * Weights are in the int8 panel layout (enc_linear_pack): for 4 consecutive inputs,
+ * a 32-bit lane holds one output's 4 weights, as vpdpbusd reads them. */
+
+typedef int enc_i16u __attribute__((vector_size(64), aligned(4)));
+
+/* Input features per block of a panel (32 * 512 bytes stay in L1 while every row
+ * tile of a chunk passes over them); partial sums wait in y as int32 bits. */
+#define ENC_KC_Q 512
+/* Rows per chunk: their codes (64 * 1536 bytes at most) stay in L2. */
+#define ENC_MC_Q 64
+
+static inline __attribute__((always_inline)) int32_t enc_load4(const uint8_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* One row, 16 columns: the float epilogue of the exact integer sums s. */
 static inline __attribute__((always_inline)) void
-enc_dot4(const uint8_t *a, long lda, const int8_t *b, long ldb, long k, int32_t *s,
-         const int R) {
+enc_q_finish(enc_i16 s, float sxr, const int32_t *colsum, const float *scale,
+             const float *bias, float *y) {
+    enc_v16 f = __builtin_convertvector(s - *(const enc_i16u *)colsum * 128, enc_v16);
+    *(enc_v16u *)y = f * (sxr * *(const enc_v16u *)scale) + *(const enc_v16u *)bias;
+}
+
+/* Tile arguments: rows [0, R) of codes q (row stride ldq) times inputs [k0, k1) of
+ * panel w into y (32 columns, row stride ldy): the first block starts at zero, the
+ * others continue the int32 sums kept in y, the last writes the floats. */
+#define ENC_TARGET_VNNI \
+    __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx512vnni,avx2,fma,f16c")))
+
+/* AVX-512 VNNI: R rows x 32 columns in 2R zmm accumulators, one vpdpbusd per
+ * row, 16 columns and 4 inputs; the row's 4 codes broadcast to every lane. */
+ENC_TARGET_VNNI static inline __attribute__((always_inline)) void
+enc_tile_q_vnni(const uint8_t *q, long ldq, const int8_t *w, long k0, long k1, int first,
+                int last, float *y, long ldy, const float *sx, const int32_t *colsum,
+                const float *scale, const float *bias, const int R) {
+    __m512i a0[8], a1[8];
     long kk;
-    if (R == 4) {
-        int32_t s00 = 0, s01 = 0, s02 = 0, s03 = 0, s10 = 0, s11 = 0, s12 = 0, s13 = 0;
-        int32_t s20 = 0, s21 = 0, s22 = 0, s23 = 0, s30 = 0, s31 = 0, s32 = 0, s33 = 0;
-        const uint8_t *a0 = a, *a1 = a + lda, *a2 = a + 2 * lda, *a3 = a + 3 * lda;
-        const int8_t *b0 = b, *b1 = b + ldb, *b2 = b + 2 * ldb, *b3 = b + 3 * ldb;
-        for (kk = 0; kk < k; kk++) {
-            s00 += a0[kk] * b0[kk]; s01 += a0[kk] * b1[kk];
-            s02 += a0[kk] * b2[kk]; s03 += a0[kk] * b3[kk];
-            s10 += a1[kk] * b0[kk]; s11 += a1[kk] * b1[kk];
-            s12 += a1[kk] * b2[kk]; s13 += a1[kk] * b3[kk];
-            s20 += a2[kk] * b0[kk]; s21 += a2[kk] * b1[kk];
-            s22 += a2[kk] * b2[kk]; s23 += a2[kk] * b3[kk];
-            s30 += a3[kk] * b0[kk]; s31 += a3[kk] * b1[kk];
-            s32 += a3[kk] * b2[kk]; s33 += a3[kk] * b3[kk];
+    int r;
+#pragma GCC unroll 8
+    for (r = 0; r < R; r++) {
+        if (first) {
+            a0[r] = a1[r] = _mm512_setzero_si512();
+        } else {
+            a0[r] = _mm512_loadu_si512((const void *)(y + r * ldy));
+            a1[r] = _mm512_loadu_si512((const void *)(y + r * ldy + 16));
         }
-        s[0] = s00; s[1] = s01; s[2] = s02; s[3] = s03;
-        s[4] = s10; s[5] = s11; s[6] = s12; s[7] = s13;
-        s[8] = s20; s[9] = s21; s[10] = s22; s[11] = s23;
-        s[12] = s30; s[13] = s31; s[14] = s32; s[15] = s33;
-    } else {
-        int32_t s00 = 0, s01 = 0, s02 = 0, s03 = 0;
-        const int8_t *b0 = b, *b1 = b + ldb, *b2 = b + 2 * ldb, *b3 = b + 3 * ldb;
-        for (kk = 0; kk < k; kk++) {
-            s00 += a[kk] * b0[kk]; s01 += a[kk] * b1[kk];
-            s02 += a[kk] * b2[kk]; s03 += a[kk] * b3[kk];
+    }
+    for (kk = k0; kk < k1; kk += 4) {
+        __m512i w0 = _mm512_load_si512((const void *)(w + kk * ENC_NR));
+        __m512i w1 = _mm512_load_si512((const void *)(w + kk * ENC_NR + 64));
+        __builtin_prefetch(w + (kk + 16) * ENC_NR);
+        __builtin_prefetch(w + (kk + 16) * ENC_NR + 64);
+#pragma GCC unroll 8
+        for (r = 0; r < R; r++) {
+            __m512i xv = _mm512_set1_epi32(enc_load4(q + r * ldq + kk));
+            a0[r] = _mm512_dpbusd_epi32(a0[r], xv, w0);
+            a1[r] = _mm512_dpbusd_epi32(a1[r], xv, w1);
         }
-        s[0] = s00; s[1] = s01; s[2] = s02; s[3] = s03;
+    }
+#pragma GCC unroll 8
+    for (r = 0; r < R; r++) {
+        if (!last) {
+            _mm512_storeu_si512((void *)(y + r * ldy), a0[r]);
+            _mm512_storeu_si512((void *)(y + r * ldy + 16), a1[r]);
+        } else {
+            enc_q_finish((enc_i16)a0[r], sx[r], colsum, scale, bias, y + r * ldy);
+            enc_q_finish((enc_i16)a1[r], sx[r], colsum + 16, scale + 16, bias + 16,
+                         y + r * ldy + 16);
+        }
     }
 }
 
-/* y rows [0, m), columns [c0, c1) (multiples of 4) = (sum_k q[r][k] * W[c][k] - 128 *
- * colsum[c]) * sx[r] * scale[c] + b[c]; four weight rows at a time (they stay in L1)
- * against every row block. */
-#define ENC_GEMM_Q_BODY                                                                       \
-    {                                                                                         \
-        long c, r, i, j, k = lin->k;                                                          \
-        int32_t s[16];                                                                        \
-        const int8_t *w = (const int8_t *)lin->packed;                                        \
-        for (c = c0; c < c1; c += 4) {                                                        \
-            for (r = 0; r < m; r += 4) {                                                      \
-                int rows = m - r < 4 ? 1 : 4;                                                 \
-                if (rows == 4)                                                                \
-                    enc_dot4(q + r * k, k, w + c * k, k, k, s, 4);                            \
-                else                                                                          \
-                    enc_dot4(q + r * k, k, w + c * k, k, k, s, 1);                            \
-                for (i = 0; i < rows; i++)                                                    \
-                    for (j = 0; j < 4; j++)                                                   \
-                        y[(r + i) * ldy + c + j] =                                            \
-                            (float)(s[i * 4 + j] - 128 * lin->colsum[c + j]) *                \
-                                (sx[r + i] * lin->scale[c + j]) + lin->bias[c + j];           \
-                if (rows == 1) r -= 3;                                                        \
-            }                                                                                 \
-        }                                                                                     \
+/* AVX2: R (1 or 2) rows x 16 columns at a time. Weights widen to int16 (4 columns
+ * x 4 inputs per ymm), the row's 4 codes to int16 repeated; vpmaddwd sums pairs
+ * (at most 2 * 255 * 128: no overflow), so each column has 2 partial sums in
+ * adjacent lanes until the end of the block (vphaddd). */
+ENC_TARGET_AVX2 static inline __attribute__((always_inline)) void
+enc_tile_q_avx2(const uint8_t *q, long ldq, const int8_t *w, long k0, long k1, int first,
+                int last, float *y, long ldy, const float *sx, const int32_t *colsum,
+                const float *scale, const float *bias, const int R) {
+    long kk;
+    int h, r, j;
+    for (h = 0; h < 2; h++) {
+        __m256i acc[2][4];
+#pragma GCC unroll 2
+        for (r = 0; r < R; r++)
+#pragma GCC unroll 4
+            for (j = 0; j < 4; j++) acc[r][j] = _mm256_setzero_si256();
+        for (kk = k0; kk < k1; kk += 4) {
+            const int8_t *wp = w + kk * ENC_NR + h * 64;
+            __m256i wv[4];
+#pragma GCC unroll 4
+            for (j = 0; j < 4; j++)
+                wv[j] = _mm256_cvtepi8_epi16(_mm_load_si128((const __m128i *)(wp + 16 * j)));
+#pragma GCC unroll 2
+            for (r = 0; r < R; r++) {
+                __m256i xv = _mm256_broadcastq_epi64(
+                    _mm_cvtepu8_epi16(_mm_cvtsi32_si128(enc_load4(q + r * ldq + kk))));
+#pragma GCC unroll 4
+                for (j = 0; j < 4; j++)
+                    acc[r][j] = _mm256_add_epi32(acc[r][j], _mm256_madd_epi16(xv, wv[j]));
+            }
+        }
+#pragma GCC unroll 2
+        for (r = 0; r < R; r++) {
+            int32_t *yi = (int32_t *)(void *)(y + r * ldy + h * 16);
+            __m256i s0 = _mm256_permute4x64_epi64(_mm256_hadd_epi32(acc[r][0], acc[r][1]), 0xD8);
+            __m256i s1 = _mm256_permute4x64_epi64(_mm256_hadd_epi32(acc[r][2], acc[r][3]), 0xD8);
+            if (!first) {
+                s0 = _mm256_add_epi32(s0, _mm256_loadu_si256((const __m256i *)yi));
+                s1 = _mm256_add_epi32(s1, _mm256_loadu_si256((const __m256i *)(yi + 8)));
+            }
+            if (!last) {
+                _mm256_storeu_si256((__m256i *)yi, s0);
+                _mm256_storeu_si256((__m256i *)(yi + 8), s1);
+            } else {
+                int32_t s[16] __attribute__((aligned(64)));
+                _mm256_store_si256((__m256i *)s, s0);
+                _mm256_store_si256((__m256i *)(s + 8), s1);
+                enc_q_finish(*(const enc_i16 *)s, sx[r], colsum + h * 16, scale + h * 16,
+                             bias + h * 16, y + r * ldy + h * 16);
+            }
+        }
+    }
+}
+
+/* Baseline x86-64: one row, plain loops. */
+static inline __attribute__((always_inline)) void
+enc_tile_q_plain(const uint8_t *q, long ldq, const int8_t *w, long k0, long k1, int first,
+                 int last, float *y, long ldy, const float *sx, const int32_t *colsum,
+                 const float *scale, const float *bias, const int R) {
+    long kk;
+    int j, t;
+    int32_t s[ENC_NR] __attribute__((aligned(64)));
+    (void)ldq;
+    (void)ldy;
+    (void)R;
+    if (first)
+        memset(s, 0, sizeof s);
+    else
+        memcpy(s, y, sizeof s);
+    for (kk = k0; kk < k1; kk += 4)
+        for (j = 0; j < ENC_NR; j++)
+            for (t = 0; t < 4; t++)
+                s[j] += q[kk + t] * w[kk * ENC_NR + (j / 16) * 64 + (j % 16) * 4 + t];
+    if (!last) {
+        memcpy(y, s, sizeof s);
+    } else {
+        enc_q_finish(*(const enc_i16 *)s, sx[0], colsum, scale, bias, y);
+        enc_q_finish(*(const enc_i16 *)(s + 16), sx[0], colsum + 16, scale + 16, bias + 16,
+                     y + 16);
+    }
+}
+
+/* Chunks of rows, panels, input blocks, tiles of up to MR rows (the rows left
+ * over in tiles of at least 4 where MR is 8: 17 = 8 + 5 + 4). */
+#define ENC_Q_TILE(TILE, R)                                                                 \
+    TILE(q + r * k, k, w, k0, k1, first, last, y + r * ldy + p * ENC_NR, ldy, sx + r, cs,  \
+         sc, bi, R)
+#define ENC_Q_CASE(TILE, R)                                                                 \
+    case R:                                                                                 \
+        ENC_Q_TILE(TILE, R);                                                                \
+        break;
+#define ENC_GEMM_Q_LOOPS(TILE_CALL)                                                         \
+    {                                                                                       \
+        long m0, m1, r, p, k0, k1, k = lin->k, left, take;                                 \
+        for (m0 = 0; m0 < m; m0 = m1) {                                                     \
+            m1 = m0 + ENC_MC_Q < m ? m0 + ENC_MC_Q : m;                                     \
+            for (p = p0; p < p1; p++) {                                                     \
+                const int8_t *w = (const int8_t *)lin->packed + (size_t)p * k * ENC_NR;     \
+                const int32_t *cs = lin->colsum + p * ENC_NR;                               \
+                const float *sc = lin->scale + p * ENC_NR, *bi = lin->bias + p * ENC_NR;    \
+                for (k0 = 0; k0 < k; k0 = k1) {                                             \
+                    int first = k0 == 0, last;                                              \
+                    k1 = k0 + ENC_KC_Q < k ? k0 + ENC_KC_Q : k;                             \
+                    last = k1 == k;                                                         \
+                    for (r = m0; r < m1; r += take) {                                       \
+                        left = m1 - r;                                                      \
+                        TILE_CALL                                                           \
+                    }                                                                       \
+                }                                                                           \
+            }                                                                               \
+        }                                                                                   \
     }
 
-__attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx512vnni,avx2,fma"),
-               optimize("O3"))) static void
+ENC_TARGET_VNNI static void
 enc_gemm_q_vnni(const enc_linear *lin, const uint8_t *q, const float *sx, long m, float *y,
-                long ldy, long c0, long c1) ENC_GEMM_Q_BODY
-__attribute__((target("avx2,fma"), optimize("O3"))) static void
+                long ldy, long p0, long p1)
+ENC_GEMM_Q_LOOPS(
+    take = left <= 8 ? left : left >= 12 ? 8 : left - 4;
+    switch (take) {
+        ENC_Q_CASE(enc_tile_q_vnni, 1)
+        ENC_Q_CASE(enc_tile_q_vnni, 2)
+        ENC_Q_CASE(enc_tile_q_vnni, 3)
+        ENC_Q_CASE(enc_tile_q_vnni, 4)
+        ENC_Q_CASE(enc_tile_q_vnni, 5)
+        ENC_Q_CASE(enc_tile_q_vnni, 6)
+        ENC_Q_CASE(enc_tile_q_vnni, 7)
+        default:
+            ENC_Q_TILE(enc_tile_q_vnni, 8);
+    })
+
+ENC_TARGET_AVX2 static void
 enc_gemm_q_avx2(const enc_linear *lin, const uint8_t *q, const float *sx, long m, float *y,
-                long ldy, long c0, long c1) ENC_GEMM_Q_BODY
+                long ldy, long p0, long p1)
+ENC_GEMM_Q_LOOPS(
+    take = left >= 2 ? 2 : 1;
+    if (take == 2)
+        ENC_Q_TILE(enc_tile_q_avx2, 2);
+    else
+        ENC_Q_TILE(enc_tile_q_avx2, 1);)
+
 __attribute__((optimize("O3"))) static void
 enc_gemm_q_base(const enc_linear *lin, const uint8_t *q, const float *sx, long m, float *y,
-                long ldy, long c0, long c1) ENC_GEMM_Q_BODY
+                long ldy, long p0, long p1)
+ENC_GEMM_Q_LOOPS(take = 1; ENC_Q_TILE(enc_tile_q_plain, 1);)
 
 /* ---- erf and exp on 16 lanes ---------------------------------------------------------- */
 
@@ -788,8 +939,8 @@ static void enc_apply(const enc_linear *lin, const float *x, long ldx, long m, f
         if (hi > lo) enc_quantize_rows(x + lo * ldx, ldx, hi - lo, lin->k, sc->q + lo * lin->k,
                                        sc->sx + lo);
         enc_barrier(team);
-        enc_share(lin->n / 4, t, team->size, &lo, &hi);
-        if (hi > lo) enc_gemm_q(lin, sc->q, sc->sx, m, y, ldy, lo * 4, hi * 4);
+        enc_share(lin->n / ENC_NR, t, team->size, &lo, &hi);
+        if (hi > lo) enc_gemm_q(lin, sc->q, sc->sx, m, y, ldy, lo, hi);
     } else {
         enc_share(lin->n / ENC_NR, t, team->size, &lo, &hi);
         if (hi > lo) enc_gemm(lin, x, ldx, m, y, ldy, lo, hi);
