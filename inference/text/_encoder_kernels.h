@@ -174,14 +174,15 @@ static int enc_linear_pack(enc_linear *lin, const void *w, int dtype, const floa
     return 0;
 }
 
-/* One tile: rows [0, MR) of x times inputs [k0, k1) of panel `w` into y (ENC_NR
- * columns). The first block starts the sums at zero, later ones continue the
- * float32 partial sums left in y, and the last applies scale and bias: the
- * same operations, in the same order, as one pass over all inputs. The loop
- * over r is unrolled, so the accumulators live in registers. */
+/* One tile: rows [0, MR) of x times `kn` inputs of a float32 panel block `wf`
+ * ([kn][ENC_NR]) into y (ENC_NR columns); x starts at the block's first input. The
+ * first block starts the sums at zero, later ones continue the float32 partial
+ * sums left in y, and the last applies scale (int8 weights; NULL otherwise) and
+ * bias: the same operations, in the same order, as one pass over all inputs. The
+ * loop over r is unrolled, so the accumulators live in registers. */
 static inline __attribute__((always_inline)) void
-enc_tile(const float *x, long ldx, const void *w, int int8, long k0, long k1, int first,
-         int last, float *y, long ldy, const float *scale, const float *bias, const int MR) {
+enc_tile(const float *x, long ldx, const float *wf, long kn, int first, int last, float *y,
+         long ldy, const float *scale, const float *bias, const int MR) {
     enc_v16 acc0[8], acc1[8], w0, w1;
     long kk;
     int r;
@@ -195,40 +196,17 @@ enc_tile(const float *x, long ldx, const void *w, int int8, long k0, long k1, in
             acc1[r] = *(const enc_v16u *)(y + r * ldy + 16);
         }
     }
-    if (int8) {
-        const signed char *wb = (const signed char *)w;
-        for (kk = k0; kk < k1; kk += 4) {
-            __builtin_prefetch(wb + (kk + 32) * ENC_NR);
-            __builtin_prefetch(wb + (kk + 32) * ENC_NR + 64);
-            enc_i16 raw0 = *(const enc_i16 *)(wb + kk * ENC_NR);
-            enc_i16 raw1 = *(const enc_i16 *)(wb + kk * ENC_NR + 64);
-            int t;
-#pragma GCC unroll 4
-            for (t = 0; t < 4; t++) {
-                w0 = __builtin_convertvector((raw0 << (24 - 8 * t)) >> 24, enc_v16);
-                w1 = __builtin_convertvector((raw1 << (24 - 8 * t)) >> 24, enc_v16);
+    for (kk = 0; kk < kn; kk++) {
+        /* the panel streams from memory on the first tile of a block */
+        __builtin_prefetch(wf + (kk + 16) * ENC_NR);
+        __builtin_prefetch(wf + (kk + 16) * ENC_NR + 16);
+        w0 = *(const enc_v16 *)(wf + kk * ENC_NR);
+        w1 = *(const enc_v16 *)(wf + kk * ENC_NR + 16);
 #pragma GCC unroll 8
-                for (r = 0; r < MR; r++) {
-                    float xv = x[r * ldx + kk + t];
-                    acc0[r] += xv * w0;
-                    acc1[r] += xv * w1;
-                }
-            }
-        }
-    } else {
-        const float *wf = (const float *)w;
-        for (kk = k0; kk < k1; kk++) {
-            /* the panel streams from memory on the first tile of a block */
-            __builtin_prefetch(wf + (kk + 16) * ENC_NR);
-            __builtin_prefetch(wf + (kk + 16) * ENC_NR + 16);
-            w0 = *(const enc_v16 *)(wf + kk * ENC_NR);
-            w1 = *(const enc_v16 *)(wf + kk * ENC_NR + 16);
-#pragma GCC unroll 8
-            for (r = 0; r < MR; r++) {
-                float xv = x[r * ldx + kk];
-                acc0[r] += xv * w0;
-                acc1[r] += xv * w1;
-            }
+        for (r = 0; r < MR; r++) {
+            float xv = x[r * ldx + kk];
+            acc0[r] += xv * w0;
+            acc1[r] += xv * w1;
         }
     }
     if (!last) {
@@ -237,7 +215,7 @@ enc_tile(const float *x, long ldx, const void *w, int int8, long k0, long k1, in
             *(enc_v16u *)(y + r * ldy) = acc0[r];
             *(enc_v16u *)(y + r * ldy + 16) = acc1[r];
         }
-    } else if (int8) {
+    } else if (scale) {
         enc_v16 s0 = *(const enc_v16u *)scale, s1 = *(const enc_v16u *)(scale + 16);
         enc_v16 b0 = *(const enc_v16u *)bias, b1 = *(const enc_v16u *)(bias + 16);
 #pragma GCC unroll 8
@@ -255,6 +233,29 @@ enc_tile(const float *x, long ldx, const void *w, int int8, long k0, long k1, in
     }
 }
 
+/* Inputs [k0, k1) of an int8 panel as float32 (the codes, exact; the scale comes
+ * last, in enc_tile), [k1 - k0][ENC_NR]: widened once per block and chunk of rows
+ * rather than in every tile. Groups of 4 inputs: lane j of a 16-lane int32 vector
+ * holds column j's weights for inputs 4g..4g+3; shifts widen them (gcc 12 does
+ * not vectorize a char -> int conversion). */
+static inline __attribute__((always_inline)) void
+enc_widen_block(const signed char *wb, long k0, long k1, float *out) {
+    long kk;
+    int t;
+    for (kk = k0; kk < k1; kk += 4) {
+        enc_i16 raw0 = *(const enc_i16 *)(wb + kk * ENC_NR);
+        enc_i16 raw1 = *(const enc_i16 *)(wb + kk * ENC_NR + 64);
+        float *o = out + (kk - k0) * ENC_NR;
+#pragma GCC unroll 4
+        for (t = 0; t < 4; t++) {
+            *(enc_v16 *)(o + t * ENC_NR) =
+                __builtin_convertvector((raw0 << (24 - 8 * t)) >> 24, enc_v16);
+            *(enc_v16 *)(o + t * ENC_NR + 16) =
+                __builtin_convertvector((raw1 << (24 - 8 * t)) >> 24, enc_v16);
+        }
+    }
+}
+
 /* Input features per block: a block of a panel (ENC_KC * ENC_NR weights, 16 KB
  * as float32) stays in L1 while every row tile of a chunk passes over it, so
  * a small batch reads each weight from memory once. A multiple of 4 (int8). */
@@ -265,16 +266,17 @@ enc_tile(const float *x, long ldx, const void *w, int int8, long k0, long k1, in
  * cycles per input on a 4-cycle FMA latency, so the rows left over are split
  * into tiles of at least 4 (17 = 8 + 5 + 4, not 8 + 8 + 1). Tiles of every
  * size do the same operations per element: a row's result does not depend on
- * its tile. */
+ * its tile. Int8 weights: each block is widened to float32 (wbuf) first. */
 #define ENC_TILE_CASE(R)                                                                    \
     case R:                                                                                 \
-        enc_tile(x + r * ldx, ldx, w, lin->int8, k0, k1, first, last,                       \
+        enc_tile(x + r * ldx + k0, ldx, wf, k1 - k0, first, last,                           \
                  y + r * ldy + p * ENC_NR, ldy, sc, bi, R);                                 \
         break;
 #define ENC_GEMM_BODY(MR)                                                                   \
     {                                                                                       \
         long m0, m1, r, p, k0, k1, mc = lin->k > 512 ? 64 : 128;                           \
         size_t esize = lin->int8 ? 1 : 4;                                                   \
+        float wbuf[ENC_KC * ENC_NR] __attribute__((aligned(64)));                           \
         for (m0 = 0; m0 < m; m0 = m1) {                                                     \
             m1 = m0 + mc < m ? m0 + mc : m;                                                 \
             for (p = p0; p < p1; p++) {                                                     \
@@ -284,8 +286,15 @@ enc_tile(const float *x, long ldx, const void *w, int int8, long k0, long k1, in
                 for (k0 = 0; k0 < lin->k; k0 = k1) {                                        \
                     int first = k0 == 0, last;                                              \
                     long left, take;                                                        \
+                    const float *wf;                                                        \
                     k1 = k0 + ENC_KC < lin->k ? k0 + ENC_KC : lin->k;                       \
                     last = k1 == lin->k;                                                    \
+                    if (lin->int8) {                                                        \
+                        enc_widen_block((const signed char *)w, k0, k1, wbuf);              \
+                        wf = wbuf;                                                          \
+                    } else {                                                                \
+                        wf = (const float *)w + k0 * ENC_NR;                                \
+                    }                                                                       \
                     for (r = m0; r < m1; r += take) {                                       \
                         left = m1 - r;                                                      \
                         take = left <= MR ? left                                            \
@@ -299,8 +308,8 @@ enc_tile(const float *x, long ldx, const void *w, int int8, long k0, long k1, in
                             ENC_TILE_CASE(6)                                                \
                             ENC_TILE_CASE(7)                                                \
                             default:                                                        \
-                                enc_tile(x + r * ldx, ldx, w, lin->int8, k0, k1, first,     \
-                                         last, y + r * ldy + p * ENC_NR, ldy, sc, bi, 8);   \
+                                enc_tile(x + r * ldx + k0, ldx, wf, k1 - k0, first, last,   \
+                                         y + r * ldy + p * ENC_NR, ldy, sc, bi, 8);         \
                         }                                                                   \
                     }                                                                       \
                 }                                                                           \
