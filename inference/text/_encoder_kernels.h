@@ -507,31 +507,58 @@ enc_tile_q_avx2(const uint8_t *q, long ldq, const int8_t *w, long k0, long k1, i
     }
 }
 
-/* Baseline x86-64: one row, plain loops. */
+/* Baseline x86-64 (SSE2): the AVX2 scheme on 128-bit vectors, R (1 or 2) rows x 8
+ * columns at a time; the pairs are summed through memory at the end of the block. */
 static inline __attribute__((always_inline)) void
-enc_tile_q_plain(const uint8_t *q, long ldq, const int8_t *w, long k0, long k1, int first,
-                 int last, float *y, long ldy, const float *sx, const int32_t *colsum,
-                 const float *scale, const float *bias, const int R) {
+enc_tile_q_sse2(const uint8_t *q, long ldq, const int8_t *w, long k0, long k1, int first,
+                int last, float *y, long ldy, const float *sx, const int32_t *colsum,
+                const float *scale, const float *bias, const int R) {
     long kk;
-    int j, t;
-    int32_t s[ENC_NR] __attribute__((aligned(64)));
-    (void)ldq;
-    (void)ldy;
-    (void)R;
-    if (first)
-        memset(s, 0, sizeof s);
-    else
-        memcpy(s, y, sizeof s);
-    for (kk = k0; kk < k1; kk += 4)
-        for (j = 0; j < ENC_NR; j++)
-            for (t = 0; t < 4; t++)
-                s[j] += q[kk + t] * w[kk * ENC_NR + (j / 16) * 64 + (j % 16) * 4 + t];
-    if (!last) {
-        memcpy(y, s, sizeof s);
-    } else {
-        enc_q_finish(*(const enc_i16 *)s, sx[0], colsum, scale, bias, y);
-        enc_q_finish(*(const enc_i16 *)(s + 16), sx[0], colsum + 16, scale + 16, bias + 16,
-                     y + 16);
+    int c, r, j, i;
+    int32_t s[2][ENC_NR] __attribute__((aligned(64)));
+    const __m128i zero = _mm_setzero_si128();
+    for (c = 0; c < 4; c++) {  /* columns 8c .. 8c + 7 */
+        __m128i acc[2][4];
+        int32_t lanes[4][4] __attribute__((aligned(16)));
+        for (r = 0; r < R; r++)
+            for (j = 0; j < 4; j++) acc[r][j] = zero;
+        for (kk = k0; kk < k1; kk += 4) {
+            const int8_t *wp = w + kk * ENC_NR + (c / 2) * 64 + (c % 2) * 32;
+            __m128i v0 = _mm_load_si128((const __m128i *)wp);
+            __m128i v1 = _mm_load_si128((const __m128i *)(wp + 16));
+            __m128i wv[4];
+            wv[0] = _mm_srai_epi16(_mm_unpacklo_epi8(v0, v0), 8);
+            wv[1] = _mm_srai_epi16(_mm_unpackhi_epi8(v0, v0), 8);
+            wv[2] = _mm_srai_epi16(_mm_unpacklo_epi8(v1, v1), 8);
+            wv[3] = _mm_srai_epi16(_mm_unpackhi_epi8(v1, v1), 8);
+            for (r = 0; r < R; r++) {
+                __m128i xv = _mm_unpacklo_epi8(_mm_cvtsi32_si128(enc_load4(q + r * ldq + kk)),
+                                               zero);
+                xv = _mm_unpacklo_epi64(xv, xv);
+                for (j = 0; j < 4; j++)
+                    acc[r][j] = _mm_add_epi32(acc[r][j], _mm_madd_epi16(xv, wv[j]));
+            }
+        }
+        for (r = 0; r < R; r++) {
+            for (j = 0; j < 4; j++) _mm_store_si128((__m128i *)lanes[j], acc[r][j]);
+            for (j = 0; j < 4; j++)
+                for (i = 0; i < 2; i++)
+                    s[r][8 * c + 2 * j + i] = lanes[j][2 * i] + lanes[j][2 * i + 1];
+        }
+    }
+    for (r = 0; r < R; r++) {
+        if (!first) {
+            int32_t prev[ENC_NR];
+            memcpy(prev, y + r * ldy, sizeof prev);
+            for (j = 0; j < ENC_NR; j++) s[r][j] += prev[j];
+        }
+        if (!last) {
+            memcpy(y + r * ldy, s[r], sizeof s[r]);
+        } else {
+            enc_q_finish(*(const enc_i16 *)s[r], sx[r], colsum, scale, bias, y + r * ldy);
+            enc_q_finish(*(const enc_i16 *)(s[r] + 16), sx[r], colsum + 16, scale + 16,
+                         bias + 16, y + r * ldy + 16);
+        }
     }
 }
 
@@ -596,7 +623,12 @@ ENC_GEMM_Q_LOOPS(
 __attribute__((optimize("O3"))) static void
 enc_gemm_q_base(const enc_linear *lin, const uint8_t *q, const float *sx, long m, float *y,
                 long ldy, long p0, long p1)
-ENC_GEMM_Q_LOOPS(take = 1; ENC_Q_TILE(enc_tile_q_plain, 1);)
+ENC_GEMM_Q_LOOPS(
+    take = left >= 2 ? 2 : 1;
+    if (take == 2)
+        ENC_Q_TILE(enc_tile_q_sse2, 2);
+    else
+        ENC_Q_TILE(enc_tile_q_sse2, 1);)
 
 /* ---- erf and exp on 16 lanes ---------------------------------------------------------- */
 
