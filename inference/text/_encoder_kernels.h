@@ -389,6 +389,9 @@ typedef int enc_i16u __attribute__((vector_size(64), aligned(4)));
 #define ENC_KC_Q 512
 /* Rows per chunk: their codes (64 * 1536 bytes at most) stay in L2. */
 #define ENC_MC_Q 64
+#ifndef ENC_PF_Q
+#define ENC_PF_Q 64
+#endif
 
 static inline __attribute__((always_inline)) int32_t enc_load4(const uint8_t *p) {
     int32_t v;
@@ -431,8 +434,8 @@ enc_tile_q_vnni(const uint8_t *q, long ldq, const int8_t *w, long k0, long k1, i
     for (kk = k0; kk < k1; kk += 4) {
         __m512i w0 = _mm512_load_si512((const void *)(w + kk * ENC_NR));
         __m512i w1 = _mm512_load_si512((const void *)(w + kk * ENC_NR + 64));
-        __builtin_prefetch(w + (kk + 16) * ENC_NR);
-        __builtin_prefetch(w + (kk + 16) * ENC_NR + 64);
+        __builtin_prefetch(w + (kk + ENC_PF_Q) * ENC_NR);
+        __builtin_prefetch(w + (kk + ENC_PF_Q) * ENC_NR + 64);
 #pragma GCC unroll 8
         for (r = 0; r < R; r++) {
             __m512i xv = _mm512_set1_epi32(enc_load4(q + r * ldq + kk));
