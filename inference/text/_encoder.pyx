@@ -20,6 +20,7 @@ cdef extern from "_encoder_kernels.h" nogil:
     enum:
         ENC_NR
         ENC_ROW_ALIGN
+        ENC_ATT_Q
         ENC_F32
         ENC_F16
         ENC_I8
@@ -273,7 +274,7 @@ def kernel_linear(const float[:, ::1] x, const unsigned char[::1] w, str dtype, 
 def kernel_attention(const float[:, ::1] qkv, long heads, float[:, ::1] ctx):
     """Self-attention of one sequence: qkv [len, 3 * hidden] -> ctx [len, hidden]."""
     cdef long length = qkv.shape[0], hidden = ctx.shape[1], h, hd = hidden // heads
-    cdef float *scratch = <float*>enc_alloc((hd + 1) * ((length + 15) // 16 * 16) * 4)
+    cdef float *scratch = <float*>enc_alloc((hd + ENC_ATT_Q) * ((length + 15) // 16 * 16) * 4)
     for h in range(heads):
         enc_attention(&qkv[0, 0], hidden, h, hd, length, &ctx[0, 0], scratch)
     free(scratch)

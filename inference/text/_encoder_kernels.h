@@ -730,12 +730,16 @@ static void enc_gelu_base(float *x, long count) { enc_gelu_body(x, count); }
 
 /* Self-attention of one sequence and one head. qkv rows hold [q | k | v] (each
  * `hidden` wide) for the sequence's `len` tokens; writes the head's slice of ctx.
- * scratch: (head_dim + 1) * round_up(len, 16) floats. */
+ * scratch: (head_dim + ENC_ATT_Q) * round_up(len, 16) floats. Each score and each
+ * context element is one chain of FMAs in index order; up to ENC_ATT_Q queries
+ * (scores) and 4 blocks of 16 dimensions (context) run side by side only to hide
+ * the FMA latency, so a query's results do not depend on its neighbours. */
+#define ENC_ATT_Q 4
 static inline __attribute__((always_inline)) void
 enc_attention_body(const float *qkv, long hidden, long head, long head_dim, long len,
                    float *ctx, float *scratch) {
-    long lp = (len + 15) & ~15L, ld = 3 * hidden, i, j, d, jb, nv = head_dim / 16;
-    float *kt = scratch, *sc = scratch + head_dim * lp;
+    long lp = (len + 15) & ~15L, ld = 3 * hidden, i, j, d, jb, nv = head_dim / 16, qn, a;
+    float *kt = scratch, *scores = scratch + head_dim * lp;
     float div = sqrtf((float)head_dim);
     const float *q0 = qkv + head * head_dim, *k0 = qkv + hidden + head * head_dim;
     const float *v0 = qkv + 2 * hidden + head * head_dim;
@@ -743,24 +747,59 @@ enc_attention_body(const float *qkv, long hidden, long head, long head_dim, long
         for (j = 0; j < len; j++) kt[d * lp + j] = k0[j * ld + d];
         for (; j < lp; j++) kt[d * lp + j] = 0.0f;
     }
-    for (i = 0; i < len; i++) {
-        const float *q = q0 + i * ld;
-        float top, total = 0.0f, inv;
+    for (i = 0; i < len; i += qn) {
+        qn = len - i >= ENC_ATT_Q ? ENC_ATT_Q : 1;
         for (jb = 0; jb < lp; jb += 16) {
-            enc_v16 s = {0};
-            for (d = 0; d < head_dim; d++) s += q[d] * *(const enc_v16 *)(kt + d * lp + jb);
-            *(enc_v16 *)(sc + jb) = s / div;
+            if (qn == ENC_ATT_Q) {
+                const float *qa = q0 + i * ld, *qb = qa + ld, *qc = qb + ld, *qd = qc + ld;
+                enc_v16 s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0};
+                for (d = 0; d < head_dim; d++) {
+                    enc_v16 kv = *(const enc_v16 *)(kt + d * lp + jb);
+                    s0 += qa[d] * kv;
+                    s1 += qb[d] * kv;
+                    s2 += qc[d] * kv;
+                    s3 += qd[d] * kv;
+                }
+                *(enc_v16 *)(scores + jb) = s0 / div;
+                *(enc_v16 *)(scores + lp + jb) = s1 / div;
+                *(enc_v16 *)(scores + 2 * lp + jb) = s2 / div;
+                *(enc_v16 *)(scores + 3 * lp + jb) = s3 / div;
+            } else {
+                const float *q = q0 + i * ld;
+                enc_v16 s0 = {0};
+                for (d = 0; d < head_dim; d++) s0 += q[d] * *(const enc_v16 *)(kt + d * lp + jb);
+                *(enc_v16 *)(scores + jb) = s0 / div;
+            }
         }
-        top = sc[0];
-        for (j = 1; j < len; j++) top = sc[j] > top ? sc[j] : top;
-        for (jb = 0; jb < lp; jb += 16)
-            *(enc_v16 *)(sc + jb) = enc_exp16(*(const enc_v16 *)(sc + jb) - top);
-        for (j = 0; j < len; j++) total += sc[j];
-        inv = 1.0f / total;
-        for (d = 0; d < nv; d++) {
-            enc_v16 acc = {0};
-            for (j = 0; j < len; j++) acc += sc[j] * *(const enc_v16u *)(v0 + j * ld + d * 16);
-            *(enc_v16u *)(ctx + i * hidden + head * head_dim + d * 16) = acc * inv;
+        for (a = 0; a < qn; a++) {
+            float *sc = scores + a * lp, top, total = 0.0f, inv;
+            float *out = ctx + (i + a) * hidden + head * head_dim;
+            top = sc[0];
+            for (j = 1; j < len; j++) top = sc[j] > top ? sc[j] : top;
+            for (jb = 0; jb < lp; jb += 16)
+                *(enc_v16 *)(sc + jb) = enc_exp16(*(const enc_v16 *)(sc + jb) - top);
+            for (j = 0; j < len; j++) total += sc[j];
+            inv = 1.0f / total;
+            for (d = 0; d + 4 <= nv; d += 4) {
+                enc_v16 c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0};
+                for (j = 0; j < len; j++) {
+                    const float *v = v0 + j * ld + d * 16;
+                    float pj = sc[j];
+                    c0 += pj * *(const enc_v16u *)v;
+                    c1 += pj * *(const enc_v16u *)(v + 16);
+                    c2 += pj * *(const enc_v16u *)(v + 32);
+                    c3 += pj * *(const enc_v16u *)(v + 48);
+                }
+                *(enc_v16u *)(out + d * 16) = c0 * inv;
+                *(enc_v16u *)(out + d * 16 + 16) = c1 * inv;
+                *(enc_v16u *)(out + d * 16 + 32) = c2 * inv;
+                *(enc_v16u *)(out + d * 16 + 48) = c3 * inv;
+            }
+            for (; d < nv; d++) {
+                enc_v16 acc = {0};
+                for (j = 0; j < len; j++) acc += sc[j] * *(const enc_v16u *)(v0 + j * ld + d * 16);
+                *(enc_v16u *)(out + d * 16) = acc * inv;
+            }
         }
     }
 }
@@ -927,7 +966,7 @@ static int enc_scratch_alloc(enc_scratch *s, const enc_model *m, long tokens, lo
                              int team) {
     long rows = (tokens + ENC_ROW_ALIGN - 1) / ENC_ROW_ALIGN * ENC_ROW_ALIGN;
     long lp = (longest + 15) & ~15L;
-    s->attn_size = ((m->hidden / m->heads + 1) * lp + 15) & ~15L;
+    s->attn_size = ((m->hidden / m->heads + ENC_ATT_Q) * lp + 15) & ~15L;
     s->h = enc_alloc_raw((size_t)rows * m->hidden * 4);
     s->qkv = enc_alloc_raw((size_t)rows * 3 * m->hidden * 4);
     s->ctx = enc_alloc_raw((size_t)rows * m->hidden * 4);
