@@ -1,10 +1,13 @@
 /* Kernels of the sentence encoder (BERT), in plain C: included by _encoder.pyx.
  *
- * No intrinsics: GCC vector extensions (vector_size) are lowered to whatever
- * the function's target has. Each hot function is compiled three times from
- * one always_inline body, for AVX-512, AVX2+FMA and baseline x86-64, and
- * `enc_init` picks one per process with the CPU's feature bits, so the
- * extension stays portable with the shared -O2 flags (tools/cython/flags.bzl).
+ * Float kernels use no intrinsics: GCC vector extensions (vector_size) are
+ * lowered to whatever the function's target has. Each hot function is compiled
+ * three times from one always_inline body, for AVX-512, AVX2+FMA and baseline
+ * x86-64, and `enc_init` picks one per process with the CPU's feature bits, so
+ * the extension stays portable with the shared -O2 flags (tools/cython/flags.bzl).
+ * The int8 x int8 products (int8 activations) have one tile per instruction set,
+ * with intrinsics: vpdpbusd (AVX-512 VNNI, checked by cpuid), vpmaddwd (AVX2,
+ * SSE2); their integer sums are exact whatever the tiles and instructions.
  *
  * Determinism (the hard requirement): every output element is computed by the
  * same sequence of floating-point operations whatever else is in the batch
