@@ -24,6 +24,9 @@ cdef extern from "_encoder_kernels.h" nogil:
         ENC_F32
         ENC_F16
         ENC_I8
+        ENC_ACT_F32
+        ENC_ACT_I8
+        ENC_ACT_U8_ASYM
     ctypedef struct enc_linear:
         long n, k
     ctypedef struct enc_layer:
@@ -48,8 +51,10 @@ cdef extern from "_encoder_kernels.h" nogil:
     int enc_linear_pack(enc_linear *lin, const void *w, int dtype, const float *scale,
                         const float *bias, long n, long k, int int8_act)
     void enc_quantize_rows(const float *x, long ldx, long m, long k, uint8_t *q, float *sx)
-    void enc_gemm_q(const enc_linear *lin, const uint8_t *q, const float *sx, long m, float *y,
-                    long ldy, long p0, long p1)
+    void enc_quantize_rows_asym(const float *x, long ldx, long m, long k, uint8_t *q,
+                                float *sx, float *mn)
+    void enc_gemm_q(const enc_linear *lin, const uint8_t *q, const float *sx, const float *mn,
+                    long m, float *y, long ldy, long p0, long p1)
     void enc_row_to_float(const void *table, int dtype, const float *scale, long row,
                           long width, float *out)
     void enc_gemm(const enc_linear *lin, const float *x, long ldx, long m, float *y, long ldy,
@@ -68,6 +73,9 @@ cdef extern from "_encoder_kernels.h" nogil:
 COLUMN_MULTIPLE = ENC_NR
 HEAD_DIM_MULTIPLE = 16
 DTYPES = {"float32": ENC_F32, "float16": ENC_F16, "int8": ENC_I8}
+# precision.activations (inference/text/spec.py) -> the kernels' activation mode.
+ACTIVATIONS = {"float32": ENC_ACT_F32, "int8_per_token": ENC_ACT_I8,
+               "uint8_asymmetric_per_token": ENC_ACT_U8_ASYM}
 
 _ISA = enc_init(NULL).decode()
 
@@ -120,8 +128,11 @@ cdef class Encoder:
 
     `weights`: {name: (raw bytes view, dtype name, scale bytes view or None)} for every
     2-D weight, and `vectors` {name: raw bytes view} for 1-D float32 tensors, as spec.py
-    checked. `int8_activations`: the layers' int8 weights multiply int8 codes of the
-    activations (each token row on its own scale) in integer arithmetic.
+    checked. `int8_activations`: 0 (or False), float32 activations; 1 (or True,
+    ACTIVATIONS["int8_per_token"]), the layers' int8 weights multiply int8 codes of the
+    activations (each token row on its own scale) in integer arithmetic; 2
+    (ACTIVATIONS["uint8_asymmetric_per_token"]), uint8 codes over each token row's
+    min..max, the minimum added back through the weights' column sums.
     """
 
     cdef enc_model m
@@ -132,9 +143,12 @@ cdef class Encoder:
         self.m.layer = NULL
         self.m.layers = 0
 
-    def __init__(self, dict dims, dict weights, dict vectors, bint int8_activations=False):
+    def __init__(self, dict dims, dict weights, dict vectors, int int8_activations=0):
         cdef long l, H, I
         cdef enc_layer *L
+        if int8_activations not in (ENC_ACT_F32, ENC_ACT_I8, ENC_ACT_U8_ASYM):
+            raise ValueError(f"unknown activation mode {int8_activations}; expected one of "
+                             f"{sorted(ACTIVATIONS.values())} (_encoder.ACTIVATIONS)")
         self.int8_act = int8_activations
         m = &self.m
         m.layers, m.hidden, m.heads = dims["layers"], dims["hidden"], dims["heads"]
@@ -235,9 +249,10 @@ cdef class Encoder:
 # --- single kernels, for the tests ----------------------------------------------------------
 
 def kernel_linear(const float[:, ::1] x, const unsigned char[::1] w, str dtype, scale,
-                  const float[::1] bias, float[:, ::1] y, bint int8_activations=False):
+                  const float[::1] bias, float[:, ::1] y, int int8_activations=0):
     """y = x @ W.T + b with W [n, k] stored as `dtype` (int8: times `scale`); with
-    int8_activations, x is rounded to int8 codes per row first."""
+    int8_activations (an ACTIVATIONS value), x is coded per row first (1: int8
+    symmetric, 2: uint8 over the row's min..max)."""
     cdef enc_linear lin
     cdef long m = x.shape[0], n = y.shape[1], k = x.shape[1]
     cdef long rows = (m + ENC_ROW_ALIGN - 1) // ENC_ROW_ALIGN * ENC_ROW_ALIGN
@@ -245,9 +260,12 @@ def kernel_linear(const float[:, ::1] x, const unsigned char[::1] w, str dtype, 
     cdef float *xp
     cdef float *yp
     cdef float *sx
+    cdef float *mn
     cdef uint8_t *qp
     if y.shape[0] != m or bias.shape[0] != n or n % ENC_NR:
         raise ValueError("kernel_linear: shapes")
+    if int8_activations not in (ENC_ACT_F32, ENC_ACT_I8, ENC_ACT_U8_ASYM):
+        raise ValueError(f"kernel_linear: unknown activation mode {int8_activations}")
     if k % 4 or (int8_activations and dtype != "int8"):
         raise ValueError("kernel_linear: k must be a multiple of 4; int8 activations need "
                          "int8 weights")
@@ -257,10 +275,14 @@ def kernel_linear(const float[:, ::1] x, const unsigned char[::1] w, str dtype, 
     yp = <float*>enc_alloc(rows * n * 4)
     qp = <uint8_t*>enc_alloc(rows * k)
     sx = <float*>enc_alloc(rows * 4)
+    mn = <float*>enc_alloc(rows * 4)
     memcpy(xp, &x[0, 0], m * k * 4)
-    if int8_activations:
+    if int8_activations == ENC_ACT_U8_ASYM:
+        enc_quantize_rows_asym(xp, k, m, k, qp, sx, mn)
+        enc_gemm_q(&lin, qp, sx, mn, m, yp, n, 0, n // ENC_NR)
+    elif int8_activations:
         enc_quantize_rows(xp, k, m, k, qp, sx)
-        enc_gemm_q(&lin, qp, sx, m, yp, n, 0, n // ENC_NR)
+        enc_gemm_q(&lin, qp, sx, NULL, m, yp, n, 0, n // ENC_NR)
     else:
         enc_gemm(&lin, xp, k, m, yp, n, 0, n // ENC_NR)
     memcpy(&y[0, 0], yp, m * n * 4)
@@ -268,6 +290,7 @@ def kernel_linear(const float[:, ::1] x, const unsigned char[::1] w, str dtype, 
     free(yp)
     free(qp)
     free(sx)
+    free(mn)
     enc_linear_free(&lin)
 
 
@@ -296,6 +319,13 @@ def kernel_gelu(float[::1] x):
 def quantize_rows(const float[:, ::1] x, unsigned char[:, ::1] q, float[::1] scale):
     """The int8 codes (offset by 128) and scales of each row of x, as int8 activations use."""
     enc_quantize_rows(&x[0, 0], x.shape[1], x.shape[0], x.shape[1], &q[0, 0], &scale[0])
+
+
+def quantize_rows_asym(const float[:, ::1] x, unsigned char[:, ::1] q, float[::1] step,
+                       float[::1] low):
+    """The uint8 codes, steps and minima of each row of x, as asymmetric activations use."""
+    enc_quantize_rows_asym(&x[0, 0], x.shape[1], x.shape[0], x.shape[1], &q[0, 0], &step[0],
+                           &low[0])
 
 
 def half_to_float(uint16_t bits):

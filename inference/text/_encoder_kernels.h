@@ -50,6 +50,10 @@ typedef float enc_v16u __attribute__((vector_size(64), aligned(4)));
 typedef int enc_i16 __attribute__((vector_size(64)));
 
 enum { ENC_F32 = 0, ENC_F16 = 1, ENC_I8 = 2 };
+/* Activations of the linear layers (precision.activations): float32, int8 codes per
+ * token row (symmetric, scale max|x| / 127), or uint8 codes per token row over the
+ * row's min..max (asymmetric: x ~ min + code * step). */
+enum { ENC_ACT_F32 = 0, ENC_ACT_I8 = 1, ENC_ACT_U8_ASYM = 2 };
 
 /* ---- half floats ------------------------------------------------------------------- */
 
@@ -90,7 +94,7 @@ static void enc_row_to_float(const void *table, int dtype, const float *scale, l
 typedef struct {
     long n, k;      /* output and input features; n % ENC_NR == 0, k % 4 == 0 */
     int int8;       /* packed holds int8 (times scale) rather than float32 */
-    int int8_act;   /* int8 weights times int8 activations (see enc_gemm_q) */
+    int int8_act;   /* ENC_ACT_*: int8 weights times integer activation codes (enc_gemm_q) */
     void *packed;   /* [n / ENC_NR][k][ENC_NR]: a panel's weights for one input feature
                        are contiguous, so the kernel streams each panel once per tile;
                        int8 (either path): groups of 4 inputs, see enc_linear_pack */
@@ -129,7 +133,7 @@ static int enc_linear_pack(enc_linear *lin, const void *w, int dtype, const floa
     lin->n = n;
     lin->k = k;
     lin->int8 = dtype == ENC_I8;
-    lin->int8_act = lin->int8 && int8_act;
+    lin->int8_act = lin->int8 ? int8_act : ENC_ACT_F32;
     lin->packed = enc_alloc((size_t)n * k * (lin->int8 ? 1 : 4));
     lin->bias = enc_alloc((size_t)n * 4);
     lin->scale = lin->int8 ? enc_alloc((size_t)n * 4) : NULL;
@@ -378,8 +382,77 @@ enc_quantize_base(const float *x, long ldx, long m, long k, uint8_t *q, float *s
     enc_quantize_body(x, ldx, m, k, q, sx);
 }
 
+/* Asymmetric: each row of x to uint8 codes over its own min..max in 255 steps,
+ * x ~ mn[r] + code * sx[r] with sx[r] = (max - min) / 255 and the codes
+ * floor((x - min) * (255 / (max - min)) + 0.5) (at most 255). A constant row
+ * (or a range below 1e-30) is all code 0 with step 0: exactly mn[r]. A row
+ * holding inf or NaN is coded 0 with step 0 and min 0, as the symmetric codes.
+ * Compiled without floating-point contraction, so the codes are numpy's
+ * (models' reference) on every instruction set. */
+#define ENC_ASYM_MIN_RANGE 1e-30f
+static inline __attribute__((always_inline)) void
+enc_quantize_asym_body(const float *x, long ldx, long m, long k, uint8_t *q, float *sx,
+                       float *mn) {
+    long r, kk;
+    for (r = 0; r < m; r++) {
+        const float *row = x + r * ldx;
+        const uint32_t *bits = (const uint32_t *)row;
+        uint8_t *out = q + r * k;
+        uint32_t special = 0;
+        float lo = row[0], hi = row[0], range, inv;
+        for (kk = 0; kk < k; kk++) {
+            uint32_t e = bits[kk] & 0x7f800000u;
+            special |= e == 0x7f800000u;
+        }
+        if (special) {
+            memset(out, 0, (size_t)k);
+            sx[r] = 0.0f;
+            mn[r] = 0.0f;
+            continue;
+        }
+        for (kk = 0; kk < k; kk++) {
+            lo = row[kk] < lo ? row[kk] : lo;
+            hi = row[kk] > hi ? row[kk] : hi;
+        }
+        range = hi - lo;
+        mn[r] = lo;
+        if (!(range >= ENC_ASYM_MIN_RANGE) || range > 3.0e38f) {
+            /* constant row; or a range overflowing float: zero, as non-finite rows */
+            memset(out, 0, (size_t)k);
+            sx[r] = 0.0f;
+            if (range > 3.0e38f) mn[r] = 0.0f;
+            continue;
+        }
+        inv = 255.0f / range;
+        sx[r] = range / 255.0f;
+        for (kk = 0; kk < k; kk++) {
+            int32_t c = (int32_t)((row[kk] - lo) * inv + 0.5f);
+            out[kk] = (uint8_t)(c > 255 ? 255 : c);
+        }
+    }
+}
+
+__attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma"),
+               optimize("O3", "fp-contract=off"))) static void
+enc_quantize_asym_avx512(const float *x, long ldx, long m, long k, uint8_t *q, float *sx,
+                         float *mn) {
+    enc_quantize_asym_body(x, ldx, m, k, q, sx, mn);
+}
+__attribute__((target("avx2,fma"), optimize("O3", "fp-contract=off"))) static void
+enc_quantize_asym_avx2(const float *x, long ldx, long m, long k, uint8_t *q, float *sx,
+                       float *mn) {
+    enc_quantize_asym_body(x, ldx, m, k, q, sx, mn);
+}
+__attribute__((optimize("O3", "fp-contract=off"))) static void
+enc_quantize_asym_base(const float *x, long ldx, long m, long k, uint8_t *q, float *sx,
+                       float *mn) {
+    enc_quantize_asym_body(x, ldx, m, k, q, sx, mn);
+}
+
 /* y rows [0, m), panels [p0, p1) = (sum_k q[r][k] * W[c][k] - 128 * colsum[c]) *
- * (sx[r] * scale[c]) + b[c]. The integer sums are exact, so blocking, tiles and the
+ * (sx[r] * scale[c]) + b[c] with symmetric codes (mn NULL); with asymmetric codes
+ * (mn the rows' minima), (sum_k q[r][k] * W[c][k] * sx[r] + mn[r] * colsum[c]) *
+ * scale[c] + b[c]. The integer sums are exact, so blocking, tiles and the
  * instructions used (vpdpbusd on VNNI CPUs, vpmaddwd on AVX2) cannot change them;
  * the float epilogue (enc_q_finish) is the same per element whatever the tile.
  * Weights are in the int8 panel layout (enc_linear_pack): for 4 consecutive inputs,
@@ -402,10 +475,18 @@ static inline __attribute__((always_inline)) int32_t enc_load4(const uint8_t *p)
     return v;
 }
 
-/* One row, 16 columns: the float epilogue of the exact integer sums s. */
+/* One row, 16 columns: the float epilogue of the exact integer sums s; mnr is
+ * NULL (symmetric codes, offset 128) or the row's minimum (asymmetric codes). */
 static inline __attribute__((always_inline)) void
-enc_q_finish(enc_i16 s, float sxr, const int32_t *colsum, const float *scale,
-             const float *bias, float *y) {
+enc_q_finish(enc_i16 s, float sxr, const float *mnr, const int32_t *colsum,
+             const float *scale, const float *bias, float *y) {
+    if (mnr) {
+        enc_v16 f = __builtin_convertvector(s, enc_v16);
+        enc_v16 c = __builtin_convertvector(*(const enc_i16u *)colsum, enc_v16);
+        *(enc_v16u *)y = (f * sxr + *mnr * c) * *(const enc_v16u *)scale +
+                         *(const enc_v16u *)bias;
+        return;
+    }
     enc_v16 f = __builtin_convertvector(s - *(const enc_i16u *)colsum * 128, enc_v16);
     *(enc_v16u *)y = f * (sxr * *(const enc_v16u *)scale) + *(const enc_v16u *)bias;
 }
@@ -420,8 +501,8 @@ enc_q_finish(enc_i16 s, float sxr, const int32_t *colsum, const float *scale,
  * row, 16 columns and 4 inputs; the row's 4 codes broadcast to every lane. */
 ENC_TARGET_VNNI static inline __attribute__((always_inline)) void
 enc_tile_q_vnni(const uint8_t *q, long ldq, const int8_t *w, long k0, long k1, int first,
-                int last, float *y, long ldy, const float *sx, const int32_t *colsum,
-                const float *scale, const float *bias, const int R) {
+                int last, float *y, long ldy, const float *sx, const float *mn,
+                const int32_t *colsum, const float *scale, const float *bias, const int R) {
     __m512i a0[8], a1[8];
     long kk;
     int r;
@@ -452,9 +533,10 @@ enc_tile_q_vnni(const uint8_t *q, long ldq, const int8_t *w, long k0, long k1, i
             _mm512_storeu_si512((void *)(y + r * ldy), a0[r]);
             _mm512_storeu_si512((void *)(y + r * ldy + 16), a1[r]);
         } else {
-            enc_q_finish((enc_i16)a0[r], sx[r], colsum, scale, bias, y + r * ldy);
-            enc_q_finish((enc_i16)a1[r], sx[r], colsum + 16, scale + 16, bias + 16,
-                         y + r * ldy + 16);
+            enc_q_finish((enc_i16)a0[r], sx[r], mn ? mn + r : NULL, colsum, scale, bias,
+                         y + r * ldy);
+            enc_q_finish((enc_i16)a1[r], sx[r], mn ? mn + r : NULL, colsum + 16, scale + 16,
+                         bias + 16, y + r * ldy + 16);
         }
     }
 }
@@ -465,8 +547,8 @@ enc_tile_q_vnni(const uint8_t *q, long ldq, const int8_t *w, long k0, long k1, i
  * adjacent lanes until the end of the block (vphaddd). */
 ENC_TARGET_AVX2 static inline __attribute__((always_inline)) void
 enc_tile_q_avx2(const uint8_t *q, long ldq, const int8_t *w, long k0, long k1, int first,
-                int last, float *y, long ldy, const float *sx, const int32_t *colsum,
-                const float *scale, const float *bias, const int R) {
+                int last, float *y, long ldy, const float *sx, const float *mn,
+                const int32_t *colsum, const float *scale, const float *bias, const int R) {
     long kk;
     int h, r, j;
     for (h = 0; h < 2; h++) {
@@ -506,8 +588,8 @@ enc_tile_q_avx2(const uint8_t *q, long ldq, const int8_t *w, long k0, long k1, i
                 int32_t s[16] __attribute__((aligned(64)));
                 _mm256_store_si256((__m256i *)s, s0);
                 _mm256_store_si256((__m256i *)(s + 8), s1);
-                enc_q_finish(*(const enc_i16 *)s, sx[r], colsum + h * 16, scale + h * 16,
-                             bias + h * 16, y + r * ldy + h * 16);
+                enc_q_finish(*(const enc_i16 *)s, sx[r], mn ? mn + r : NULL, colsum + h * 16,
+                             scale + h * 16, bias + h * 16, y + r * ldy + h * 16);
             }
         }
     }
@@ -517,8 +599,8 @@ enc_tile_q_avx2(const uint8_t *q, long ldq, const int8_t *w, long k0, long k1, i
  * columns at a time; the pairs are summed through memory at the end of the block. */
 static inline __attribute__((always_inline)) void
 enc_tile_q_sse2(const uint8_t *q, long ldq, const int8_t *w, long k0, long k1, int first,
-                int last, float *y, long ldy, const float *sx, const int32_t *colsum,
-                const float *scale, const float *bias, const int R) {
+                int last, float *y, long ldy, const float *sx, const float *mn,
+                const int32_t *colsum, const float *scale, const float *bias, const int R) {
     long kk;
     int c, r, j, i;
     int32_t s[2][ENC_NR] __attribute__((aligned(64)));
@@ -561,9 +643,10 @@ enc_tile_q_sse2(const uint8_t *q, long ldq, const int8_t *w, long k0, long k1, i
         if (!last) {
             memcpy(y + r * ldy, s[r], sizeof s[r]);
         } else {
-            enc_q_finish(*(const enc_i16 *)s[r], sx[r], colsum, scale, bias, y + r * ldy);
-            enc_q_finish(*(const enc_i16 *)(s[r] + 16), sx[r], colsum + 16, scale + 16,
-                         bias + 16, y + r * ldy + 16);
+            enc_q_finish(*(const enc_i16 *)s[r], sx[r], mn ? mn + r : NULL, colsum, scale,
+                         bias, y + r * ldy);
+            enc_q_finish(*(const enc_i16 *)(s[r] + 16), sx[r], mn ? mn + r : NULL,
+                         colsum + 16, scale + 16, bias + 16, y + r * ldy + 16);
         }
     }
 }
@@ -571,8 +654,8 @@ enc_tile_q_sse2(const uint8_t *q, long ldq, const int8_t *w, long k0, long k1, i
 /* Chunks of rows, panels, input blocks, tiles of up to MR rows (the rows left
  * over in tiles of at least 4 where MR is 8: 17 = 8 + 5 + 4). */
 #define ENC_Q_TILE(TILE, R)                                                                 \
-    TILE(q + r * k, k, w, k0, k1, first, last, y + r * ldy + p * ENC_NR, ldy, sx + r, cs,  \
-         sc, bi, R)
+    TILE(q + r * k, k, w, k0, k1, first, last, y + r * ldy + p * ENC_NR, ldy, sx + r,      \
+         mn ? mn + r : NULL, cs, sc, bi, R)
 #define ENC_Q_CASE(TILE, R)                                                                 \
     case R:                                                                                 \
         ENC_Q_TILE(TILE, R);                                                                \
@@ -600,8 +683,8 @@ enc_tile_q_sse2(const uint8_t *q, long ldq, const int8_t *w, long k0, long k1, i
     }
 
 ENC_TARGET_VNNI static void
-enc_gemm_q_vnni(const enc_linear *lin, const uint8_t *q, const float *sx, long m, float *y,
-                long ldy, long p0, long p1)
+enc_gemm_q_vnni(const enc_linear *lin, const uint8_t *q, const float *sx, const float *mn,
+                long m, float *y, long ldy, long p0, long p1)
 ENC_GEMM_Q_LOOPS(
     take = left <= 8 ? left : left >= 12 ? 8 : left - 4;
     switch (take) {
@@ -617,8 +700,8 @@ ENC_GEMM_Q_LOOPS(
     })
 
 ENC_TARGET_AVX2 static void
-enc_gemm_q_avx2(const enc_linear *lin, const uint8_t *q, const float *sx, long m, float *y,
-                long ldy, long p0, long p1)
+enc_gemm_q_avx2(const enc_linear *lin, const uint8_t *q, const float *sx, const float *mn,
+                long m, float *y, long ldy, long p0, long p1)
 ENC_GEMM_Q_LOOPS(
     take = left >= 2 ? 2 : 1;
     if (take == 2)
@@ -627,8 +710,8 @@ ENC_GEMM_Q_LOOPS(
         ENC_Q_TILE(enc_tile_q_avx2, 1);)
 
 __attribute__((optimize("O3"))) static void
-enc_gemm_q_base(const enc_linear *lin, const uint8_t *q, const float *sx, long m, float *y,
-                long ldy, long p0, long p1)
+enc_gemm_q_base(const enc_linear *lin, const uint8_t *q, const float *sx, const float *mn,
+                long m, float *y, long ldy, long p0, long p1)
 ENC_GEMM_Q_LOOPS(
     take = left >= 2 ? 2 : 1;
     if (take == 2)
@@ -888,11 +971,14 @@ typedef void (*enc_add_norm_fn)(const float *, const float *, const float *, con
 static enc_gemm_fn enc_gemm = enc_gemm_base;
 static enc_attention_fn enc_attention = enc_attention_base;
 static enc_add_norm_fn enc_add_norm = enc_add_norm_base;
-typedef void (*enc_gemm_q_fn)(const enc_linear *, const uint8_t *, const float *, long, float *,
-                              long, long, long);
+typedef void (*enc_gemm_q_fn)(const enc_linear *, const uint8_t *, const float *,
+                              const float *, long, float *, long, long, long);
 static enc_gemm_q_fn enc_gemm_q = enc_gemm_q_base;
 typedef void (*enc_quantize_fn)(const float *, long, long, long, uint8_t *, float *);
 static enc_quantize_fn enc_quantize_rows = enc_quantize_base;
+typedef void (*enc_quantize_asym_fn)(const float *, long, long, long, uint8_t *, float *,
+                                     float *);
+static enc_quantize_asym_fn enc_quantize_rows_asym = enc_quantize_asym_base;
 typedef void (*enc_gelu_fn)(float *, long);
 static enc_gelu_fn enc_gelu = enc_gelu_base;
 static const char *enc_isa = "x86-64";
@@ -910,6 +996,9 @@ static const char *enc_init(const char *force) {
     enc_gemm_q = vnni ? enc_gemm_q_vnni : avx2 ? enc_gemm_q_avx2 : enc_gemm_q_base;
     enc_quantize_rows = avx512 ? enc_quantize_avx512 : avx2 ? enc_quantize_avx2
                                                             : enc_quantize_base;
+    enc_quantize_rows_asym = avx512 ? enc_quantize_asym_avx512
+                           : avx2   ? enc_quantize_asym_avx2
+                                    : enc_quantize_asym_base;
     enc_gelu = avx512 ? enc_gelu_avx512 : avx2 ? enc_gelu_avx2 : enc_gelu_base;
     enc_erf_table_init();
     if (avx512) {
@@ -953,14 +1042,14 @@ typedef struct {
 /* Scratch of one forward pass over `tokens` tokens, the longest sequence `longest`,
  * for a team of `team` threads (attention scratch is per thread). */
 typedef struct {
-    float *h, *qkv, *ctx, *tmp, *inter, *attn, *sx;
+    float *h, *qkv, *ctx, *tmp, *inter, *attn, *sx, *mn;
     uint8_t *q;
     long attn_size;
 } enc_scratch;
 
 static void enc_scratch_free(enc_scratch *s) {
     free(s->h); free(s->qkv); free(s->ctx); free(s->tmp); free(s->inter); free(s->attn);
-    free(s->sx); free(s->q);
+    free(s->sx); free(s->mn); free(s->q);
 }
 
 /* Not zeroed: every buffer is written before it is read (activations row by
@@ -977,8 +1066,10 @@ static int enc_scratch_alloc(enc_scratch *s, const enc_model *m, long tokens, lo
     s->inter = enc_alloc_raw((size_t)rows * m->inter * 4);
     s->attn = enc_alloc_raw((size_t)s->attn_size * team * 4);
     s->sx = enc_alloc_raw((size_t)rows * 4);
+    s->mn = enc_alloc_raw((size_t)rows * 4);
     s->q = enc_alloc_raw((size_t)rows * (m->inter > m->hidden ? m->inter : m->hidden));
-    if (!s->h || !s->qkv || !s->ctx || !s->tmp || !s->inter || !s->attn || !s->sx || !s->q) {
+    if (!s->h || !s->qkv || !s->ctx || !s->tmp || !s->inter || !s->attn || !s->sx || !s->mn ||
+        !s->q) {
         enc_scratch_free(s);
         return -1;
     }
@@ -1021,12 +1112,17 @@ static void enc_apply(const enc_linear *lin, const float *x, long ldx, long m, f
                       const enc_scratch *sc, enc_team *team, int t) {
     long lo, hi;
     if (lin->int8_act) {
+        int asym = lin->int8_act == ENC_ACT_U8_ASYM;
         enc_share(m, t, team->size, &lo, &hi);
-        if (hi > lo) enc_quantize_rows(x + lo * ldx, ldx, hi - lo, lin->k, sc->q + lo * lin->k,
-                                       sc->sx + lo);
+        if (hi > lo && asym)
+            enc_quantize_rows_asym(x + lo * ldx, ldx, hi - lo, lin->k, sc->q + lo * lin->k,
+                                   sc->sx + lo, sc->mn + lo);
+        else if (hi > lo)
+            enc_quantize_rows(x + lo * ldx, ldx, hi - lo, lin->k, sc->q + lo * lin->k,
+                              sc->sx + lo);
         enc_barrier(team);
         enc_share(lin->n / ENC_NR, t, team->size, &lo, &hi);
-        if (hi > lo) enc_gemm_q(lin, sc->q, sc->sx, m, y, ldy, lo, hi);
+        if (hi > lo) enc_gemm_q(lin, sc->q, sc->sx, asym ? sc->mn : NULL, m, y, ldy, lo, hi);
     } else {
         enc_share(lin->n / ENC_NR, t, team->size, &lo, &hi);
         if (hi > lo) enc_gemm(lin, x, ldx, m, y, ldy, lo, hi);

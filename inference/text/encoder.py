@@ -54,7 +54,7 @@ class SentenceEncoder:
         self._dims = checked.dims
         self._max_length = checked.tokenizer["max_length"]
         self._kernel = _encoder.Encoder(checked.dims, checked.weights, checked.vectors,
-                                        checked.int8_activations)
+                                        _encoder.ACTIVATIONS[checked.activations])
         self._threads = default_threads() if threads is None else max(1, int(threads))
         self._artifact = loaded
         self._tokenizer = None

@@ -19,7 +19,8 @@ attention (the largest negative float added to its scores, as Hugging Face
 does) and out of the mean. GELU is the exact form x * (1 + erf(x / sqrt(2))) / 2
 with an erf of this module (`erf`, float64, absolute error below 1e-11).
 With precision.activations "int8_per_token" the layers' linear maps run on int8
-codes of each token's activations (inference/text/spec.py), as the kernels do.
+codes of each token's activations, with "uint8_asymmetric_per_token" on uint8
+codes over each token's min..max (inference/text/spec.py), as the kernels do.
 numpy only: for tests, evaluation and building; not for the runtime image.
 """
 
@@ -32,8 +33,10 @@ from inference import artifact
 SCHEMA = "sentence-encoder"
 SCHEMA_VERSION = 1
 ACTIVATION = "gelu_erf"
-# precision.activations: float32 (default) or int8 codes per token (inference/text/spec.py).
-ACTIVATIONS = ("float32", "int8_per_token")
+# precision.activations: float32 (default), int8 codes per token, or uint8 codes per token
+# over its min..max (inference/text/spec.py).
+ACTIVATIONS = ("float32", "int8_per_token", "uint8_asymmetric_per_token")
+ASYMMETRIC_MIN_RANGE = np.float32(1e-30)  # a smaller range codes the row as its minimum
 POOLING_DENOMINATOR_MIN = 1e-9  # sentence-transformers' clamp of the token count
 NORMALIZE_EPS = 1e-12  # torch.nn.functional.normalize's
 
@@ -94,6 +97,28 @@ def gelu(x):
     """Exact GELU, x * (1 + erf(x / sqrt(2))) / 2, in x's dtype."""
     return (0.5 * x * (1.0 + erf(np.asarray(x, dtype=np.float64) / math.sqrt(2.0)))) \
         .astype(np.asarray(x).dtype)
+
+
+# --- asymmetric activation codes -------------------------------------------------------
+
+def quantize_asymmetric(x):
+    """(codes, step, low) of the last axis of float32 x, as the kernels code activations
+    for "uint8_asymmetric_per_token": codes float32 in 0..255 (shape of x), step and
+    low float32 with a last axis of 1 (x ~ low + codes * step)."""
+    x = np.asarray(x, dtype=np.float32)
+    finite = np.isfinite(x).all(axis=-1, keepdims=True)
+    safe = np.where(finite, x, np.float32(0))
+    low = safe.min(axis=-1, keepdims=True)
+    with np.errstate(over="ignore", invalid="ignore"):
+        span = safe.max(axis=-1, keepdims=True) - low
+        usable = finite & (span >= ASYMMETRIC_MIN_RANGE) & (span <= np.float32(3.0e38))
+        safe_span = np.where(usable, span, np.float32(1))
+        inv = np.float32(255) / safe_span
+        codes = np.minimum(np.floor((safe - low) * inv + np.float32(0.5)), np.float32(255))
+    codes = np.where(usable, codes, np.float32(0))
+    step = np.where(usable, safe_span / np.float32(255), np.float32(0))
+    low = np.where(finite & (span <= np.float32(3.0e38)), low, np.float32(0))
+    return codes.astype(np.float32), step.astype(np.float32), low.astype(np.float32)
 
 
 # --- the artifact --------------------------------------------------------------------
@@ -165,15 +190,17 @@ class ReferenceEncoder:
         if activations not in ACTIVATIONS:
             raise SchemaError(f"precision.activations is {activations!r}; this reference runs "
                               f"{', '.join(ACTIVATIONS)}")
-        # int8_per_token: the layers' linear maps multiply int8 codes of each token's
-        # activations by the int8 weights, in integers (codes as float64: exact sums).
+        # int8_per_token / uint8_asymmetric_per_token: the layers' linear maps multiply
+        # integer codes of each token's activations by the int8 weights, in integers
+        # (codes as float64: exact sums).
+        self.activations = activations
         self.int8_codes = {}
-        if activations == ACTIVATIONS[1]:
+        if activations != ACTIVATIONS[0]:
             for name in tensors:
                 if name.startswith("layers.") and name.endswith(".weight") and \
                         np.asarray(tensors[name]).ndim == 2:
                     if np.asarray(tensors[name]).dtype != np.int8:
-                        raise SchemaError(f"int8_per_token activations need int8 layer "
+                        raise SchemaError(f"{activations} activations need int8 layer "
                                           f"weights; {name!r} is not int8")
                     prefix = name[:-len(".weight")]
                     self.int8_codes[prefix] = (
@@ -199,6 +226,8 @@ class ReferenceEncoder:
             + self.weights[prefix + ".bias"]
 
     def _linear(self, x, prefix):
+        if prefix in self.int8_codes and self.activations == ACTIVATIONS[2]:
+            return self._linear_uint8_asymmetric(x, prefix)
         if prefix in self.int8_codes:
             return self._linear_int8(x, prefix)
         return x @ self.weights[prefix + ".weight"].T + self.weights[prefix + ".bias"]
@@ -216,6 +245,18 @@ class ReferenceEncoder:
         scale_x = np.where(usable, safe / np.float32(127), np.float32(0))
         sums = (codes.astype(np.float64) @ codes_w).astype(np.float32)
         return sums * (scale_x * scale_w) + self.weights[prefix + ".bias"]
+
+    def _linear_uint8_asymmetric(self, x, prefix):
+        """y = (sums * sx + lo * colsum(q(W))) * sw + b with sums = q(x) @ q(W).T: each
+        token row coded over its own lo..hi, step sx = (hi - lo) / 255, codes
+        floor((x - lo) * (255 / (hi - lo)) + 0.5) (at most 255); a row whose range is
+        below 1e-30 is all code 0 (exactly lo); a row holding inf or NaN is coded 0
+        with step 0 and lo 0. float32 in this order, like the kernels."""
+        codes_w, scale_w = self.int8_codes[prefix]
+        codes, step, low = quantize_asymmetric(x)
+        sums = (codes.astype(np.float64) @ codes_w).astype(np.float32)
+        colsum = codes_w.sum(axis=0).astype(np.float32)
+        return (sums * step + low * colsum) * scale_w + self.weights[prefix + ".bias"]
 
     def _attention(self, h, mask, prefix):
         batch, length, hidden = h.shape

@@ -25,8 +25,11 @@ SCHEMA_VERSION = 1
 WEIGHT_DTYPES = ("float32", "float16", "int8")
 # precision.activations (optional, default "float32"): "int8_per_token" runs the
 # layers' linear maps on int8 codes of the activations, each token row on its
-# own scale (max |x| / 127), in integer arithmetic; every layer weight must be int8.
-ACTIVATIONS = ("float32", "int8_per_token")
+# own scale (max |x| / 127), in integer arithmetic; "uint8_asymmetric_per_token"
+# on uint8 codes of each token row over its own min..max in 255 steps
+# (x ~ min + code * (max - min) / 255). Both integer modes need every layer
+# weight int8. Artifacts without the field (or with an older mode) read as before.
+ACTIVATIONS = ("float32", "int8_per_token", "uint8_asymmetric_per_token")
 # What the kernels need (inference/text/_encoder_kernels.h): linear layers in
 # whole 32-column panels, attention heads in whole 16-float vectors.
 COLUMN_MULTIPLE = 32
@@ -48,7 +51,8 @@ class EncoderSpec:
     vectors: dict   # {1-D float32 tensor name: bytes view}
     vocab: memoryview  # uint8: the tokens in id order, joined by "\n"
     header: dict
-    int8_activations: bool = False  # precision.activations == "int8_per_token"
+    int8_activations: bool = False  # precision.activations is an integer mode
+    activations: str = "float32"    # precision.activations, one of ACTIVATIONS
 
 
 def expected_tensors(dims):
@@ -111,9 +115,11 @@ def sentence_encoder_spec(loaded, source="<artifact>"):
             f"{source} is not a valid {SCHEMA} v{SCHEMA_VERSION} artifact:\n  - {listed}\n"
             "Rebuild it with the model's conversion target.")
     _check_kernel_limits(dims, source)
+    activations = header["precision"].get("activations", ACTIVATIONS[0])
     return EncoderSpec(dims=dims, tokenizer=dict(header["tokenizer"]), weights=weights,
                        vectors=vectors, vocab=vocab, header=header,
-                       int8_activations=header["precision"].get("activations") == ACTIVATIONS[1])
+                       int8_activations=activations != ACTIVATIONS[0],
+                       activations=activations)
 
 
 def _check_header(header, problems):
@@ -261,14 +267,15 @@ def _check_activations(header, weights, problems):
     precision = header.get("precision")
     activations = precision.get("activations", "float32") if isinstance(precision, dict) \
         else "float32"
-    if activations not in ACTIVATIONS:
+    if not isinstance(activations, str) or activations not in ACTIVATIONS:
         problems.append(f"precision.activations is {activations!r}; expected one of "
-                        f"{list(ACTIVATIONS)}")
-    elif activations == "int8_per_token":
+                        f"{list(ACTIVATIONS)} (an artifact of a newer conversion needs the "
+                        "inference library that matches it)")
+    elif activations != ACTIVATIONS[0]:
         wide = sorted(name for name, (_, dtype, _) in weights.items()
                       if name.startswith("layers.") and dtype != "int8")
         if wide:
-            problems.append(f"precision.activations 'int8_per_token' needs int8 layer weights; "
+            problems.append(f"precision.activations {activations!r} needs int8 layer weights; "
                             f"{wide[0]} is not int8")
 
 

@@ -73,9 +73,16 @@ def test_a_digits_model_is_refused(tmp_path):
      "list"),
     ({"precision": {"name": "fp32"}}, "precision.description must be a non-empty string"),
     ({"precision": {"name": "fp32", "description": "x", "activations": "int4"}},
-     r"precision.activations is 'int4'; expected one of \['float32', 'int8_per_token'\]"),
+     r"precision.activations is 'int4'; expected one of \['float32', 'int8_per_token', "
+     r"'uint8_asymmetric_per_token'\]"),
+    ({"precision": {"name": "fp32", "description": "x", "activations": ["int8_per_token"]}},
+     r"precision.activations is \['int8_per_token'\]; expected one of"),
     ({"precision": {"name": "fp32", "description": "x", "activations": "int8_per_token"}},
      "precision.activations 'int8_per_token' needs int8 layer weights; "
+     "layers.0.attention.output.weight is not int8"),
+    ({"precision": {"name": "fp32", "description": "x",
+                    "activations": "uint8_asymmetric_per_token"}},
+     "precision.activations 'uint8_asymmetric_per_token' needs int8 layer weights; "
      "layers.0.attention.output.weight is not int8"),
     ({"metrics": None}, "header field 'metrics' is missing"),
     ({"model": None}, "header field 'model' is missing"),

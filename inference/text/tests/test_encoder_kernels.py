@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from inference.text import _encoder
+from inference.text import _encoder, reference
 from inference.text.tests import encoder_fixtures as fx
 
 BEST = _encoder.isa()
@@ -144,6 +144,103 @@ def test_int8_activation_row_does_not_depend_on_its_tile(isa):
         y = np.zeros((19, n), np.float32)
         _encoder.kernel_linear(rows, _bytes(q), "int8", _bytes(s), b, y, True)
         assert y[(5 + shift) % 19].tobytes() == alone[0].tobytes()
+
+
+ASYM = _encoder.ACTIVATIONS["uint8_asymmetric_per_token"]
+
+
+def test_asymmetric_codes_match_the_reference(isa):
+    """uint8 codes over each row's min..max: the reference's codes, steps and minima, bit
+    for bit; a constant row is its minimum, a row with inf or NaN is zero."""
+    del isa
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((9, 96)).astype(np.float32) * rng.random((9, 1)).astype(np.float32)
+    x[1] += np.float32(3)  # all positive: the zero point is far from code 0
+    x[3] = np.float32(0.25)
+    x[4, 7] = np.inf
+    x[5, 2] = np.nan
+    codes, step, low = (np.zeros((9, 96), np.uint8), np.zeros(9, np.float32),
+                        np.zeros(9, np.float32))
+    _encoder.quantize_rows_asym(x, codes, step, low)
+    expected_codes, expected_step, expected_low = reference.quantize_asymmetric(x)
+    assert np.array_equal(codes, expected_codes.astype(np.uint8))
+    assert step.tobytes() == expected_step[:, 0].tobytes()
+    assert low.tobytes() == expected_low[:, 0].tobytes()
+    for r in (0, 1, 2, 6, 7, 8):  # the full range is used: min -> 0, max -> 255
+        assert codes[r].min() == 0 and codes[r].max() == 255
+    assert codes[3].tolist() == [0] * 96 and step[3] == 0 and low[3] == np.float32(0.25)
+    assert not codes[4].any() and step[4] == 0 and low[4] == 0
+    assert not codes[5].any() and step[5] == 0 and low[5] == 0
+    restored = low[:, None] + codes * step[:, None]
+    assert np.abs(restored - x)[[0, 1, 2, 6, 7, 8]].max() <= step.max() / 2 * 1.001
+
+
+def _asymmetric_expected(x, q, s, b):
+    codes, step, low = reference.quantize_asymmetric(x)
+    sums = codes.astype(np.int64) @ q.T.astype(np.int64)
+    colsum = q.astype(np.int64).sum(axis=1)
+    return (sums * step.astype(np.float64) + low.astype(np.float64) * colsum) * s + b
+
+
+@pytest.mark.parametrize("rows", [1, 3, 5, 13, 70])
+def test_asymmetric_activation_linear_is_exact_integer_arithmetic(isa, rows):
+    """uint8 codes times int8 weights summed exactly (k = 1040: partial input blocks,
+    more rows than a chunk), the minimum added back through the weights' column sums."""
+    del isa
+    rng = np.random.default_rng(200 + rows)
+    n, k = 96, 1040
+    x = (rng.standard_normal((rows, k)) + 0.5).astype(np.float32)
+    q, s = fx.quantize_rows(rng.standard_normal((n, k)).astype(np.float32))
+    b = rng.standard_normal(n).astype(np.float32)
+    y = np.zeros((rows, n), np.float32)
+    _encoder.kernel_linear(x, _bytes(q), "int8", _bytes(s), b, y, ASYM)
+    np.testing.assert_allclose(y, _asymmetric_expected(x, q, s, b), rtol=1e-5, atol=1e-4)
+    # and it stays near the float product (the codes carry 8 bits of each row's range)
+    exact = x.astype(np.float64) @ (q.astype(np.float64) * s[:, None]).T + b
+    assert np.abs(y - exact).max() < 0.05 * np.abs(exact).max()
+
+
+def test_asymmetric_codes_beat_symmetric_ones_on_one_sided_rows(isa):
+    """Rows like GELU outputs (mostly positive, a short negative tail): the asymmetric
+    codes spend their 256 steps on the row's own range, the symmetric ones waste half."""
+    del isa
+    rng = np.random.default_rng(7)
+    n, k = 64, 512
+    x = (rng.exponential(1.0, (16, k)) - 0.17).astype(np.float32)
+    q, s = fx.quantize_rows(rng.standard_normal((n, k)).astype(np.float32))
+    b = np.zeros(n, np.float32)
+    exact = x.astype(np.float64) @ (q.astype(np.float64) * s[:, None]).T
+    errors = {}
+    for mode in (True, ASYM):
+        y = np.zeros((16, n), np.float32)
+        _encoder.kernel_linear(x, _bytes(q), "int8", _bytes(s), b, y, mode)
+        errors[mode] = np.abs(y - exact).mean()
+    assert errors[ASYM] < 0.75 * errors[True]
+
+
+def test_asymmetric_activation_row_does_not_depend_on_its_tile(isa):
+    """Row 5 alone, or at every position of tiles of other rows: the same bits."""
+    del isa
+    rng = np.random.default_rng(6)
+    n, k = 64, 1040
+    q, s = fx.quantize_rows(rng.standard_normal((n, k)).astype(np.float32))
+    b = rng.standard_normal(n).astype(np.float32)
+    x = rng.standard_normal((19, k)).astype(np.float32)
+    alone = np.zeros((1, n), np.float32)
+    _encoder.kernel_linear(x[5:6].copy(), _bytes(q), "int8", _bytes(s), b, alone, ASYM)
+    for shift in range(9):
+        rows = np.roll(x, shift, axis=0)
+        y = np.zeros((19, n), np.float32)
+        _encoder.kernel_linear(rows, _bytes(q), "int8", _bytes(s), b, y, ASYM)
+        assert y[(5 + shift) % 19].tobytes() == alone[0].tobytes()
+
+
+def test_unknown_activation_mode_is_refused():
+    x = np.zeros((1, 32), np.float32)
+    q, s = fx.quantize_rows(np.ones((32, 32), np.float32))
+    with pytest.raises(ValueError, match="unknown activation mode 3"):
+        _encoder.kernel_linear(x, _bytes(q), "int8", _bytes(s), np.zeros(32, np.float32),
+                               np.zeros((1, 32), np.float32), 3)
 
 
 @pytest.mark.parametrize("length", [1, 2, 15, 16, 17, 40])
