@@ -52,8 +52,8 @@ cdef extern from "_encoder_kernels.h" nogil:
                         const float *bias, long n, long k, int int8_act)
     void enc_quantize_rows(const float *x, long ldx, long m, long k, uint8_t *q, float *sx)
     void enc_quantize_rows_asym(const float *x, long ldx, long m, long k, uint8_t *q,
-                                float *sx, float *mn)
-    void enc_gemm_q(const enc_linear *lin, const uint8_t *q, const float *sx, const float *mn,
+                                float *sx, int32_t *zp)
+    void enc_gemm_q(const enc_linear *lin, const uint8_t *q, const float *sx, const int32_t *zp,
                     long m, float *y, long ldy, long p0, long p1)
     void enc_row_to_float(const void *table, int dtype, const float *scale, long row,
                           long width, float *out)
@@ -132,7 +132,7 @@ cdef class Encoder:
     ACTIVATIONS["int8_per_token"]), the layers' int8 weights multiply int8 codes of the
     activations (each token row on its own scale) in integer arithmetic; 2
     (ACTIVATIONS["uint8_asymmetric_per_token"]), uint8 codes over each token row's
-    min..max, the minimum added back through the weights' column sums.
+    range with an integer zero point, subtracted through the weights' column sums.
     """
 
     cdef enc_model m
@@ -252,7 +252,7 @@ def kernel_linear(const float[:, ::1] x, const unsigned char[::1] w, str dtype, 
                   const float[::1] bias, float[:, ::1] y, int int8_activations=0):
     """y = x @ W.T + b with W [n, k] stored as `dtype` (int8: times `scale`); with
     int8_activations (an ACTIVATIONS value), x is coded per row first (1: int8
-    symmetric, 2: uint8 over the row's min..max)."""
+    symmetric, 2: uint8 over the row's range, integer zero point)."""
     cdef enc_linear lin
     cdef long m = x.shape[0], n = y.shape[1], k = x.shape[1]
     cdef long rows = (m + ENC_ROW_ALIGN - 1) // ENC_ROW_ALIGN * ENC_ROW_ALIGN
@@ -260,7 +260,7 @@ def kernel_linear(const float[:, ::1] x, const unsigned char[::1] w, str dtype, 
     cdef float *xp
     cdef float *yp
     cdef float *sx
-    cdef float *mn
+    cdef int32_t *zp
     cdef uint8_t *qp
     if y.shape[0] != m or bias.shape[0] != n or n % ENC_NR:
         raise ValueError("kernel_linear: shapes")
@@ -275,11 +275,11 @@ def kernel_linear(const float[:, ::1] x, const unsigned char[::1] w, str dtype, 
     yp = <float*>enc_alloc(rows * n * 4)
     qp = <uint8_t*>enc_alloc(rows * k)
     sx = <float*>enc_alloc(rows * 4)
-    mn = <float*>enc_alloc(rows * 4)
+    zp = <int32_t*>enc_alloc(rows * 4)
     memcpy(xp, &x[0, 0], m * k * 4)
     if int8_activations == ENC_ACT_U8_ASYM:
-        enc_quantize_rows_asym(xp, k, m, k, qp, sx, mn)
-        enc_gemm_q(&lin, qp, sx, mn, m, yp, n, 0, n // ENC_NR)
+        enc_quantize_rows_asym(xp, k, m, k, qp, sx, zp)
+        enc_gemm_q(&lin, qp, sx, zp, m, yp, n, 0, n // ENC_NR)
     elif int8_activations:
         enc_quantize_rows(xp, k, m, k, qp, sx)
         enc_gemm_q(&lin, qp, sx, NULL, m, yp, n, 0, n // ENC_NR)
@@ -290,7 +290,7 @@ def kernel_linear(const float[:, ::1] x, const unsigned char[::1] w, str dtype, 
     free(yp)
     free(qp)
     free(sx)
-    free(mn)
+    free(zp)
     enc_linear_free(&lin)
 
 
@@ -322,10 +322,11 @@ def quantize_rows(const float[:, ::1] x, unsigned char[:, ::1] q, float[::1] sca
 
 
 def quantize_rows_asym(const float[:, ::1] x, unsigned char[:, ::1] q, float[::1] step,
-                       float[::1] low):
-    """The uint8 codes, steps and minima of each row of x, as asymmetric activations use."""
+                       int32_t[::1] zero):
+    """The uint8 codes, steps and zero points of each row of x, as asymmetric activations
+    use (x ~ (code - zero) * step)."""
     enc_quantize_rows_asym(&x[0, 0], x.shape[1], x.shape[0], x.shape[1], &q[0, 0], &step[0],
-                           &low[0])
+                           &zero[0])
 
 
 def half_to_float(uint16_t bits):

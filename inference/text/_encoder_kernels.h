@@ -52,7 +52,7 @@ typedef int enc_i16 __attribute__((vector_size(64)));
 enum { ENC_F32 = 0, ENC_F16 = 1, ENC_I8 = 2 };
 /* Activations of the linear layers (precision.activations): float32, int8 codes per
  * token row (symmetric, scale max|x| / 127), or uint8 codes per token row over the
- * row's min..max (asymmetric: x ~ min + code * step). */
+ * row's range with an integer zero point (asymmetric: x ~ (code - zero) * step). */
 enum { ENC_ACT_F32 = 0, ENC_ACT_I8 = 1, ENC_ACT_U8_ASYM = 2 };
 
 /* ---- half floats ------------------------------------------------------------------- */
@@ -382,52 +382,49 @@ enc_quantize_base(const float *x, long ldx, long m, long k, uint8_t *q, float *s
     enc_quantize_body(x, ldx, m, k, q, sx);
 }
 
-/* Asymmetric: each row of x to uint8 codes over its own min..max in 255 steps,
- * x ~ mn[r] + code * sx[r] with sx[r] = (max - min) / 255 and the codes
- * floor((x - min) * (255 / (max - min)) + 0.5) (at most 255). A constant row
- * (or a range below 1e-30) is all code 0 with step 0: exactly mn[r]. A row
- * holding inf or NaN is coded 0 with step 0 and min 0, as the symmetric codes.
- * Compiled without floating-point contraction, so the codes are numpy's
- * (models' reference) on every instruction set. */
-#define ENC_ASYM_MIN_RANGE 1e-30f
+/* Asymmetric: each row of x to uint8 codes over its range lo..hi (lo = min(0, min x),
+ * hi = max(0, max x), so zero is a code) in 255 steps: step sx[r] = (hi - lo) / 255,
+ * zero point zp[r] = floor(-lo * inv + 0.5) with inv = 255 / (hi - lo), codes
+ * floor(x * inv + (zp + 0.5)) clamped to 0..255, and x ~ (code - zp) * step. The
+ * zero point is an integer so that the GEMM subtracts zp * colsum exactly, in
+ * int32 (a float correction min * colsum would cancel large terms in float32).
+ * A zero row, or one holding inf or NaN, is code 0 with zero point 0 and step 0.
+ * Compiled without floating-point contraction, so the codes are numpy's (the
+ * reference's) on every instruction set. */
 static inline __attribute__((always_inline)) void
 enc_quantize_asym_body(const float *x, long ldx, long m, long k, uint8_t *q, float *sx,
-                       float *mn) {
+                       int32_t *zp) {
     long r, kk;
     for (r = 0; r < m; r++) {
         const float *row = x + r * ldx;
         const uint32_t *bits = (const uint32_t *)row;
         uint8_t *out = q + r * k;
         uint32_t special = 0;
-        float lo = row[0], hi = row[0], range, inv;
-        for (kk = 0; kk < k; kk++) {
-            uint32_t e = bits[kk] & 0x7f800000u;
-            special |= e == 0x7f800000u;
-        }
-        if (special) {
-            memset(out, 0, (size_t)k);
-            sx[r] = 0.0f;
-            mn[r] = 0.0f;
-            continue;
-        }
-        for (kk = 0; kk < k; kk++) {
-            lo = row[kk] < lo ? row[kk] : lo;
-            hi = row[kk] > hi ? row[kk] : hi;
+        float lo = 0.0f, hi = 0.0f, range, inv, zf;
+        int32_t z;
+        for (kk = 0; kk < k; kk++) special |= (bits[kk] & 0x7f800000u) == 0x7f800000u;
+        if (!special) {
+            for (kk = 0; kk < k; kk++) {
+                lo = row[kk] < lo ? row[kk] : lo;
+                hi = row[kk] > hi ? row[kk] : hi;
+            }
         }
         range = hi - lo;
-        mn[r] = lo;
-        if (!(range >= ENC_ASYM_MIN_RANGE) || range > 3.0e38f) {
-            /* constant row; or a range overflowing float: zero, as non-finite rows */
+        if (special || !(range > 0.0f) || range > 3.0e38f) {
             memset(out, 0, (size_t)k);
             sx[r] = 0.0f;
-            if (range > 3.0e38f) mn[r] = 0.0f;
+            zp[r] = 0;
             continue;
         }
         inv = 255.0f / range;
         sx[r] = range / 255.0f;
+        z = (int32_t)(-lo * inv + 0.5f);
+        z = z > 255 ? 255 : z;
+        zp[r] = z;
+        zf = (float)z + 0.5f;
         for (kk = 0; kk < k; kk++) {
-            int32_t c = (int32_t)((row[kk] - lo) * inv + 0.5f);
-            out[kk] = (uint8_t)(c > 255 ? 255 : c);
+            int32_t c = (int32_t)(row[kk] * inv + zf);
+            out[kk] = (uint8_t)(c < 0 ? 0 : c > 255 ? 255 : c);
         }
     }
 }
@@ -435,24 +432,23 @@ enc_quantize_asym_body(const float *x, long ldx, long m, long k, uint8_t *q, flo
 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma"),
                optimize("O3", "fp-contract=off"))) static void
 enc_quantize_asym_avx512(const float *x, long ldx, long m, long k, uint8_t *q, float *sx,
-                         float *mn) {
-    enc_quantize_asym_body(x, ldx, m, k, q, sx, mn);
+                         int32_t *zp) {
+    enc_quantize_asym_body(x, ldx, m, k, q, sx, zp);
 }
 __attribute__((target("avx2,fma"), optimize("O3", "fp-contract=off"))) static void
 enc_quantize_asym_avx2(const float *x, long ldx, long m, long k, uint8_t *q, float *sx,
-                       float *mn) {
-    enc_quantize_asym_body(x, ldx, m, k, q, sx, mn);
+                       int32_t *zp) {
+    enc_quantize_asym_body(x, ldx, m, k, q, sx, zp);
 }
 __attribute__((optimize("O3", "fp-contract=off"))) static void
 enc_quantize_asym_base(const float *x, long ldx, long m, long k, uint8_t *q, float *sx,
-                       float *mn) {
-    enc_quantize_asym_body(x, ldx, m, k, q, sx, mn);
+                       int32_t *zp) {
+    enc_quantize_asym_body(x, ldx, m, k, q, sx, zp);
 }
 
 /* y rows [0, m), panels [p0, p1) = (sum_k q[r][k] * W[c][k] - 128 * colsum[c]) *
- * (sx[r] * scale[c]) + b[c] with symmetric codes (mn NULL); with asymmetric codes
- * (mn the rows' minima), (sum_k q[r][k] * W[c][k] * sx[r] + mn[r] * colsum[c]) *
- * scale[c] + b[c]. The integer sums are exact, so blocking, tiles and the
+ * (sx[r] * scale[c]) + b[c] with symmetric codes (zp NULL); asymmetric codes subtract
+ * their row's zero point zp[r] instead of 128. The integer sums are exact, so blocking, tiles and the
  * instructions used (vpdpbusd on VNNI CPUs, vpmaddwd on AVX2) cannot change them;
  * the float epilogue (enc_q_finish) is the same per element whatever the tile.
  * Weights are in the int8 panel layout (enc_linear_pack): for 4 consecutive inputs,
@@ -475,19 +471,13 @@ static inline __attribute__((always_inline)) int32_t enc_load4(const uint8_t *p)
     return v;
 }
 
-/* One row, 16 columns: the float epilogue of the exact integer sums s; mnr is
- * NULL (symmetric codes, offset 128) or the row's minimum (asymmetric codes). */
+/* One row, 16 columns: the float epilogue of the exact integer sums s; zpr is NULL
+ * (symmetric codes, offset 128) or the row's zero point (asymmetric codes). */
 static inline __attribute__((always_inline)) void
-enc_q_finish(enc_i16 s, float sxr, const float *mnr, const int32_t *colsum,
+enc_q_finish(enc_i16 s, float sxr, const int32_t *zpr, const int32_t *colsum,
              const float *scale, const float *bias, float *y) {
-    if (mnr) {
-        enc_v16 f = __builtin_convertvector(s, enc_v16);
-        enc_v16 c = __builtin_convertvector(*(const enc_i16u *)colsum, enc_v16);
-        *(enc_v16u *)y = (f * sxr + *mnr * c) * *(const enc_v16u *)scale +
-                         *(const enc_v16u *)bias;
-        return;
-    }
-    enc_v16 f = __builtin_convertvector(s - *(const enc_i16u *)colsum * 128, enc_v16);
+    int32_t zero = zpr ? *zpr : 128;
+    enc_v16 f = __builtin_convertvector(s - *(const enc_i16u *)colsum * zero, enc_v16);
     *(enc_v16u *)y = f * (sxr * *(const enc_v16u *)scale) + *(const enc_v16u *)bias;
 }
 
@@ -501,7 +491,7 @@ enc_q_finish(enc_i16 s, float sxr, const float *mnr, const int32_t *colsum,
  * row, 16 columns and 4 inputs; the row's 4 codes broadcast to every lane. */
 ENC_TARGET_VNNI static inline __attribute__((always_inline)) void
 enc_tile_q_vnni(const uint8_t *q, long ldq, const int8_t *w, long k0, long k1, int first,
-                int last, float *y, long ldy, const float *sx, const float *mn,
+                int last, float *y, long ldy, const float *sx, const int32_t *zp,
                 const int32_t *colsum, const float *scale, const float *bias, const int R) {
     __m512i a0[8], a1[8];
     long kk;
@@ -533,9 +523,9 @@ enc_tile_q_vnni(const uint8_t *q, long ldq, const int8_t *w, long k0, long k1, i
             _mm512_storeu_si512((void *)(y + r * ldy), a0[r]);
             _mm512_storeu_si512((void *)(y + r * ldy + 16), a1[r]);
         } else {
-            enc_q_finish((enc_i16)a0[r], sx[r], mn ? mn + r : NULL, colsum, scale, bias,
+            enc_q_finish((enc_i16)a0[r], sx[r], zp ? zp + r : NULL, colsum, scale, bias,
                          y + r * ldy);
-            enc_q_finish((enc_i16)a1[r], sx[r], mn ? mn + r : NULL, colsum + 16, scale + 16,
+            enc_q_finish((enc_i16)a1[r], sx[r], zp ? zp + r : NULL, colsum + 16, scale + 16,
                          bias + 16, y + r * ldy + 16);
         }
     }
@@ -547,7 +537,7 @@ enc_tile_q_vnni(const uint8_t *q, long ldq, const int8_t *w, long k0, long k1, i
  * adjacent lanes until the end of the block (vphaddd). */
 ENC_TARGET_AVX2 static inline __attribute__((always_inline)) void
 enc_tile_q_avx2(const uint8_t *q, long ldq, const int8_t *w, long k0, long k1, int first,
-                int last, float *y, long ldy, const float *sx, const float *mn,
+                int last, float *y, long ldy, const float *sx, const int32_t *zp,
                 const int32_t *colsum, const float *scale, const float *bias, const int R) {
     long kk;
     int h, r, j;
@@ -588,7 +578,7 @@ enc_tile_q_avx2(const uint8_t *q, long ldq, const int8_t *w, long k0, long k1, i
                 int32_t s[16] __attribute__((aligned(64)));
                 _mm256_store_si256((__m256i *)s, s0);
                 _mm256_store_si256((__m256i *)(s + 8), s1);
-                enc_q_finish(*(const enc_i16 *)s, sx[r], mn ? mn + r : NULL, colsum + h * 16,
+                enc_q_finish(*(const enc_i16 *)s, sx[r], zp ? zp + r : NULL, colsum + h * 16,
                              scale + h * 16, bias + h * 16, y + r * ldy + h * 16);
             }
         }
@@ -599,7 +589,7 @@ enc_tile_q_avx2(const uint8_t *q, long ldq, const int8_t *w, long k0, long k1, i
  * columns at a time; the pairs are summed through memory at the end of the block. */
 static inline __attribute__((always_inline)) void
 enc_tile_q_sse2(const uint8_t *q, long ldq, const int8_t *w, long k0, long k1, int first,
-                int last, float *y, long ldy, const float *sx, const float *mn,
+                int last, float *y, long ldy, const float *sx, const int32_t *zp,
                 const int32_t *colsum, const float *scale, const float *bias, const int R) {
     long kk;
     int c, r, j, i;
@@ -643,9 +633,9 @@ enc_tile_q_sse2(const uint8_t *q, long ldq, const int8_t *w, long k0, long k1, i
         if (!last) {
             memcpy(y + r * ldy, s[r], sizeof s[r]);
         } else {
-            enc_q_finish(*(const enc_i16 *)s[r], sx[r], mn ? mn + r : NULL, colsum, scale,
+            enc_q_finish(*(const enc_i16 *)s[r], sx[r], zp ? zp + r : NULL, colsum, scale,
                          bias, y + r * ldy);
-            enc_q_finish(*(const enc_i16 *)(s[r] + 16), sx[r], mn ? mn + r : NULL,
+            enc_q_finish(*(const enc_i16 *)(s[r] + 16), sx[r], zp ? zp + r : NULL,
                          colsum + 16, scale + 16, bias + 16, y + r * ldy + 16);
         }
     }
@@ -655,7 +645,7 @@ enc_tile_q_sse2(const uint8_t *q, long ldq, const int8_t *w, long k0, long k1, i
  * over in tiles of at least 4 where MR is 8: 17 = 8 + 5 + 4). */
 #define ENC_Q_TILE(TILE, R)                                                                 \
     TILE(q + r * k, k, w, k0, k1, first, last, y + r * ldy + p * ENC_NR, ldy, sx + r,      \
-         mn ? mn + r : NULL, cs, sc, bi, R)
+         zp ? zp + r : NULL, cs, sc, bi, R)
 #define ENC_Q_CASE(TILE, R)                                                                 \
     case R:                                                                                 \
         ENC_Q_TILE(TILE, R);                                                                \
@@ -683,7 +673,7 @@ enc_tile_q_sse2(const uint8_t *q, long ldq, const int8_t *w, long k0, long k1, i
     }
 
 ENC_TARGET_VNNI static void
-enc_gemm_q_vnni(const enc_linear *lin, const uint8_t *q, const float *sx, const float *mn,
+enc_gemm_q_vnni(const enc_linear *lin, const uint8_t *q, const float *sx, const int32_t *zp,
                 long m, float *y, long ldy, long p0, long p1)
 ENC_GEMM_Q_LOOPS(
     take = left <= 8 ? left : left >= 12 ? 8 : left - 4;
@@ -700,7 +690,7 @@ ENC_GEMM_Q_LOOPS(
     })
 
 ENC_TARGET_AVX2 static void
-enc_gemm_q_avx2(const enc_linear *lin, const uint8_t *q, const float *sx, const float *mn,
+enc_gemm_q_avx2(const enc_linear *lin, const uint8_t *q, const float *sx, const int32_t *zp,
                 long m, float *y, long ldy, long p0, long p1)
 ENC_GEMM_Q_LOOPS(
     take = left >= 2 ? 2 : 1;
@@ -710,7 +700,7 @@ ENC_GEMM_Q_LOOPS(
         ENC_Q_TILE(enc_tile_q_avx2, 1);)
 
 __attribute__((optimize("O3"))) static void
-enc_gemm_q_base(const enc_linear *lin, const uint8_t *q, const float *sx, const float *mn,
+enc_gemm_q_base(const enc_linear *lin, const uint8_t *q, const float *sx, const int32_t *zp,
                 long m, float *y, long ldy, long p0, long p1)
 ENC_GEMM_Q_LOOPS(
     take = left >= 2 ? 2 : 1;
@@ -972,12 +962,12 @@ static enc_gemm_fn enc_gemm = enc_gemm_base;
 static enc_attention_fn enc_attention = enc_attention_base;
 static enc_add_norm_fn enc_add_norm = enc_add_norm_base;
 typedef void (*enc_gemm_q_fn)(const enc_linear *, const uint8_t *, const float *,
-                              const float *, long, float *, long, long, long);
+                              const int32_t *, long, float *, long, long, long);
 static enc_gemm_q_fn enc_gemm_q = enc_gemm_q_base;
 typedef void (*enc_quantize_fn)(const float *, long, long, long, uint8_t *, float *);
 static enc_quantize_fn enc_quantize_rows = enc_quantize_base;
 typedef void (*enc_quantize_asym_fn)(const float *, long, long, long, uint8_t *, float *,
-                                     float *);
+                                     int32_t *);
 static enc_quantize_asym_fn enc_quantize_rows_asym = enc_quantize_asym_base;
 typedef void (*enc_gelu_fn)(float *, long);
 static enc_gelu_fn enc_gelu = enc_gelu_base;
@@ -1042,14 +1032,15 @@ typedef struct {
 /* Scratch of one forward pass over `tokens` tokens, the longest sequence `longest`,
  * for a team of `team` threads (attention scratch is per thread). */
 typedef struct {
-    float *h, *qkv, *ctx, *tmp, *inter, *attn, *sx, *mn;
+    float *h, *qkv, *ctx, *tmp, *inter, *attn, *sx;
+    int32_t *zp;
     uint8_t *q;
     long attn_size;
 } enc_scratch;
 
 static void enc_scratch_free(enc_scratch *s) {
     free(s->h); free(s->qkv); free(s->ctx); free(s->tmp); free(s->inter); free(s->attn);
-    free(s->sx); free(s->mn); free(s->q);
+    free(s->sx); free(s->zp); free(s->q);
 }
 
 /* Not zeroed: every buffer is written before it is read (activations row by
@@ -1066,9 +1057,9 @@ static int enc_scratch_alloc(enc_scratch *s, const enc_model *m, long tokens, lo
     s->inter = enc_alloc_raw((size_t)rows * m->inter * 4);
     s->attn = enc_alloc_raw((size_t)s->attn_size * team * 4);
     s->sx = enc_alloc_raw((size_t)rows * 4);
-    s->mn = enc_alloc_raw((size_t)rows * 4);
+    s->zp = enc_alloc_raw((size_t)rows * 4);
     s->q = enc_alloc_raw((size_t)rows * (m->inter > m->hidden ? m->inter : m->hidden));
-    if (!s->h || !s->qkv || !s->ctx || !s->tmp || !s->inter || !s->attn || !s->sx || !s->mn ||
+    if (!s->h || !s->qkv || !s->ctx || !s->tmp || !s->inter || !s->attn || !s->sx || !s->zp ||
         !s->q) {
         enc_scratch_free(s);
         return -1;
@@ -1116,13 +1107,13 @@ static void enc_apply(const enc_linear *lin, const float *x, long ldx, long m, f
         enc_share(m, t, team->size, &lo, &hi);
         if (hi > lo && asym)
             enc_quantize_rows_asym(x + lo * ldx, ldx, hi - lo, lin->k, sc->q + lo * lin->k,
-                                   sc->sx + lo, sc->mn + lo);
+                                   sc->sx + lo, sc->zp + lo);
         else if (hi > lo)
             enc_quantize_rows(x + lo * ldx, ldx, hi - lo, lin->k, sc->q + lo * lin->k,
                               sc->sx + lo);
         enc_barrier(team);
         enc_share(lin->n / ENC_NR, t, team->size, &lo, &hi);
-        if (hi > lo) enc_gemm_q(lin, sc->q, sc->sx, asym ? sc->mn : NULL, m, y, ldy, lo, hi);
+        if (hi > lo) enc_gemm_q(lin, sc->q, sc->sx, asym ? sc->zp : NULL, m, y, ldy, lo, hi);
     } else {
         enc_share(lin->n / ENC_NR, t, team->size, &lo, &hi);
         if (hi > lo) enc_gemm(lin, x, ldx, m, y, ldy, lo, hi);

@@ -20,7 +20,8 @@ does) and out of the mean. GELU is the exact form x * (1 + erf(x / sqrt(2))) / 2
 with an erf of this module (`erf`, float64, absolute error below 1e-11).
 With precision.activations "int8_per_token" the layers' linear maps run on int8
 codes of each token's activations, with "uint8_asymmetric_per_token" on uint8
-codes over each token's min..max (inference/text/spec.py), as the kernels do.
+codes over each token's range with an integer zero point (inference/text/spec.py),
+as the kernels do.
 numpy only: for tests, evaluation and building; not for the runtime image.
 """
 
@@ -36,7 +37,6 @@ ACTIVATION = "gelu_erf"
 # precision.activations: float32 (default), int8 codes per token, or uint8 codes per token
 # over its min..max (inference/text/spec.py).
 ACTIVATIONS = ("float32", "int8_per_token", "uint8_asymmetric_per_token")
-ASYMMETRIC_MIN_RANGE = np.float32(1e-30)  # a smaller range codes the row as its minimum
 POOLING_DENOMINATOR_MIN = 1e-9  # sentence-transformers' clamp of the token count
 NORMALIZE_EPS = 1e-12  # torch.nn.functional.normalize's
 
@@ -102,23 +102,28 @@ def gelu(x):
 # --- asymmetric activation codes -------------------------------------------------------
 
 def quantize_asymmetric(x):
-    """(codes, step, low) of the last axis of float32 x, as the kernels code activations
-    for "uint8_asymmetric_per_token": codes float32 in 0..255 (shape of x), step and
-    low float32 with a last axis of 1 (x ~ low + codes * step)."""
+    """(codes, step, zero) of the last axis of float32 x, as the kernels code activations
+    for "uint8_asymmetric_per_token": each row over lo..hi = min(0, min x)..max(0, max x)
+    in 255 steps, step = (hi - lo) / 255, inv = 255 / (hi - lo), integer zero point
+    zero = floor(-lo * inv + 0.5), codes floor(x * inv + (zero + 0.5)) clipped to 0..255,
+    so x ~ (codes - zero) * step. A zero row, or one holding inf or NaN, is code 0 with
+    step 0 and zero point 0. codes and zero float32 (integers); step and zero with a
+    last axis of 1."""
     x = np.asarray(x, dtype=np.float32)
     finite = np.isfinite(x).all(axis=-1, keepdims=True)
     safe = np.where(finite, x, np.float32(0))
-    low = safe.min(axis=-1, keepdims=True)
+    low = np.minimum(safe.min(axis=-1, keepdims=True), np.float32(0))
     with np.errstate(over="ignore", invalid="ignore"):
-        span = safe.max(axis=-1, keepdims=True) - low
-        usable = finite & (span >= ASYMMETRIC_MIN_RANGE) & (span <= np.float32(3.0e38))
+        span = np.maximum(safe.max(axis=-1, keepdims=True), np.float32(0)) - low
+        usable = finite & (span > 0) & (span <= np.float32(3.0e38))
         safe_span = np.where(usable, span, np.float32(1))
         inv = np.float32(255) / safe_span
-        codes = np.minimum(np.floor((safe - low) * inv + np.float32(0.5)), np.float32(255))
+        zero = np.minimum(np.floor(-low * inv + np.float32(0.5)), np.float32(255))
+        codes = np.clip(np.floor(safe * inv + (zero + np.float32(0.5))), 0, 255)
     codes = np.where(usable, codes, np.float32(0))
     step = np.where(usable, safe_span / np.float32(255), np.float32(0))
-    low = np.where(finite & (span <= np.float32(3.0e38)), low, np.float32(0))
-    return codes.astype(np.float32), step.astype(np.float32), low.astype(np.float32)
+    zero = np.where(usable, zero, np.float32(0))
+    return codes.astype(np.float32), step.astype(np.float32), zero.astype(np.float32)
 
 
 # --- the artifact --------------------------------------------------------------------
@@ -247,16 +252,14 @@ class ReferenceEncoder:
         return sums * (scale_x * scale_w) + self.weights[prefix + ".bias"]
 
     def _linear_uint8_asymmetric(self, x, prefix):
-        """y = (sums * sx + lo * colsum(q(W))) * sw + b with sums = q(x) @ q(W).T: each
-        token row coded over its own lo..hi, step sx = (hi - lo) / 255, codes
-        floor((x - lo) * (255 / (hi - lo)) + 0.5) (at most 255); a row whose range is
-        below 1e-30 is all code 0 (exactly lo); a row holding inf or NaN is coded 0
-        with step 0 and lo 0. float32 in this order, like the kernels."""
+        """y = (q(x) @ q(W).T - zero * colsum(q(W))) * (sx * sw) + b: each token row
+        coded by `quantize_asymmetric` (uint8 over its range, integer zero point); the
+        integer part exact, then float32 like the kernels."""
         codes_w, scale_w = self.int8_codes[prefix]
-        codes, step, low = quantize_asymmetric(x)
-        sums = (codes.astype(np.float64) @ codes_w).astype(np.float32)
-        colsum = codes_w.sum(axis=0).astype(np.float32)
-        return (sums * step + low * colsum) * scale_w + self.weights[prefix + ".bias"]
+        codes, step, zero = quantize_asymmetric(x)
+        sums = codes.astype(np.float64) @ codes_w - zero.astype(np.float64) * \
+            codes_w.sum(axis=0)
+        return sums.astype(np.float32) * (step * scale_w) + self.weights[prefix + ".bias"]
 
     def _attention(self, h, mask, prefix):
         batch, length, hidden = h.shape

@@ -26,8 +26,9 @@ WEIGHT_DTYPES = ("float32", "float16", "int8")
 # precision.activations (optional, default "float32"): "int8_per_token" runs the
 # layers' linear maps on int8 codes of the activations, each token row on its
 # own scale (max |x| / 127), in integer arithmetic; "uint8_asymmetric_per_token"
-# on uint8 codes of each token row over its own min..max in 255 steps
-# (x ~ min + code * (max - min) / 255). Both integer modes need every layer
+# on uint8 codes of each token row over its own range (min(0, min x)..max(0, max x))
+# in 255 steps with an integer zero point (x ~ (code - zero) * step). Both integer
+# modes need every layer
 # weight int8. Artifacts without the field (or with an older mode) read as before.
 ACTIVATIONS = ("float32", "int8_per_token", "uint8_asymmetric_per_token")
 # What the kernels need (inference/text/_encoder_kernels.h): linear layers in

@@ -33,7 +33,7 @@ SCHEMA_VERSION = 1
 INT8_LIMIT = 127
 STORAGE = ("float32", "float16", "int8")
 # precision.activations: float32 (the default, not written), int8 codes per token, or
-# uint8 codes per token over its min..max (inference/text/spec.py).
+# uint8 codes per token over its range, integer zero point (inference/text/spec.py).
 ACTIVATION_MODES = ("float32", "int8_per_token", "uint8_asymmetric_per_token")
 CANDIDATE_KEYS = {"description", "embeddings", "layers", "activations"}
 # The files read from the source folder; each one's sha256 goes into the header.

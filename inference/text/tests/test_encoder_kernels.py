@@ -150,36 +150,40 @@ ASYM = _encoder.ACTIVATIONS["uint8_asymmetric_per_token"]
 
 
 def test_asymmetric_codes_match_the_reference(isa):
-    """uint8 codes over each row's min..max: the reference's codes, steps and minima, bit
-    for bit; a constant row is its minimum, a row with inf or NaN is zero."""
+    """uint8 codes over each row's range (zero included) with an integer zero point: the
+    reference's codes, steps and zero points, bit for bit; a zero row, or one with inf or
+    NaN, is all code 0 with step 0."""
     del isa
     rng = np.random.default_rng(5)
     x = rng.standard_normal((9, 96)).astype(np.float32) * rng.random((9, 1)).astype(np.float32)
-    x[1] += np.float32(3)  # all positive: the zero point is far from code 0
-    x[3] = np.float32(0.25)
+    x[1] += np.float32(3)  # all positive: zero point 0, the range 0..max
+    x[2] -= np.float32(3)  # all negative: zero point 255
+    x[3] = 0
     x[4, 7] = np.inf
     x[5, 2] = np.nan
-    codes, step, low = (np.zeros((9, 96), np.uint8), np.zeros(9, np.float32),
-                        np.zeros(9, np.float32))
-    _encoder.quantize_rows_asym(x, codes, step, low)
-    expected_codes, expected_step, expected_low = reference.quantize_asymmetric(x)
+    codes, step, zero = (np.zeros((9, 96), np.uint8), np.zeros(9, np.float32),
+                         np.zeros(9, np.int32))
+    _encoder.quantize_rows_asym(x, codes, step, zero)
+    expected_codes, expected_step, expected_zero = reference.quantize_asymmetric(x)
     assert np.array_equal(codes, expected_codes.astype(np.uint8))
     assert step.tobytes() == expected_step[:, 0].tobytes()
-    assert low.tobytes() == expected_low[:, 0].tobytes()
-    for r in (0, 1, 2, 6, 7, 8):  # the full range is used: min -> 0, max -> 255
-        assert codes[r].min() == 0 and codes[r].max() == 255
-    assert codes[3].tolist() == [0] * 96 and step[3] == 0 and low[3] == np.float32(0.25)
-    assert not codes[4].any() and step[4] == 0 and low[4] == 0
-    assert not codes[5].any() and step[5] == 0 and low[5] == 0
-    restored = low[:, None] + codes * step[:, None]
-    assert np.abs(restored - x)[[0, 1, 2, 6, 7, 8]].max() <= step.max() / 2 * 1.001
+    assert zero.tolist() == expected_zero[:, 0].astype(np.int32).tolist()
+    assert zero[1] == 0 and codes[1].max() == 255
+    assert zero[2] == 255 and codes[2].min() == 0
+    for r in (0, 6, 7, 8):  # both signs: the row's min -> 0, its max -> 255
+        assert codes[r].min() == 0 and codes[r].max() == 255 and 0 < zero[r] < 255
+    for r in (3, 4, 5):
+        assert not codes[r].any() and step[r] == 0 and zero[r] == 0
+    restored = (codes.astype(np.float32) - zero[:, None]) * step[:, None]
+    rows = [0, 1, 2, 6, 7, 8]
+    assert (np.abs(restored - x)[rows] <= step[rows, None] * 0.5001).all()
 
 
 def _asymmetric_expected(x, q, s, b):
-    codes, step, low = reference.quantize_asymmetric(x)
-    sums = codes.astype(np.int64) @ q.T.astype(np.int64)
-    colsum = q.astype(np.int64).sum(axis=1)
-    return (sums * step.astype(np.float64) + low.astype(np.float64) * colsum) * s + b
+    codes, step, zero = reference.quantize_asymmetric(x)
+    sums = codes.astype(np.int64) @ q.T.astype(np.int64) - \
+        zero.astype(np.int64) * q.astype(np.int64).sum(axis=1)
+    return sums * (step.astype(np.float64) * s) + b
 
 
 @pytest.mark.parametrize("rows", [1, 3, 5, 13, 70])
