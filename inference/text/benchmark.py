@@ -37,7 +37,7 @@ from runfiles import Runfiles
 from inference.text.encoder import SentenceEncoder
 from tools import cli
 
-DEFAULT_CANDIDATES = ("fp32", "fp16", "int8", "int8-dynamic")
+DEFAULT_CANDIDATES = ("fp32", "fp16", "int8", "int8-dynamic", "int8-asym")
 
 SENTENCE = "A young woman is riding her bicycle along the river on a sunny morning."
 TEXTS = [

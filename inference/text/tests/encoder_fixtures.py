@@ -83,13 +83,19 @@ def stored_tensors(candidate, seed=0, dims=None):
     return tensors
 
 
+# Candidates of int8 weights with integer activations: their precision.activations.
+ACTIVATION_CANDIDATES = {"int8-dynamic": "int8_per_token",
+                         "int8-asym": "uint8_asymmetric_per_token"}
+
+
 def write_artifact(path, candidate="fp32", seed=0, dims=None, header_changes=None,
                    tensors=None):
     """Writes a tiny artifact; returns its version. Candidate "int8-dynamic" is int8
-    with int8 activations (precision.activations "int8_per_token")."""
+    with int8 activations (precision.activations "int8_per_token"), "int8-asym" int8
+    with asymmetric uint8 activations ("uint8_asymmetric_per_token")."""
     head = header(candidate, dims)
-    if candidate == "int8-dynamic":
-        head["precision"]["activations"] = "int8_per_token"
+    if candidate in ACTIVATION_CANDIDATES:
+        head["precision"]["activations"] = ACTIVATION_CANDIDATES[candidate]
         candidate = "int8"
     for key, value in (header_changes or {}).items():
         head[key] = value

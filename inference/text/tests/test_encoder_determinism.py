@@ -12,7 +12,7 @@ from inference.text import encoder as encoder_module
 from inference.text.encoder import SentenceEncoder
 from inference.text.tests import encoder_fixtures as fx
 
-CANDIDATES = ("fp32", "fp16", "int8", "int8-dynamic")
+CANDIDATES = ("fp32", "fp16", "int8", "int8-dynamic", "int8-asym")
 
 
 @pytest.fixture(name="paths", scope="module")

@@ -13,6 +13,7 @@ CANDIDATES = ("fp32", "fp16", "int8")
 # int8 weights times int8 activations: the reference keeps activations in float
 # (it has no notion of them), so agreement is looser.
 DYNAMIC = "int8-dynamic"
+ASYM = "int8-asym"
 
 
 @pytest.fixture(name="models", scope="module")
@@ -20,7 +21,7 @@ def fixture_models(tmp_path_factory):
     """{candidate: (path, version)} of the tiny random model."""
     folder = tmp_path_factory.mktemp("models")
     out = {}
-    for candidate in CANDIDATES + (DYNAMIC,):
+    for candidate in CANDIDATES + (DYNAMIC, ASYM):
         path = folder / f"{candidate}.model"
         out[candidate] = (str(path), fx.write_artifact(path, candidate))
     return out
@@ -45,10 +46,12 @@ def test_embeddings_match_the_reference_of_the_stored_weights(models, candidate)
         assert math.isclose(float(np.linalg.norm(got)), 1.0, abs_tol=1e-6)
 
 
-def test_int8_activations_stay_close_to_the_reference(models):
-    path, _ = models[DYNAMIC]
+@pytest.mark.parametrize("candidate", [DYNAMIC, ASYM])
+def test_int8_activations_stay_close_to_the_reference(models, candidate):
+    path, _ = models[candidate]
     encoder = SentenceEncoder.load(path)
-    assert encoder.metadata["precision"]["activations"] == "int8_per_token"
+    assert encoder.metadata["precision"]["activations"] == \
+        fx.ACTIVATION_CANDIDATES[candidate]
     weights = fx.dequantized(artifact.read(path).tensors)
     sequences = _sequences()
     for seq, vector in zip(sequences, encoder.embed_ids(sequences)):
@@ -56,7 +59,7 @@ def test_int8_activations_stay_close_to_the_reference(models):
         assert cosine >= 0.999
 
 
-@pytest.mark.parametrize("candidate", ["fp16", "int8", DYNAMIC])
+@pytest.mark.parametrize("candidate", ["fp16", "int8", DYNAMIC, ASYM])
 def test_reduced_precision_stays_close_to_fp32(models, candidate):
     sequences = _sequences()
     full = SentenceEncoder.load(models["fp32"][0]).embed_ids(sequences)

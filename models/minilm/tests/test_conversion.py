@@ -197,6 +197,8 @@ def test_a_truncated_safetensors_file_is_refused(tmp_path):
     ({"description": "x", "embeddings": "int4", "layers": "int8"}, "'embeddings': is 'int4'"),
     ({"description": "x", "embeddings": "int8", "layers": "float16",
       "activations": "int8_per_token"}, "needs int8 layers"),
+    ({"description": "x", "embeddings": "int8", "layers": "float32",
+      "activations": "uint8_asymmetric_per_token"}, "needs int8 layers"),
     ({"description": "x", "embeddings": "int8", "layers": "int8", "activations": "fp8"},
      "'activations': is 'fp8'"),
     ({"embeddings": "int8", "layers": "int8"}, "must have 'description'"),

@@ -95,3 +95,35 @@ def test_int8_activations_stay_close_to_int8_weights_alone():
         paths.runfile(paths.candidate_model("int8"))).embed(ids)
     cos = (dynamic * weights_only).sum(axis=1)
     assert cos.min() > 0.98 and not np.array_equal(dynamic, weights_only)
+
+
+def test_asymmetric_activations_code_each_token_row_over_its_range():
+    encoder = reference.ReferenceEncoder.load(paths.runfile(paths.candidate_model("int8-asym")))
+    assert encoder.activations == "uint8_asymmetric_per_token"
+    rng = np.random.default_rng(4)
+    x = (rng.standard_normal((2, 3, 384)) + 0.3).astype(np.float32)
+    x[1, 2] = 0.0
+    got = encoder._linear(x, "layers.0.ffn.intermediate")  # pylint: disable=protected-access
+    codes_w, scale_w = encoder.int8_codes["layers.0.ffn.intermediate"]
+    bias = encoder.weights["layers.0.ffn.intermediate.bias"]
+    np.testing.assert_array_equal(got[1, 2], bias)
+    for b, t in ((0, 0), (0, 2), (1, 1)):
+        row = x[b, t].astype(np.float64)
+        low, high = min(row.min(), 0.0), max(row.max(), 0.0)
+        step = (high - low) / 255
+        zero = round(-low / step)
+        codes = np.clip(np.round(row / step) + zero, 0, 255)
+        restored = (codes - zero) * step
+        assert np.abs(restored - row).max() <= step * 0.51
+        expected = (restored @ codes_w) * scale_w + bias
+        np.testing.assert_allclose(got[b, t], expected, rtol=1e-4, atol=1e-4)
+
+
+def test_asymmetric_activations_do_not_depend_on_padding():
+    """The zero point is an integer: a token's float differences of 1e-7 (padding changes
+    the attention's sums) flip no more than a rare code, never every output."""
+    encoder = reference.ReferenceEncoder.load(paths.runfile(paths.candidate_model("int8-asym")))
+    short, long_ = [101, 7592, 2088, 102], [101] + list(range(2000, 2040)) + [102]
+    alone = encoder.embed_batch([short])
+    padded = encoder.embed_batch([short, long_])[:1]
+    np.testing.assert_allclose(alone, padded, atol=1e-5)
