@@ -107,14 +107,15 @@ def test_asymmetric_activations_code_each_token_row_over_its_range():
     codes_w, scale_w = encoder.int8_codes["layers.0.ffn.intermediate"]
     bias = encoder.weights["layers.0.ffn.intermediate.bias"]
     np.testing.assert_array_equal(got[1, 2], bias)
+    codes, step, zero = reference.quantize_asymmetric(x)
     for b, t in ((0, 0), (0, 2), (1, 1)):
         row = x[b, t].astype(np.float64)
         low, high = min(row.min(), 0.0), max(row.max(), 0.0)
-        step = (high - low) / 255
-        zero = round(-low / step)
-        codes = np.clip(np.round(row / step) + zero, 0, 255)
-        restored = (codes - zero) * step
-        assert np.abs(restored - row).max() <= step * 0.51
+        assert step[b, t, 0] == np.float32((high - low) / 255)
+        assert zero[b, t, 0] == np.floor(-low / step[b, t, 0] + 0.5)
+        assert codes[b, t].min() >= 0 and codes[b, t].max() <= 255
+        restored = (codes[b, t].astype(np.float64) - zero[b, t, 0]) * step[b, t, 0]
+        assert np.abs(restored - row).max() <= step[b, t, 0] * 0.51
         expected = (restored @ codes_w) * scale_w + bias
         np.testing.assert_allclose(got[b, t], expected, rtol=1e-4, atol=1e-4)
 
