@@ -112,9 +112,10 @@ def quantize_asymmetric(x):
     x = np.asarray(x, dtype=np.float32)
     finite = np.isfinite(x).all(axis=-1, keepdims=True)
     safe = np.where(finite, x, np.float32(0))
-    low = np.minimum(safe.min(axis=-1, keepdims=True), np.float32(0))
+    low = np.minimum(np.min(safe, axis=-1, keepdims=True), np.float32(0))
+    high = np.maximum(np.max(safe, axis=-1, keepdims=True), np.float32(0))
     with np.errstate(over="ignore", invalid="ignore"):
-        span = np.maximum(safe.max(axis=-1, keepdims=True), np.float32(0)) - low
+        span = high - low
         usable = finite & (span > 0) & (span <= np.float32(3.0e38))
         safe_span = np.where(usable, span, np.float32(1))
         inv = np.float32(255) / safe_span

@@ -41,15 +41,16 @@ def _convert(source, candidate, out, *extra):
         env=env, capture_output=True, text=True, check=False)
 
 
-def test_two_conversions_write_identical_bytes_equal_to_the_built_artifact(tmp_path):
+@pytest.mark.parametrize("candidate", ["int8", "int8-asym"])
+def test_two_conversions_write_identical_bytes_equal_to_the_built_artifact(tmp_path, candidate):
     source = source_fixture.source_dir()
     outputs = []
     for name in ("first", "second"):
-        proc = _convert(source, "int8", tmp_path / name)
+        proc = _convert(source, candidate, tmp_path / name)
         assert proc.returncode == 0, proc.stderr
         outputs.append((tmp_path / name).read_bytes())
     assert outputs[0] == outputs[1]
-    with open(paths.runfile(paths.candidate_model("int8")), "rb") as src:
+    with open(paths.runfile(paths.candidate_model(candidate)), "rb") as src:
         assert src.read() == outputs[0]
 
 
