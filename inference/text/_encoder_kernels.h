@@ -404,9 +404,22 @@ enc_quantize_asym_body(const float *x, long ldx, long m, long k, uint8_t *q, flo
         int32_t z;
         for (kk = 0; kk < k; kk++) special |= (bits[kk] & 0x7f800000u) == 0x7f800000u;
         if (!special) {
-            for (kk = 0; kk < k; kk++) {
+            /* 16 lanes at a time (gcc does not vectorize a float min/max reduction
+             * without -ffinite-math-only); minima and maxima are exact in any order */
+            enc_v16 vlo = {0}, vhi = {0};
+            for (kk = 0; kk + 16 <= k; kk += 16) {
+                enc_v16 v = *(const enc_v16u *)(row + kk);
+                enc_i16 below = v < vlo, above = v > vhi;
+                vlo = (enc_v16)((below & (enc_i16)v) | (~below & (enc_i16)vlo));
+                vhi = (enc_v16)((above & (enc_i16)v) | (~above & (enc_i16)vhi));
+            }
+            for (; kk < k; kk++) {
                 lo = row[kk] < lo ? row[kk] : lo;
                 hi = row[kk] > hi ? row[kk] : hi;
+            }
+            for (kk = 0; kk < 16; kk++) {
+                lo = vlo[kk] < lo ? vlo[kk] : lo;
+                hi = vhi[kk] > hi ? vhi[kk] : hi;
             }
         }
         range = hi - lo;
