@@ -127,8 +127,9 @@ def test_asymmetric_activations_code_each_row_on_its_own():
     encoder = reference.ReferenceEncoder.load(paths.runfile(paths.candidate_model("int8-asym")))
     rng = np.random.default_rng(8)
     x = rng.standard_normal((3, 5, 384)).astype(np.float32)
-    together = encoder._linear(x, "layers.2.attention.qkv")  # pylint: disable=protected-access
+    linear = encoder._linear  # pylint: disable=protected-access
+    together = linear(x, "layers.2.attention.qkv")
     for b in range(3):
         for t in range(5):
-            alone = encoder._linear(x[b, t][None, None], "layers.2.attention.qkv")  # pylint: disable=protected-access
+            alone = linear(x[b, t][None, None], "layers.2.attention.qkv")
             assert alone[0, 0].tobytes() == together[b, t].tobytes()
