@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from inference import artifact
-from models.minilm import paths, reference_data, release_gate
+from models.minilm import operating_point, paths, reference_data, release_gate
 
 
 @pytest.fixture(name="current", scope="module")
@@ -41,8 +41,9 @@ def test_the_released_model_passes_every_check(current):
     assert _failed(current) == []
     assert len(current) == 11
     figures = {k: v for check in current for k, v in check.figures.items()}
-    # The figures are the shipped encoder's, which agrees with the reference.
-    assert figures["min_cosine_shipped_to_reference"] >= 0.9999
+    # The figures are the shipped encoder's, which agrees with the reference (integer
+    # activations: to the integer floor).
+    assert figures["min_cosine_shipped_to_reference"] >= 0.995
     assert figures["shipped_batch_difference"] == 0.0
 
 
@@ -75,7 +76,8 @@ def fixture_subset():
 def _judge_on(subset, model_path):
     release = release_gate.load_release(paths.runfile(paths.RELEASE))
     gate = release_gate.load_gate(paths.runfile(paths.GATE))
-    return release_gate.evaluate(model_path, release, gate, "int8", subset)
+    wanted = operating_point.candidate(paths.runfile(paths.OPERATING_POINT))
+    return release_gate.evaluate(model_path, release, gate, wanted, subset)
 
 
 def test_a_coarsely_quantized_model_is_refused(tmp_path, subset):
@@ -115,6 +117,73 @@ def test_changed_settings_are_refused(tmp_path, subset):
     artifact.write(changed, header, {k: np.asarray(v) for k, v in loaded.tensors.items()})
     failed = _failed(_judge_on(subset, str(changed)))
     assert failed == ["settings are the current release's"]
+
+
+def _gate(**floors):
+    gate = release_gate.load_gate(paths.runfile(paths.GATE))
+    return dict(gate, **{release_gate.SHIPPED_FLOORS: dict(gate[release_gate.SHIPPED_FLOORS],
+                                                           **floors)})
+
+
+def test_the_shipped_to_reference_floors_are_by_activation_mode():
+    floors = release_gate.load_gate(paths.runfile(paths.GATE))[release_gate.SHIPPED_FLOORS]
+    assert floors == {"float32": 0.9999, "int8_per_token": 0.995,
+                      "uint8_asymmetric_per_token": 0.995}
+
+
+@pytest.mark.parametrize("activations, agreement, ok", [
+    ("float32", 0.99995, True),
+    ("float32", 0.996829, False),  # int8-asym's agreement is too low for float activations
+    ("uint8_asymmetric_per_token", 0.996829, True),
+    ("uint8_asymmetric_per_token", 0.9949, False),
+    ("int8_per_token", 0.9920, False),  # int8-dynamic's
+])
+def test_the_shipped_encoder_is_held_to_its_activation_modes_floor(activations, agreement, ok):
+    check = release_gate.shipped_agreement_check(agreement, activations, _gate(), 434)
+    assert check.ok is ok
+    assert activations in check.name
+    assert check.figures == {"min_cosine_shipped_to_reference": agreement}
+
+
+def _agreement_check(checks):
+    return next(c for c in checks if c.name.startswith("the shipped encoder agrees"))
+
+
+def test_the_floor_comes_from_the_artifacts_settings_not_its_name(tmp_path, subset):
+    """int8-asym renamed 'int8' (a float-activation candidate's name) is still held to the
+    integer floor, and a float-activation artifact to the float one."""
+    loaded = artifact.read(paths.runfile(paths.candidate_model("int8-asym")))
+    header = {k: v for k, v in loaded.header.items() if k != "tensors"}
+    header["model"] = dict(header["model"], variant="int8")
+    renamed = tmp_path / "renamed.model"
+    artifact.write(renamed, header, {k: np.asarray(v) for k, v in loaded.tensors.items()})
+    release = release_gate.load_release(paths.runfile(paths.RELEASE))
+    # Floors between the two modes' agreement: only the integer-activation one is refused.
+    gate = _gate(float32=0.99999, uint8_asymmetric_per_token=0.99999)
+    check = _agreement_check(release_gate.evaluate(str(renamed), release, gate, "int8", subset))
+    assert "uint8_asymmetric_per_token activations" in check.name
+    assert not check.ok, check.detail
+    check = _agreement_check(release_gate.evaluate(
+        paths.runfile(paths.candidate_model("int8")), release, gate, "int8", subset))
+    assert "float32 activations" in check.name
+    assert check.ok, check.detail
+    refused = _gate(float32=1.0)  # float rounding keeps some cosine below 1
+    check = _agreement_check(release_gate.evaluate(
+        paths.runfile(paths.candidate_model("int8")), release, refused, "int8", subset))
+    assert not check.ok and "float32 activations" in check.name
+
+
+@pytest.mark.parametrize("floors", [
+    None, {"float32": 0.9999}, {"float32": 0.9999, "int8_per_token": 2,
+                                "uint8_asymmetric_per_token": 0.995}])
+def test_an_invalid_shipped_floor_table_is_refused(tmp_path, floors):
+    with open(paths.runfile(paths.GATE), encoding="utf-8") as src:
+        gate = json.load(src)
+    gate[release_gate.SHIPPED_FLOORS] = floors
+    path = tmp_path / "gate.json"
+    path.write_text(json.dumps(gate), encoding="utf-8")
+    with pytest.raises(release_gate.ReleaseRecordError, match=release_gate.SHIPPED_FLOORS):
+        release_gate.load_gate(str(path))
 
 
 @pytest.mark.parametrize("measured, ok", [(0.952077, True), (0.943, True), (0.942, False)])
