@@ -13,7 +13,7 @@ servers measured in turn round after round (noise hits all alike); the median
 of the rounds is reported.
 
   ours  the service (`python3 -m serving`, services.embeddings.handler) with
-        //models/minilm:model (the released int8 artifact); result caches off
+        //models/minilm:model (the operating point's artifact); result caches off
         (MODELSHIP_CACHE=off), so every text is computed
   peer  sentence-transformers with the same published all-MiniLM-L6-v2 weights
         (@minilm_source, fp32) behind FastAPI + uvicorn, one worker
@@ -45,6 +45,7 @@ import time
 
 from bench import wrk
 from bench.service_peers import Server, load_average, median_figures, post_json, wait_for_quiet
+from inference import artifact
 from models.minilm import paths
 
 CONNECTIONS = 64
@@ -57,7 +58,7 @@ PEER_MODES = ("threadpool", "loop")  # the first is the default
 SCENARIOS = (1, 16)  # texts per request
 TYPICAL_WORDS = (6, 30)
 CHECK_TEXTS = 8
-MIN_COSINE = 0.98  # the int8 artifact against the fp32 weights, per sentence
+MIN_COSINE = 0.98  # the int8-weight artifact against the fp32 weights, per sentence
 WRK_TIMEOUT_S = 30  # the peer answers 16-text requests in seconds at 64 clients
 # (kernel, max batch size, max batch cost): the tune grid; cost 0 = the handler's own
 # (MAX_BATCH_TOKENS). Typical sentences are about 17 tokens: the cost bounds a batch
@@ -286,7 +287,8 @@ def phase_compare(args, loads, check_texts, workdir):
     """Ours (default settings) and the peer, interleaved; prints the table and ratios."""
     runs = {}
     with contextlib.ExitStack() as stack:
-        servers = [_start(stack, ours("ours: int8, default settings, caches off"))]
+        variant = artifact.read(paths.model_path()).header["model"].get("variant")
+        servers = [_start(stack, ours(f"ours: {variant}, default settings, caches off"))]
         if args.peer:
             python = check_reference_venv(args.reference_venv)
             for mode in args.peer_modes:
