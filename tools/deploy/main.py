@@ -22,6 +22,7 @@ from tools.deploy import canary as canary_lib
 from tools.deploy import gate
 from tools.deploy import images
 from tools.deploy import state as state_lib
+from tools.deploy import verify as verify_lib
 from tools.deploy.errors import DeployError, GateFailed, InputError
 
 TARGETS = ("local", "kubernetes")
@@ -149,6 +150,8 @@ def run(options, kubectl=None):
     if options.command == "canary" and not 0 <= options.weight <= 100:
         raise InputError(f"--weight {options.weight}: give a whole number from 0 to 100")
     target = make_target(options, kubectl)
+    if options.command in ("deploy", "canary", "run-canary", "rollback"):
+        target.verify = verify_lib.verifier(os.environ)
     command = options.command
     if command == "deploy":
         target.deploy(image, options.archive)
