@@ -328,23 +328,27 @@ def test_deploy_runs_only_verified_images(capsys, repo, tmp_path):
 
 def test_the_gpg_signature_is_checked_by_skopeo_when_configured(capsys, repo, tmp_path):
     from tools.trust import simplesigning  # pylint: disable=import-outside-toplevel
-    from tools.trust.tests import lookaside  # pylint: disable=import-outside-toplevel
-    staging = tmp_path / "lookaside"
-    staging.mkdir()
-    with simplesigning.Keyring() as ring, lookaside.serve(str(staging)) as url:
-        fingerprint = ring.generate("Release <release@example.invalid>")
-        secret = tmp_path / "gpg.key"
-        secret.write_bytes(ring.export_secret(fingerprint))
-        public = tmp_path / "gpg.pub"
-        public.write_bytes(ring.export_public(fingerprint))
+    from tools.trust.tests import lookaside_server  # pylint: disable=import-outside-toplevel
+    staging = str(tmp_path / "lookaside")
+    server = lookaside_server.Lookaside(str(tmp_path / "nginx"), staging).start()
+    try:
+        with simplesigning.Keyring() as ring:
+            fingerprint = ring.generate("Release <release@example.invalid>")
+            secret = tmp_path / "gpg.key"
+            secret.write_bytes(ring.export_secret(fingerprint))
+            public = tmp_path / "gpg.pub"
+            public.write_bytes(ring.export_public(fingerprint))
         gpg = {"MODELSHIP_GPG_KEY": str(secret), "MODELSHIP_GPG_PASSPHRASE": "",
-               "MODELSHIP_GPG_PUBLIC_KEY": str(public), "MODELSHIP_LOOKASIDE": url,
-               "MODELSHIP_LOOKASIDE_STAGING": str(staging)}
+               "MODELSHIP_GPG_PUBLIC_KEY": str(public), "MODELSHIP_LOOKASIDE": server.url,
+               "MODELSHIP_LOOKASIDE_STAGING": staging}
         digest = repo.candidate("gpg")
         pushed = image_lib.Pushed(repo.client, digest)
-        # Signed in cosign's format only: the GPG check must fail.
-        _refused(capsys, repo, digest, "GPG signature", **gpg)
+        # Signed in cosign's format only: the GPG check must fail, naming the digest.
+        _refused(capsys, repo, digest, "GPG signature", "not signed", **gpg)
         repo.trust(**gpg).sign(pushed, provenance=provenance_of(pushed))
         status, out, err = repo.cli(capsys, "verify", "--digest", digest, **gpg)
         assert status == 0, out + err
         assert "PASS  GPG signature" in out
+        assert repo.cli(capsys, "promote", "--digest", digest, **gpg)[0] == 0
+    finally:
+        server.stop()
