@@ -129,9 +129,16 @@ def _password(environ, confirm=False):
     return password.encode("utf-8")
 
 
-def _read(path, what):
+def _user_path(path, environ):
+    """tools.cli.user_path, with the environment given to main()."""
+    if os.path.isabs(path):
+        return path
+    return os.path.join(environ.get("BUILD_WORKING_DIRECTORY") or os.getcwd(), path)
+
+
+def _read(path, what, environ):
     try:
-        with open(cli.user_path(path), "rb") as handle:
+        with open(_user_path(path, environ), "rb") as handle:
             return handle.read()
     except FileNotFoundError:
         raise cli.Failure(f"{what} {path} does not exist") from None
@@ -149,7 +156,7 @@ def _client(args, environ):
 
 
 def _generate(args, environ):
-    prefix = cli.user_path(args.output_key_prefix)
+    prefix = _user_path(args.output_key_prefix, environ)
     private_path, public_path = prefix + ".key", prefix + ".pub"
     for path in (private_path, public_path):
         if os.path.exists(path):
@@ -163,15 +170,16 @@ def _generate(args, environ):
         handle.write(public_pem)
     print(f"Private key written to {private_path}")
     print(f"Public key written to {public_path}")
+    return cli.OK
 
 
 def _private_key(args, environ):
-    pem = _read(args.key, "the private key")
+    pem = _read(args.key, "the private key", environ)
     return keys.load_private_key(pem, _password(environ), source=args.key)
 
 
-def _public_key(args):
-    return keys.load_public_key(_read(args.key, "the public key"), source=args.key)
+def _public_key(args, environ):
+    return keys.load_public_key(_read(args.key, "the public key", environ), source=args.key)
 
 
 def _annotations(pairs):
@@ -194,7 +202,7 @@ def _run(args, environ):
     if args.command in ("sign", "attest"):
         key = _private_key(args, environ)
     else:
-        key = _public_key(args)
+        key = _public_key(args, environ)
     client = _client(args, environ)
     base = client.settings.base
     if args.command == "sign":
@@ -210,7 +218,7 @@ def _run(args, environ):
         print(json.dumps([payload], separators=(",", ":")))
     elif args.command == "attest":
         try:
-            predicate = json.loads(_read(args.predicate, "the predicate file"))
+            predicate = json.loads(_read(args.predicate, "the predicate file", environ))
         except ValueError as err:
             raise cli.Failure(f"the predicate file {args.predicate} is not JSON: {err}") \
                 from None
@@ -232,7 +240,14 @@ def _run(args, environ):
 def main(argv=None, environ=None):
     """Entry point: typed errors become one line and an exit status."""
     environ = os.environ if environ is None else environ
-    args = parser().parse_args(argv)
+    args, unknown = parser().parse_known_args(argv)
+    if unknown:
+        # argparse would echo them: a password given as a flag by mistake must not be
+        # printed (into CI logs). Option names only.
+        names = sorted({a.split("=", 1)[0] for a in unknown if a.startswith("-")}) or ["..."]
+        print(f"cosign: error: unrecognized arguments: {' '.join(names)} (values not shown; "
+              f"the key password is read from {PASSWORD_ENV}; see --help)", file=sys.stderr)
+        return cli.USAGE
     try:
         return _run(args, environ)
     except UsageError as err:
