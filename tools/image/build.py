@@ -61,7 +61,8 @@ SOURCE_DIRS = FRAMEWORK_DIRS + OWN_DIRS
 # tools/ modules the image's own steps import (finalize.py, check.py);
 # tools/image/tests/test_shipped_sources.py fails when one is missing.
 SOURCE_FILES = ("setup.cfg", "tools/__init__.py", "tools/check_settings.py",
-                "tools/cython/__init__.py", "tools/cython/flags.py")
+                "tools/cython/__init__.py", "tools/cython/flags.py",
+                "tools/trust/__init__.py", "tools/trust/errors.py", "tools/trust/sbom.py")
 LOCKS = ("runtime", "imagedev")
 # modelship's own root: the folder of the checkout (or release) holding this file.
 MODELSHIP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
@@ -137,6 +138,10 @@ class Spec:  # pylint: disable=too-many-instance-attributes
     packages: tuple = ()
     tests: tuple = ()
     stdlib_modules: SpecFile = None  # the stdlib modules' list; None: the default image's
+    # Where the model comes from, for the SBOM: the target that builds it, and a package
+    # URL of the published files it was converted from ('' when trained here).
+    model_target: str = ""
+    model_source: str = ""
 
     @property
     def model_in_image(self):
@@ -227,12 +232,12 @@ def parse_spec(doc, source="the spec"):
     known = {"spec_version", "declared_by", "image_name", "handler", "served_name", "service",
              "model", "contract", "release", "size_budget_mb", "labels", "sources",
              "release_gate", "release_gate_library", "operating_point", "requests", "task",
-             "locks", "packages", "tests", "stdlib_modules"}
+             "locks", "packages", "tests", "stdlib_modules", "model_source"}
     for field in sorted(set(doc) - known):
         errors.append(f"field {field!r} is unknown (known: {', '.join(sorted(known))})")
     for field in sorted(known - set(doc) - {"contract", "labels", "sources", "declared_by",
                                             "task", "locks", "packages", "tests",
-                                            "stdlib_modules"}):
+                                            "stdlib_modules", "model_source"}):
         hint = (" (a release field, new in spec_version 2: declare it in model_image, "
                 "//modelship:defs.bzl)" if field in _RELEASE_FIELDS else "")
         errors.append(f"field {field!r} is missing{hint}")
@@ -265,6 +270,11 @@ def parse_spec(doc, source="the spec"):
                                    and "/" not in model_file and model_file not in (".", "..")):
         errors.append(f"field 'model' must have a 'file' (its file name in the image), got "
                       f"{model_file!r}")
+    model_source = doc.get("model_source") or ""
+    if not isinstance(model_source, str) or (model_source and not model_source.startswith(
+            "pkg:")):
+        errors.append(f"field 'model_source' must be a package URL (pkg:<type>/<name>@"
+                      f"<version>) or empty, got {model_source!r}")
     labels = doc.get("labels", {})
     if not isinstance(labels, dict) or not all(isinstance(k, str) and isinstance(v, str)
                                                for k, v in labels.items()):
@@ -289,7 +299,10 @@ def parse_spec(doc, source="the spec"):
                 operating_point=files["operating_point"], requests=files["requests"],
                 task=task, locks=tuple(lock_entries), packages=folders["packages"],
                 tests=folders["tests"],
-                stdlib_modules=files["stdlib_modules"])
+                stdlib_modules=files["stdlib_modules"],
+                model_target=(doc.get("model") or {}).get("label", "") if isinstance(
+                    doc.get("model"), dict) else "",
+                model_source=model_source if isinstance(model_source, str) else "")
 
 
 def read_spec(path):
@@ -714,6 +727,38 @@ def prepare_sources(workspace, ctx, spec, model):
     normalize_modes(ctx)
 
 
+def prepare_sbom_inputs(framework, workspace, ctx, spec, model, stamped):
+    """sbom/inputs.json: what only this side knows for the image's SBOM (the Debian
+    packages of the production root filesystem with their licences, read from the
+    .deb files; the model and where it comes from; the commit). The dev stage
+    completes it with what is installed (tools/trust/sbom.py generate)."""
+    from inference import artifact  # pylint: disable=import-outside-toplevel
+    from tools.trust import provenance, sbom  # pylint: disable=import-outside-toplevel
+    from tools.trust.errors import TrustError  # pylint: disable=import-outside-toplevel
+    sha, epoch, source = stamped
+    try:
+        debian = sbom.debian_packages(
+            os.path.join(framework, "third_party", "debian", "base.lock"),
+            os.path.join(cache_dir(), "debs"))
+        with open(os.path.join(workspace, "WORKSPACE"), encoding="utf-8") as text:
+            pins = provenance.workspace_pins(text.read())
+        origin = provenance.model_source(spec.model_source, pins) or ""
+        loaded = artifact.read(model)
+        inputs = sbom.context_inputs(
+            image_name=spec.image_name, revision=sha, epoch=epoch, source_url=source,
+            debian=debian,
+            model={"name": loaded.header["model"]["name"], "file": spec.model_file,
+                   "sha256": loaded.version, "target": spec.model_target or spec.model.path,
+                   "source": origin})
+    except (TrustError, OSError, KeyError, TypeError) as err:
+        raise BuildError(f"SBOM inputs: {err}") from err
+    os.makedirs(os.path.join(ctx, "sbom"), exist_ok=True)
+    with open(os.path.join(ctx, "sbom", "inputs.json"), "wb") as out:
+        out.write(sbom.dumps(inputs))
+    os.chmod(os.path.join(ctx, "sbom"), 0o755)
+    os.chmod(os.path.join(ctx, "sbom", "inputs.json"), 0o644)
+
+
 def normalize_modes(ctx):
     """0755 for folders and executables, 0644 for the rest: the umask must not leak
     into the image (COPY keeps the modes of the context)."""
@@ -964,6 +1009,7 @@ def main(argv=None):
         prepare_rootfs(framework, ctx, epoch)
         prepare_wheels(framework, ctx, spec.locks)
         prepare_sources(workspace, ctx, spec, model)
+        prepare_sbom_inputs(framework, workspace, ctx, spec, model, (sha, epoch, source))
         labels = labels_for(spec, (sha, epoch, dirty), model, source)
         for target in targets:
             buildah_build(ctx, target, epoch, labels, args.no_cache,
