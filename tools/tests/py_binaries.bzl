@@ -50,4 +50,5 @@ PY_BINARIES = [
     "//tools/release:release",
     "//tools/tests:py_binaries.update",
     "//tools/trust:cosign",
+    "//tools/trust:model_signature",
 ]
