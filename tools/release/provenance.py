@@ -5,6 +5,7 @@ What must differ between two publishes of the same commit, and nothing else:
 the invocation (CI job URL), the builder and the build's start and finish times.
 """
 
+import datetime
 import getpass
 import json
 import os
@@ -27,6 +28,18 @@ def invocation_id(environ, report):
     """The build job's URL (recorded by the build in its report), else this job's."""
     return report.get("invocation") or environ.get("CI_JOB_URL") or \
         f"local:{getpass.getuser()}@{socket.gethostname()}"
+
+
+def _now():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def _model(labels):
+    """The model artifact the labels name (its version is its sha256)."""
+    version = labels.get("io.modelship.model.version")
+    if not version:
+        return None
+    return {"name": labels.get("io.modelship.model.name") or "model", "sha256": version}
 
 
 def of_build(archive, report_path, spec, settings, environ):
@@ -54,7 +67,8 @@ def of_build(archive, report_path, spec, settings, environ):
         target=environ.get("MODELSHIP_RELEASE_TARGET") or DEFAULT_TARGET,
         builder_id=report.get("builder") or builder_id(environ),
         invocation_id=invocation_id(environ, report),
-        started_on=report.get("started"),
-        finished_on=report.get("finished"),
-        workspace=workspace)
+        started_on=report.get("started") or report.get("finished") or _now(),
+        finished_on=report.get("finished") or _now(),
+        workspace=workspace,
+        model=_model(labels))
     return statement["predicate"]

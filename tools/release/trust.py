@@ -32,8 +32,9 @@ MODEL_SIGNATURE = "https://modelship.dev/attestations/model-signature/v1"
 REPRODUCIBLE = "https://modelship.dev/attestations/reproducible/v1"
 PREDICATES = {"sbom": SBOM, "provenance": PROVENANCE, "model signature": MODEL_SIGNATURE,
               "reproducibility": REPRODUCIBLE}
-# Where the production image ships its SBOM (tools/trust/sbom.py writes it there).
-SBOM_PATHS = ("var/lib/db/sbom/modelship.spdx.json",)
+# Where the production image ships its SBOM, <image name>.spdx.json (the Dockerfile's
+# production stage; tools/trust/sbom.py writes it), as apko/Chainguard images do.
+SBOM_DIR = "var/lib/db/sbom"
 
 _SECRETS = ("MODELSHIP_COSIGN_PASSWORD", "COSIGN_PASSWORD", "MODELSHIP_GPG_PASSPHRASE")
 
@@ -213,15 +214,15 @@ class Trust:
         if model_path:
             yield "model signature", self._model_signature(pushed, model_path, key)
 
-    def _sbom(self, pushed):
-        for path in SBOM_PATHS:
-            try:
-                return pushed.file(path)
-            except errors.RefusedError:
-                continue
-        raise errors.RefusedError(f"{pushed.reference} ships no SBOM (/{SBOM_PATHS[0]}): "
-                                  f"build it with this modelship (its production stage "
-                                  f"writes one)")
+    @staticmethod
+    def _sbom(pushed):
+        path = sbom_path(pushed)
+        try:
+            return pushed.file(path)
+        except errors.RefusedError:
+            raise errors.RefusedError(f"{pushed.reference} ships no SBOM (/{path}): build it "
+                                      f"with this modelship (its production stage writes "
+                                      f"one)") from None
 
     def _model_signature(self, pushed, model_path, key):
         from tools.trust import model  # pylint: disable=import-outside-toplevel
@@ -251,12 +252,13 @@ class Trust:
             raise errors.RefusedError(f"the reproducibility check found {digest} and "
                                       f"{rebuilt}: not identical, nothing to attest")
         key = self._private_key()
-        predicate = provenance.reproducibility_predicate(
-            digest=digest, rebuild_digest=rebuilt, git_sha=result.get("git_sha"),
-            builder_id=release_provenance.builder_id(environ),
-            invocation_id=release_provenance.invocation_id(environ, {}))
-        statement = cosign.in_toto_statement(self.identity, digest, REPRODUCIBLE, predicate)
         try:
+            predicate = provenance.reproducibility_predicate(
+                digest=digest, rebuild_digest=rebuilt, git_sha=result.get("git_sha"),
+                builder_id=release_provenance.builder_id(environ),
+                invocation_id=release_provenance.invocation_id(environ, {}))
+            statement = cosign.in_toto_statement(self.identity, digest, REPRODUCIBLE,
+                                                 predicate)
             envelope = dsse.sign("application/vnd.in-toto+json", statement, key)
             cosign.attach_attestation(self.client, digest, envelope, REPRODUCIBLE)
         except TrustError as err:
@@ -350,7 +352,7 @@ class Trust:
             shipped = json.loads(self._sbom(pushed))
             if predicate != shipped:
                 raise errors.RefusedError("the attested SBOM is not the SBOM the image ships "
-                                          f"(/{SBOM_PATHS[0]})")
+                                          f"(/{sbom_path(pushed)})")
             return f"{len(predicate.get('packages', []))} packages, equal to the shipped SBOM"
         if name == "provenance":
             revision = pushed.labels.get("org.opencontainers.image.revision")
@@ -362,10 +364,15 @@ class Trust:
             return f"commit {revision[:12]}"
         if name == "model signature":
             return self._verify_model(pushed, predicate, public_key)
-        rebuilt = (predicate or {}).get("rebuild_digest")
-        if rebuilt != pushed.digest:
-            raise errors.RefusedError(f"the clean rebuild gave {rebuilt}, not {pushed.digest}")
-        return f"a clean rebuild gave the same digest ({(predicate or {}).get('builder_id')})"
+        hexdigest = pushed.digest.split(":", 1)[1]
+        rebuild = (predicate or {}).get("rebuild") or {}
+        rebuilt = (rebuild.get("digest") or {}).get("sha256")
+        if (predicate or {}).get("digest", {}).get("sha256") != hexdigest \
+                or rebuilt != hexdigest:
+            raise errors.RefusedError(f"the attested rebuild gave sha256:{rebuilt}, not "
+                                      f"{pushed.digest}")
+        return (f"a clean rebuild gave the same digest (builder "
+                f"{(rebuild.get('builder') or {}).get('id')})")
 
     def _verify_model(self, pushed, predicate, public_key):
         from cryptography.hazmat.primitives import serialization  # pylint: disable=import-outside-toplevel
@@ -400,16 +407,15 @@ class Trust:
         return f"signed for {self.identity}, lookaside {self.trust.lookaside}"
 
 
+def sbom_path(pushed):
+    """The SBOM's path in the image (relative to /), from its title label."""
+    name = pushed.labels.get("org.opencontainers.image.title") or "image"
+    return f"{SBOM_DIR}/{name}.spdx.json"
+
+
 def _signed_detail(payload):
     critical = (payload or {}).get("critical", {})
     return f"signed for {critical.get('identity', {}).get('docker-reference')}"
-
-
-def _require_subject(statement, digest, what):
-    subjects = statement.get("subject") or []
-    wanted = digest.split(":", 1)[1]
-    if not any((s.get("digest") or {}).get("sha256") == wanted for s in subjects):
-        raise errors.RefusedError(f"{what} is about another image, not {digest}")
 
 
 def _model_path(pushed):

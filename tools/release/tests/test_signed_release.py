@@ -25,7 +25,8 @@ from tools.trust import cosign, dsse, keys
 
 PASSWORD = "correct horse battery staple"
 MODEL_PATH = "opt/modelship/model/model.bin"
-SBOM_PATH = trust_lib.SBOM_PATHS[0]
+TITLE = "modelship-test"
+SBOM_PATH = f"{trust_lib.SBOM_DIR}/{TITLE}.spdx.json"
 
 
 @pytest.fixture(name="cosign_keys", scope="module")
@@ -55,6 +56,7 @@ def _tar(files):
 def push_candidate(client, seed, tag=None):
     """A small image with release labels, an SBOM and a model; returns its digest."""
     labels = support.releasable_labels(seed)
+    labels["org.opencontainers.image.title"] = TITLE
     model = ("model " + seed).encode()
     labels["io.modelship.model.version"] = hashlib.sha256(model).hexdigest()
     sbom = json.dumps({"spdxVersion": "SPDX-2.3", "name": seed,
@@ -86,6 +88,12 @@ def provenance_of(pushed):
         "buildType": "https://modelship.dev/buildtypes/model-image/v1",
         "externalParameters": {"source": {"commit": pushed.labels[
             "org.opencontainers.image.revision"]}}}}
+
+
+def release_key(repo):
+    """The release private key, loaded."""
+    with open(repo.keys["release.key"], "rb") as pem:
+        return keys.load_private_key(pem.read(), PASSWORD.encode())
 
 
 class Repo:
@@ -174,15 +182,15 @@ def test_a_signature_by_another_key_is_refused(capsys, repo):
     repo.trust(MODELSHIP_COSIGN_KEY=repo.keys["other.key"]).sign(
         pushed, provenance=provenance_of(pushed))
     repo.trust(MODELSHIP_COSIGN_KEY=repo.keys["other.key"]).attest_reproducible(
-        {"identical": True, "digest": digest, "rebuild_digest": digest}, {})
+        {"identical": True, "digest": digest, "rebuild_digest": digest,
+         "git_sha": pushed.labels["org.opencontainers.image.revision"]}, {})
     _refused(capsys, repo, digest, "cosign signature")
 
 
 def test_a_signature_for_another_repository_is_refused(capsys, repo):
     digest = repo.candidate("elsewhere")
     # Re-sign the .sig for another repository only: drop ours, sign for theirs.
-    key = keys.load_private_key(open(repo.keys["release.key"], "rb").read(),
-                                PASSWORD.encode())
+    key = release_key(repo)
     other = repo.client.manifest(cosign.signature_tag(digest))
     assert other
     empty = dict(json.loads(other[1]), layers=[])
@@ -235,8 +243,7 @@ def test_a_tampered_sbom_is_refused(capsys, repo):
 
 def test_an_sbom_other_than_the_shipped_one_is_refused_even_if_signed(capsys, repo):
     digest = repo.candidate("sbom-other")
-    key = keys.load_private_key(open(repo.keys["release.key"], "rb").read(),
-                                PASSWORD.encode())
+    key = release_key(repo)
 
     def resign(envelope):
         import base64  # pylint: disable=import-outside-toplevel
