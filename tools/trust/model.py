@@ -10,7 +10,7 @@ the same ECDSA P-256 key that signs the images (cosign's key, decrypted). It nee
 no network, no Fulcio certificate and no Rekor entry. Any model-signing verifier
 accepts it:
 
-    model_signing verify key --signature B --public_key cosign.pub MODEL
+    model_signing verify key MODEL --signature B --public_key cosign.pub
 
 It travels beside the image, not inside it: ECDSA signatures are randomized (two
 signatures of the same model differ), so a bundle inside the image would break
