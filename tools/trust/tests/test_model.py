@@ -206,6 +206,13 @@ def test_a_damaged_bundle_is_refused(small_model, key, damage, reason):
     assert "toy.model" in str(caught.value) and "damaged" in str(caught.value)
 
 
+def test_a_bundle_model_signing_cannot_read_is_refused(small_model, key):
+    document = json.loads(model.sign_model(small_model, key))
+    document["verificationMaterial"] = ["not", "an", "object"]
+    with pytest.raises(TrustError, match="toy.model: the signature bundle does not verify"):
+        model.verify_model(small_model, json.dumps(document).encode(), key.public_key())
+
+
 def test_a_statement_altered_after_signing_is_refused(small_model, key):
     document = json.loads(model.sign_model(small_model, key))
     statement = _statement(json.dumps(document))
