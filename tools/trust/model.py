@@ -10,7 +10,7 @@ the same ECDSA P-256 key that signs the images (cosign's key, decrypted). It nee
 no network, no Fulcio certificate and no Rekor entry. Any model-signing verifier
 accepts it:
 
-    model_signing verify key --signature B --public_key cosign.pub MODEL
+    model_signing verify key MODEL --signature B --public_key cosign.pub
 
 It travels beside the image, not inside it: ECDSA signatures are randomized (two
 signatures of the same model differ), so a bundle inside the image would break
@@ -304,6 +304,13 @@ def _parse_bundle(model_path, bundle):
     return document, statement
 
 
+def _key_named(document):
+    """The key hint a bundle names (unverified), or None."""
+    material = document.get("verificationMaterial")
+    public = material.get("publicKey") if isinstance(material, dict) else None
+    return public.get("hint") if isinstance(public, dict) else None
+
+
 def _signed_file(statement):
     """(subject name, sha256 of the file) a model-signing statement names, or Nones."""
     subjects = statement.get("subject") or [{}]
@@ -340,7 +347,7 @@ def verify_model(model_path, bundle, public_key):
     key = _public_key(public_key)
     document, claimed = _parse_bundle(model_path, bundle)
     hint = key_hint(key)
-    named = (document.get("verificationMaterial") or {}).get("publicKey", {}).get("hint")
+    named = _key_named(document)
     if named and named != hint:
         raise TrustError(f"model {model_path}: signed by another key (the bundle names key "
                          f"{named}, the key given is {hint})")

@@ -119,6 +119,22 @@ def test_model_signings_own_verifier_accepts_our_bundle(digits, digits_bundle, k
             public_key=tmp_path / "key.pub").verify(copy, tmp_path / "bundle.json")
 
 
+def test_model_signings_own_command_line_accepts_our_bundle(digits, digits_bundle, key,
+                                                            tmp_path, capsys):
+    model._model_signing()  # pylint: disable=protected-access
+    from model_signing import _cli  # pylint: disable=import-outside-toplevel
+    (tmp_path / "key.pub").write_bytes(_public_pem(key))
+    (tmp_path / "bundle.json").write_bytes(digits_bundle)
+    copy = tmp_path / os.path.basename(digits)
+    shutil.copyfile(digits, copy)
+    argv = ["verify", "key", str(copy), "--signature", str(tmp_path / "bundle.json"),
+            "--public_key", str(tmp_path / "key.pub")]
+    with pytest.raises(SystemExit) as caught:
+        _cli.main(argv)
+    assert caught.value.code == 0
+    assert "Verification succeeded" in capsys.readouterr().out
+
+
 def test_two_signatures_of_one_model_differ_so_none_can_go_in_the_image(small_model, key):
     # ECDSA draws a random nonce per signature: a bundle inside the image would
     # change the image's digest at every build (README.md, "Model signatures").
@@ -188,6 +204,13 @@ def test_a_damaged_bundle_is_refused(small_model, key, damage, reason):
     with pytest.raises(TrustError, match=reason) as caught:
         model.verify_model(small_model, damage(bundle), key.public_key())
     assert "toy.model" in str(caught.value) and "damaged" in str(caught.value)
+
+
+def test_a_bundle_model_signing_cannot_read_is_refused(small_model, key):
+    document = json.loads(model.sign_model(small_model, key))
+    document["verificationMaterial"] = ["not", "an", "object"]
+    with pytest.raises(TrustError, match="toy.model: the signature bundle does not verify"):
+        model.verify_model(small_model, json.dumps(document).encode(), key.public_key())
 
 
 def test_a_statement_altered_after_signing_is_refused(small_model, key):
