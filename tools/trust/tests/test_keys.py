@@ -19,6 +19,7 @@ PASSWORD = b"correct horse battery staple"
 
 @pytest.fixture(name="pair", scope="module")
 def fixture_pair():
+    """(private PEM, public PEM) made by our writer (once: scrypt is slow)."""
     return keys.generate_key_pair(PASSWORD)
 
 
