@@ -73,15 +73,28 @@ def attestation_tag(digest):
     return f"sha256-{_hex(digest)}.att"
 
 
+_DOCKER_HUB = ("docker.io", "index.docker.io", "registry-1.docker.io")
+
+
 def repository_of(reference):
-    """The repository (`host[:port]/path`) of an image reference: without its digest
-    (`@sha256:...`) or tag (`:v1` after the last `/`)."""
+    """The repository (`host[:port]/path`) of an image reference, as go-containerregistry
+    names it (cosign writes that into its payloads): without its digest (`@sha256:...`)
+    or tag (`:v1` after the last `/`), the host in lower case, Docker Hub's short names
+    completed (`ubuntu` -> `index.docker.io/library/ubuntu`)."""
     name = reference.split("@", 1)[0]
     slash = name.rfind("/")
     colon = name.rfind(":")
     if colon > slash:
         name = name[:colon]
-    return name
+    host, sep, path = name.partition("/")
+    if not sep or ("." not in host and ":" not in host and host != "localhost"):
+        host, path = "index.docker.io", name  # no registry host: Docker Hub
+    host = host.lower()
+    if host in _DOCKER_HUB:
+        host = "index.docker.io"
+        if "/" not in path:
+            path = "library/" + path
+    return f"{host}/{path}"
 
 
 def _go_json(value, sort_keys=True):

@@ -59,6 +59,16 @@ def test_repository_of_drops_tag_and_digest():
     assert cosign.repository_of("127.0.0.1:5000/a/b@sha256:" + "0" * 64) == \
         "127.0.0.1:5000/a/b"
     assert cosign.repository_of("127.0.0.1:5000/a/b") == "127.0.0.1:5000/a/b"
+    assert cosign.repository_of("Registry.Example.com/team/model:v1") == \
+        "registry.example.com/team/model"
+    assert cosign.repository_of("localhost/x") == "localhost/x"
+
+
+@pytest.mark.parametrize("reference", ["ubuntu", "ubuntu:22.04", "docker.io/ubuntu",
+                                       "docker.io/library/ubuntu:22.04",
+                                       "index.docker.io/library/ubuntu"])
+def test_docker_hub_names_are_completed_as_go_containerregistry_does(reference):
+    assert cosign.repository_of(reference) == "index.docker.io/library/ubuntu"
 
 
 def test_sign_then_verify_leaves_the_image_as_it_was(repo, key_pair):
