@@ -228,10 +228,11 @@ def _payload_claims(payload):
     """(type, digest, docker-reference) of a simple-signing payload, or None."""
     try:
         critical = json.loads(payload)["critical"]
-        return (critical["type"], critical["image"]["docker-manifest-digest"],
-                critical["identity"]["docker-reference"])
+        claims = (critical["type"], critical["image"]["docker-manifest-digest"],
+                  critical["identity"]["docker-reference"])
     except (ValueError, KeyError, TypeError):
         return None
+    return claims if all(isinstance(claim, str) for claim in claims) else None
 
 
 def verify_image(client, digest, public_key, identity):
@@ -252,15 +253,18 @@ def verify_image(client, digest, public_key, identity):
         raise TrustError(f"{where} is not signed in cosign's format: {tag} holds no "
                          f"simple-signing layer")
     wanted = repository_of(identity)
-    other_digests, other_repositories, malformed = [], [], 0
+    other_digests, other_repositories, malformed, malformed_payloads = [], [], 0, 0
     for layer in layers:
+        if not isinstance(layer.get("digest"), str) or not _DIGEST.match(layer["digest"]):
+            malformed += 1
+            continue
         payload = client.blob(layer["digest"])
         signature = (layer.get("annotations") or {}).get(SIGNATURE_ANNOTATION)
         if not _ecdsa_verify(public_key, signature, payload):
             continue
         claims = _payload_claims(payload)
         if claims is None or claims[0] != SIGNATURE_TYPE:
-            malformed += 1
+            malformed_payloads += 1
             continue
         _, signed_digest, reference = claims
         if signed_digest != digest:
@@ -277,9 +281,12 @@ def verify_image(client, digest, public_key, identity):
     if other_repositories:
         raise TrustError(f"{where}: signed for repository {other_repositories[0]}, not "
                          f"{wanted}; refused (sign it for {wanted})")
-    if malformed:
-        raise TrustError(f"{where}: the signature by this key in {tag} is not a cosign "
+    if malformed_payloads:
+        raise TrustError(f"{where}: the signature by this key in {tag} is not over a cosign "
                          f"simple-signing payload")
+    if malformed:
+        raise TrustError(f"{where}: {tag} holds malformed signature layers and none by "
+                         f"this key that verifies")
     raise TrustError(f"{where}: none of the {len(layers)} signature(s) in {tag} verifies "
                      f"with this key: signed by another key, or the signature does not "
                      f"verify (check that the public key is the signer's cosign.pub)")
@@ -326,6 +333,9 @@ def verify_attestations(client, digest, public_key, predicate_type):
     for layer in _existing_layers(client, tag):
         if layer.get("mediaType") != DSSE_MEDIA_TYPE:
             continue
+        if not isinstance(layer.get("digest"), str) or not _DIGEST.match(layer["digest"]):
+            problems.append("a layer has no valid digest")
+            continue
         try:
             kind, payload = dsse.verify(client.blob(layer["digest"]), public_key)
         except TrustError as err:
@@ -345,7 +355,8 @@ def verify_attestations(client, digest, public_key, predicate_type):
             continue
         if found_type != predicate_type:
             continue
-        names = [s.get("digest", {}).get("sha256") for s in subjects if isinstance(s, dict)]
+        names = [s["digest"].get("sha256") for s in subjects if isinstance(s, dict)
+                 and isinstance(s.get("digest"), dict)] if isinstance(subjects, list) else []
         if hexdigest not in names:
             problems.append(f"a {predicate_type} statement verified but its subject is "
                             f"another image (sha256:{names[0] if names else '?'})")

@@ -201,6 +201,20 @@ def test_a_changed_payload_does_not_verify(repo, key_pair):
         cosign.verify_image(client, digest, key_pair[1], name)
 
 
+def test_a_signed_payload_that_is_not_simple_signing_is_refused(repo, key_pair):
+    """Signed by the key, but not a cosign claim (another payload type)."""
+    client, _ = repo
+    digest = cosign_support.push_image(client, "odd payload")
+    payload = b'{"critical": {"type": "something else"}}'
+    signature = base64.b64encode(key_pair[0].sign(payload, ec.ECDSA(hashes.SHA256())))
+    layer = {"mediaType": cosign.SIMPLE_SIGNING_MEDIA_TYPE, "size": len(payload),
+             "digest": client.push_blob(payload),
+             "annotations": {cosign.SIGNATURE_ANNOTATION: signature.decode()}}
+    cosign._put(client, cosign.signature_tag(digest), [layer])  # pylint: disable=protected-access
+    with pytest.raises(TrustError, match="not over a cosign simple-signing payload"):
+        cosign.verify_image(client, digest, key_pair[1], "x/y")
+
+
 def test_signing_an_image_that_is_not_there_is_refused(repo, key_pair):
     client, name = repo
     with pytest.raises(TrustError, match="no such image"):
