@@ -134,8 +134,8 @@ def decrypt(document, password, source="the key"):
     if len(nonce) != NONCE_SIZE:
         raise KeyFileError(f"{source}: the nonce is {len(nonce)} bytes, not {NONCE_SIZE}")
     try:
-        return nacl.secret.SecretBox(_kdf(password, salt, *strength)).decrypt(ciphertext,
-                                                                               nonce)
+        box = nacl.secret.SecretBox(_kdf(password, salt, *strength))
+        return box.decrypt(ciphertext, nonce)
     except nacl.exceptions.CryptoError:
         raise KeyFileError(f"{source}: wrong password (the key does not decrypt with the "
                            f"password given; cosign reads it from COSIGN_PASSWORD)") from None
