@@ -73,15 +73,28 @@ def attestation_tag(digest):
     return f"sha256-{_hex(digest)}.att"
 
 
+_DOCKER_HUB = ("docker.io", "index.docker.io", "registry-1.docker.io")
+
+
 def repository_of(reference):
-    """The repository (`host[:port]/path`) of an image reference: without its digest
-    (`@sha256:...`) or tag (`:v1` after the last `/`)."""
+    """The repository (`host[:port]/path`) of an image reference, as go-containerregistry
+    names it (cosign writes that into its payloads): without its digest (`@sha256:...`)
+    or tag (`:v1` after the last `/`), the host in lower case, Docker Hub's short names
+    completed (`ubuntu` -> `index.docker.io/library/ubuntu`)."""
     name = reference.split("@", 1)[0]
     slash = name.rfind("/")
     colon = name.rfind(":")
     if colon > slash:
         name = name[:colon]
-    return name
+    host, sep, path = name.partition("/")
+    if not sep or ("." not in host and ":" not in host and host != "localhost"):
+        host, path = "index.docker.io", name  # no registry host: Docker Hub
+    host = host.lower()
+    if host in _DOCKER_HUB:
+        host = "index.docker.io"
+        if "/" not in path:
+            path = "library/" + path
+    return f"{host}/{path}"
 
 
 def _go_json(value, sort_keys=True):
@@ -215,10 +228,11 @@ def _payload_claims(payload):
     """(type, digest, docker-reference) of a simple-signing payload, or None."""
     try:
         critical = json.loads(payload)["critical"]
-        return (critical["type"], critical["image"]["docker-manifest-digest"],
-                critical["identity"]["docker-reference"])
+        claims = (critical["type"], critical["image"]["docker-manifest-digest"],
+                  critical["identity"]["docker-reference"])
     except (ValueError, KeyError, TypeError):
         return None
+    return claims if all(isinstance(claim, str) for claim in claims) else None
 
 
 def verify_image(client, digest, public_key, identity):
@@ -239,15 +253,18 @@ def verify_image(client, digest, public_key, identity):
         raise TrustError(f"{where} is not signed in cosign's format: {tag} holds no "
                          f"simple-signing layer")
     wanted = repository_of(identity)
-    other_digests, other_repositories, malformed = [], [], 0
+    other_digests, other_repositories, malformed, malformed_payloads = [], [], 0, 0
     for layer in layers:
+        if not isinstance(layer.get("digest"), str) or not _DIGEST.match(layer["digest"]):
+            malformed += 1
+            continue
         payload = client.blob(layer["digest"])
         signature = (layer.get("annotations") or {}).get(SIGNATURE_ANNOTATION)
         if not _ecdsa_verify(public_key, signature, payload):
             continue
         claims = _payload_claims(payload)
         if claims is None or claims[0] != SIGNATURE_TYPE:
-            malformed += 1
+            malformed_payloads += 1
             continue
         _, signed_digest, reference = claims
         if signed_digest != digest:
@@ -264,9 +281,12 @@ def verify_image(client, digest, public_key, identity):
     if other_repositories:
         raise TrustError(f"{where}: signed for repository {other_repositories[0]}, not "
                          f"{wanted}; refused (sign it for {wanted})")
-    if malformed:
-        raise TrustError(f"{where}: the signature by this key in {tag} is not a cosign "
+    if malformed_payloads:
+        raise TrustError(f"{where}: the signature by this key in {tag} is not over a cosign "
                          f"simple-signing payload")
+    if malformed:
+        raise TrustError(f"{where}: {tag} holds malformed signature layers and none by "
+                         f"this key that verifies")
     raise TrustError(f"{where}: none of the {len(layers)} signature(s) in {tag} verifies "
                      f"with this key: signed by another key, or the signature does not "
                      f"verify (check that the public key is the signer's cosign.pub)")
@@ -313,6 +333,9 @@ def verify_attestations(client, digest, public_key, predicate_type):
     for layer in _existing_layers(client, tag):
         if layer.get("mediaType") != DSSE_MEDIA_TYPE:
             continue
+        if not isinstance(layer.get("digest"), str) or not _DIGEST.match(layer["digest"]):
+            problems.append("a layer has no valid digest")
+            continue
         try:
             kind, payload = dsse.verify(client.blob(layer["digest"]), public_key)
         except TrustError as err:
@@ -332,7 +355,8 @@ def verify_attestations(client, digest, public_key, predicate_type):
             continue
         if found_type != predicate_type:
             continue
-        names = [s.get("digest", {}).get("sha256") for s in subjects if isinstance(s, dict)]
+        names = [s["digest"].get("sha256") for s in subjects if isinstance(s, dict)
+                 and isinstance(s.get("digest"), dict)] if isinstance(subjects, list) else []
         if hexdigest not in names:
             problems.append(f"a {predicate_type} statement verified but its subject is "
                             f"another image (sha256:{names[0] if names else '?'})")

@@ -14,8 +14,10 @@
 
   The ciphertext is nacl/secretbox (XSalsa20-Poly1305) with the 32-byte
   scrypt key of the password, around the PKCS #8 DER of an ECDSA P-256 key.
-  cosign refuses other KDF parameters (a file could otherwise make the reader
-  spend unbounded memory); so do we.
+  Keys are written with N=32768 (go-securesystemslib's "legacy" strength, what
+  cosign writes); N=65536 and N=131072 (its "standard" and "OWASP" strengths)
+  are read too, as cosign reads them. Other KDF parameters are refused (a file
+  could otherwise make the reader spend unbounded memory), as cosign refuses them.
 
 Sources: sigstore/cosign pkg/cosign/keys.go, go-securesystemslib encrypted.
 """
@@ -41,14 +43,13 @@ PEM_TYPES = (PEM_TYPE, LEGACY_PEM_TYPE)
 _UNENCRYPTED = ("PRIVATE KEY", "EC PRIVATE KEY", "RSA PRIVATE KEY")
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 32768, 8, 1
+# (N, r, p) go-securesystemslib's Decrypt accepts: legacy, standard, OWASP.
+ACCEPTED_SCRYPT = ((32768, 8, 1), (65536, 8, 1), (131072, 8, 1))
 SALT_SIZE = 32
 KEY_SIZE = nacl.secret.SecretBox.KEY_SIZE  # 32
 NONCE_SIZE = nacl.secret.SecretBox.NONCE_SIZE  # 24
 KDF_NAME = "scrypt"
 CIPHER_NAME = "nacl/secretbox"
-# scrypt needs 128 * N * r bytes (32 MiB here); OpenSSL's default cap is exactly
-# that, which it refuses, so allow a little more.
-_SCRYPT_MAXMEM = 128 * SCRYPT_N * SCRYPT_R * 2
 
 
 def _pem_blocks(pem):
@@ -78,9 +79,11 @@ def _pem(kind, data):
             + "\n").encode("ascii")
 
 
-def _kdf(password, salt):
-    return hashlib.scrypt(password, salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P,
-                          maxmem=_SCRYPT_MAXMEM, dklen=KEY_SIZE)
+def _kdf(password, salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P):
+    # scrypt needs 128 * N * r bytes; OpenSSL refuses exactly its default cap, so
+    # allow twice that.
+    return hashlib.scrypt(password, salt=salt, n=n, r=r, p=p, maxmem=2 * 128 * n * r,
+                          dklen=KEY_SIZE)
 
 
 def _b64(data):
@@ -122,14 +125,17 @@ def decrypt(document, password, source="the key"):
     if kdf.get("name") != KDF_NAME or cipher.get("name") != CIPHER_NAME:
         raise KeyFileError(f"{source}: unknown encryption {kdf.get('name')!r}/"
                            f"{cipher.get('name')!r} (cosign keys use {KDF_NAME}/{CIPHER_NAME})")
-    if (params.get("N"), params.get("r"), params.get("p")) != (SCRYPT_N, SCRYPT_R, SCRYPT_P):
+    strength = (params.get("N"), params.get("r"), params.get("p")) \
+        if isinstance(params, dict) else None
+    if strength not in ACCEPTED_SCRYPT:
         raise KeyFileError(f"{source}: unexpected scrypt parameters {params} (cosign keys use "
-                           f"N={SCRYPT_N}, r={SCRYPT_R}, p={SCRYPT_P}; others are refused, as "
+                           f"N=32768, 65536 or 131072 with r=8, p=1; others are refused, as "
                            f"cosign refuses them)")
     if len(nonce) != NONCE_SIZE:
         raise KeyFileError(f"{source}: the nonce is {len(nonce)} bytes, not {NONCE_SIZE}")
     try:
-        return nacl.secret.SecretBox(_kdf(password, salt)).decrypt(ciphertext, nonce)
+        box = nacl.secret.SecretBox(_kdf(password, salt, *strength))
+        return box.decrypt(ciphertext, nonce)
     except nacl.exceptions.CryptoError:
         raise KeyFileError(f"{source}: wrong password (the key does not decrypt with the "
                            f"password given; cosign reads it from COSIGN_PASSWORD)") from None

@@ -59,6 +59,16 @@ def test_repository_of_drops_tag_and_digest():
     assert cosign.repository_of("127.0.0.1:5000/a/b@sha256:" + "0" * 64) == \
         "127.0.0.1:5000/a/b"
     assert cosign.repository_of("127.0.0.1:5000/a/b") == "127.0.0.1:5000/a/b"
+    assert cosign.repository_of("Registry.Example.com/team/model:v1") == \
+        "registry.example.com/team/model"
+    assert cosign.repository_of("localhost/x") == "localhost/x"
+
+
+@pytest.mark.parametrize("reference", ["ubuntu", "ubuntu:22.04", "docker.io/ubuntu",
+                                       "docker.io/library/ubuntu:22.04",
+                                       "index.docker.io/library/ubuntu"])
+def test_docker_hub_names_are_completed_as_go_containerregistry_does(reference):
+    assert cosign.repository_of(reference) == "index.docker.io/library/ubuntu"
 
 
 def test_sign_then_verify_leaves_the_image_as_it_was(repo, key_pair):
@@ -189,6 +199,20 @@ def test_a_changed_payload_does_not_verify(repo, key_pair):
                         json.dumps(manifest).encode())
     with pytest.raises(TrustError, match="signature does not verify"):
         cosign.verify_image(client, digest, key_pair[1], name)
+
+
+def test_a_signed_payload_that_is_not_simple_signing_is_refused(repo, key_pair):
+    """Signed by the key, but not a cosign claim (another payload type)."""
+    client, _ = repo
+    digest = cosign_support.push_image(client, "odd payload")
+    payload = b'{"critical": {"type": "something else"}}'
+    signature = base64.b64encode(key_pair[0].sign(payload, ec.ECDSA(hashes.SHA256())))
+    layer = {"mediaType": cosign.SIMPLE_SIGNING_MEDIA_TYPE, "size": len(payload),
+             "digest": client.push_blob(payload),
+             "annotations": {cosign.SIGNATURE_ANNOTATION: signature.decode()}}
+    cosign._put(client, cosign.signature_tag(digest), [layer])  # pylint: disable=protected-access
+    with pytest.raises(TrustError, match="not over a cosign simple-signing payload"):
+        cosign.verify_image(client, digest, key_pair[1], "x/y")
 
 
 def test_signing_an_image_that_is_not_there_is_refused(repo, key_pair):

@@ -18,6 +18,7 @@ STATEMENT = b'{"_type":"https://in-toto.io/Statement/v1","predicate":{}}'
 
 @pytest.fixture(name="key", scope="module")
 def fixture_key():
+    """An ECDSA P-256 key (cosign's default)."""
     return ec.generate_private_key(ec.SECP256R1())
 
 

@@ -16,9 +16,33 @@ from tools.trust.errors import KeyFileError
 
 PASSWORD = b"correct horse battery staple"
 
+# Test data of other implementations (public, Apache-2.0), kept to show that files they
+# wrote are read here: a key written by cosign (sigstore/cosign pkg/cosign/keys_test.go,
+# `pemsigstorekey`, password "hello") and a document of go-securesystemslib's encrypted
+# package at its "standard" strength (encrypted/encrypted_test.go, `kdfVectors`,
+# password "supersecret", plaintext the JSON of "reallyimportant").
+COSIGN_WRITTEN_KEY = b"""-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----
+eyJrZGYiOnsibmFtZSI6InNjcnlwdCIsInBhcmFtcyI6eyJOIjozMjc2OCwiciI6
+OCwicCI6MX0sInNhbHQiOiI3T3VGd2VsbWZZNXVId2NoaURSc210anNwZ2ZlZjFG
+Mk5lOGFDTjVLYVpZPSJ9LCJjaXBoZXIiOnsibmFtZSI6Im5hY2wvc2VjcmV0Ym94
+Iiwibm9uY2UiOiJQNHk4OGhCb3ZTa09MbXN0bFVBaGJwdDJ0K2xTNUxQSCJ9LCJj
+aXBoZXJ0ZXh0IjoiMnB1QzdyZldJOWh3bnJlQ2s4aUZDRlVwQlRrSzRJNlIvbFBF
+cnBDekpXUGpJWXl4eGVIL1A2VW52cFJHdVhla1NNb3JMdGhLamdoQ1JlNy82NDVH
+QWtoVm1LRC92eEF0S2EvbE1abENSQ3FlekJGUFd1dzNpeFRtZ2xhb2J1ZFVSbUVs
+bmNGOGlZbzBTMVl6Y1ZOMVFwY2J2c0dNcUlYRzVlbmdteGp5dCtBcXlyZTF0Q0Y0
+V01tU1BlaEljNlBqd2h1Q2xHaVpJUWRvTGc9PSJ9
+-----END ENCRYPTED SIGSTORE PRIVATE KEY-----
+"""
+SECURESYSTEMSLIB_STANDARD = (
+    b'{"kdf":{"name":"scrypt","params":{"N":65536,"r":8,"p":1},'
+    b'"salt":"FhzPOt9/bJG4PTq6lQ6ecG6GzaOuOy/ynG5+yRiFlNs="},'
+    b'"cipher":{"name":"nacl/secretbox","nonce":"aw1ng1jHaDz/tQ7V2gR9O2+IGQ8xJEuE"},'
+    b'"ciphertext":"HycvuLZL4sYH0BrYTh4E/H20VtAW6u5zL5Pr+IBjYLYnCPzDkq8="}')
+
 
 @pytest.fixture(name="pair", scope="module")
 def fixture_pair():
+    """(private PEM, public PEM) made by our writer (once: scrypt is slow)."""
     return keys.generate_key_pair(PASSWORD)
 
 
@@ -91,6 +115,23 @@ def test_a_key_encrypted_by_hand_in_cosigns_legacy_pem_type_is_read():
            + b"-----END ENCRYPTED COSIGN PRIVATE KEY-----\n")
     loaded = keys.load_private_key(pem, b"")  # cosign allows an empty password
     assert keys.key_id(loaded) == keys.key_id(private.public_key())
+
+
+def test_a_key_written_by_cosign_is_read():
+    key = keys.load_private_key(COSIGN_WRITTEN_KEY, b"hello")
+    assert key.curve.name == "secp256r1"
+    # cosign's JSON is laid out exactly as ours: compact, the same fields in the same order.
+    document = _pem_body(COSIGN_WRITTEN_KEY)[1]
+    assert document == json.dumps(json.loads(document), separators=(",", ":")).encode()
+    assert list(json.loads(document)) == ["kdf", "cipher", "ciphertext"]
+    with pytest.raises(KeyFileError, match="wrong password"):
+        keys.load_private_key(COSIGN_WRITTEN_KEY, b"hell")
+
+
+def test_go_securesystemslibs_standard_strength_is_read():
+    # The vector is of its Marshal: the plaintext is the JSON (base64) of the bytes.
+    plaintext = keys.decrypt(SECURESYSTEMSLIB_STANDARD, b"supersecret")
+    assert base64.b64decode(json.loads(plaintext)) == b"reallyimportant"
 
 
 def test_a_wrong_password_is_refused_by_name(pair):
