@@ -119,14 +119,19 @@ def _path(value):
 
 
 def make_target(options, kubectl=None):
-    """The target object the options name."""
+    """The target object the options name; the commands that start images check their
+    signatures first (verify.py)."""
     state = state_lib.State(_path(options.state_dir) or state_lib.default_dir(options.target),
                             options.target)
     if options.target == "local":
         from tools.deploy import local  # pylint: disable=import-outside-toplevel
-        return local.LocalTarget(state, options)
-    from tools.deploy import kubernetes  # pylint: disable=import-outside-toplevel
-    return kubernetes.KubernetesTarget(state, options, kubectl=kubectl)
+        target = local.LocalTarget(state, options)
+    else:
+        from tools.deploy import kubernetes  # pylint: disable=import-outside-toplevel
+        target = kubernetes.KubernetesTarget(state, options, kubectl=kubectl)
+    if getattr(options, "command", None) in ("deploy", "canary", "run-canary", "rollback"):
+        target.verify = verify_lib.verifier(os.environ)
+    return target
 
 
 def _print(doc):
@@ -150,8 +155,6 @@ def run(options, kubectl=None):
     if options.command == "canary" and not 0 <= options.weight <= 100:
         raise InputError(f"--weight {options.weight}: give a whole number from 0 to 100")
     target = make_target(options, kubectl)
-    if options.command in ("deploy", "canary", "run-canary", "rollback"):
-        target.verify = verify_lib.verifier(os.environ)
     command = options.command
     if command == "deploy":
         target.deploy(image, options.archive)

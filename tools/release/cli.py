@@ -225,15 +225,16 @@ def _result(args):
                                 f"({err})") from None
 
 
-def _provenance(args, spec, archive, releases, trust):
+def _provenance(args, spec, settings, trust):
     """The SLSA provenance predicate of the published build (None without a signing
     key: nothing would sign it)."""
     if not trust.cosign_key:
         return None
     from tools.release import provenance  # pylint: disable=import-outside-toplevel
+    archive = _user_path(args.archive)
     report = _user_path(args.build_report) if args.build_report else \
         os.path.splitext(os.path.splitext(archive)[0])[0] + ".json"
-    return provenance.of_build(archive, report, spec, releases.settings, os.environ)
+    return provenance.of_build(report, spec, settings, os.environ)
 
 
 def run(args, environ):
@@ -254,40 +255,63 @@ def run(args, environ):
     _check_before_the_registry(args, spec)
     trust = trust_lib.load(environ)
     releases = Releases(_settings(args, environ, spec), log=_log, spec=spec, trust=trust)
-    if args.command == "publish":
-        archive = _user_path(args.archive)
-        published = releases.publish(
-            archive, provenance=_provenance(args, spec, archive, releases, trust))
-        if args.dotenv:
-            _write_dotenv(_user_path(args.dotenv), published)
-        print(f"{releases.settings.base}:{published.candidate_tag}")
-        print(published.digest)
-        return 0
-    if args.command == "validate":
-        passed, checks = releases.validate(args.digest)
-        for check in checks:
-            print(f"{'PASS' if check.ok else 'FAIL'}  {check.gate}: {check.name}: "
-                  f"{check.detail}")
-        print(f"{'VALID' if passed else 'INVALID'} {args.digest}")
-        return 0 if passed else EXIT_FAILED
-    if args.command == "attest-reproducible":
-        print(releases.trust.attest_reproducible(_result(args), environ))
-        return 0
-    if args.command == "verify":
-        checks = releases.verify(args.digest)
-        for check in checks:
-            print(f"{'PASS' if check.ok else 'FAIL'}  {check.name}: {check.detail}")
-        passed = checks and all(check.ok for check in checks)
-        print(f"{'VERIFIED' if passed else 'NOT VERIFIED'} {args.digest}")
-        return 0 if passed else EXIT_FAILED
-    if args.command == "promote":
-        for move in releases.promote(args.digest, args.tag, args.version_tag):
-            print(f"{move.reference} -> {move.digest}")
-        return 0
-    if args.command == "rollback":
-        move = releases.rollback(args.tag)
-        print(f"{move.reference} -> {move.digest} (was {move.previous})")
-        return 0
+    return _COMMANDS[args.command](args, releases, environ)
+
+
+def _publish(args, releases, environ):
+    del environ
+    archive = _user_path(args.archive)
+    published = releases.publish(
+        archive, provenance=_provenance(args, releases.spec, releases.settings,
+                                        releases.trust.trust))
+    if args.dotenv:
+        _write_dotenv(_user_path(args.dotenv), published)
+    print(f"{releases.settings.base}:{published.candidate_tag}")
+    print(published.digest)
+    return 0
+
+
+def _validate(args, releases, environ):
+    del environ
+    passed, checks = releases.validate(args.digest)
+    for check in checks:
+        print(f"{'PASS' if check.ok else 'FAIL'}  {check.gate}: {check.name}: "
+              f"{check.detail}")
+    print(f"{'VALID' if passed else 'INVALID'} {args.digest}")
+    return 0 if passed else EXIT_FAILED
+
+
+def _attest_reproducible(args, releases, environ):
+    print(releases.trust.attest_reproducible(_result(args), environ))
+    return 0
+
+
+def _verify(args, releases, environ):
+    del environ
+    checks = releases.verify(args.digest)
+    for check in checks:
+        print(f"{'PASS' if check.ok else 'FAIL'}  {check.name}: {check.detail}")
+    passed = bool(checks) and all(check.ok for check in checks)
+    print(f"{'VERIFIED' if passed else 'NOT VERIFIED'} {args.digest}")
+    return 0 if passed else EXIT_FAILED
+
+
+def _promote(args, releases, environ):
+    del environ
+    for move in releases.promote(args.digest, args.tag, args.version_tag):
+        print(f"{move.reference} -> {move.digest}")
+    return 0
+
+
+def _rollback(args, releases, environ):
+    del environ
+    move = releases.rollback(args.tag)
+    print(f"{move.reference} -> {move.digest} (was {move.previous})")
+    return 0
+
+
+def _history(args, releases, environ):
+    del environ
     records = releases.records()
     if args.json:
         for entry in records:
@@ -295,6 +319,11 @@ def run(args, environ):
     else:
         print(_table(records))
     return 0
+
+
+_COMMANDS = {"publish": _publish, "validate": _validate,
+             "attest-reproducible": _attest_reproducible, "verify": _verify,
+             "promote": _promote, "rollback": _rollback, "history": _history}
 
 
 def main(argv=None, environ=None):

@@ -42,8 +42,8 @@ def _model(labels):
     return {"name": labels.get("io.modelship.model.name") or "model", "sha256": version}
 
 
-def of_build(archive, report_path, spec, settings, environ):
-    """The SLSA v1 provenance predicate of the build that wrote `archive`."""
+def of_build(report_path, spec, settings, environ):
+    """The SLSA v1 provenance predicate of the build whose report is `report_path`."""
     from tools.trust import provenance  # pylint: disable=import-outside-toplevel
     try:
         with open(report_path, encoding="utf-8") as text:

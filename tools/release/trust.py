@@ -241,9 +241,10 @@ class Trust:
         (tools/image/repro.py --result): the digest a clean independent rebuild gave
         equals the shipped build's. The image need not be pushed yet: the attestation
         is stored under its digest's `.att` tag, where promote looks for it."""
-        from tools.trust import cosign, dsse, provenance  # pylint: disable=import-outside-toplevel
-        from tools.trust.errors import TrustError  # pylint: disable=import-outside-toplevel
-        from tools.release import provenance as release_provenance  # pylint: disable=import-outside-toplevel
+        # pylint: disable=import-outside-toplevel
+        from tools.trust import cosign, dsse, provenance
+        from tools.trust.errors import TrustError
+        from tools.release import provenance as release_provenance
         if not self.trust.cosign_key:
             raise errors.UsageError("attesting reproducibility needs the signing key: set "
                                     "MODELSHIP_COSIGN_KEY and MODELSHIP_COSIGN_PASSWORD")
@@ -375,8 +376,9 @@ class Trust:
                 f"{(rebuild.get('builder') or {}).get('id')})")
 
     def _verify_model(self, pushed, predicate, public_key):
-        from cryptography.hazmat.primitives import serialization  # pylint: disable=import-outside-toplevel
-        from tools.trust import model  # pylint: disable=import-outside-toplevel
+        # pylint: disable=import-outside-toplevel
+        from cryptography.hazmat.primitives import serialization
+        from tools.trust import model
         path = _model_path(pushed)
         data = pushed.file(path)
         digest = hashlib.sha256(data).hexdigest()

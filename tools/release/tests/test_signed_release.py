@@ -136,6 +136,7 @@ class Repo:
 
 @pytest.fixture(name="repo")
 def fixture_repo(registry, cosign_keys, request):
+    """A fresh repository of the real registry per test."""
     name = "signed/t" + hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:12]
     return Repo(registry, name, cosign_keys)
 
@@ -294,7 +295,7 @@ def test_rollback_refuses_a_previous_release_that_no_longer_verifies(capsys, rep
     assert repo.client.resolve("stable") == second
 
 
-def test_validate_reports_the_signature_checks(capsys, repo):
+def test_validate_reports_the_signature_checks(repo):
     digest = repo.candidate("validate", sign=False)
     checks = repo.trust().checks(image_lib.Pushed(repo.client, digest))
     assert [c.name for c in checks if not c.ok][0] == "cosign signature"
@@ -319,14 +320,14 @@ def test_deploy_runs_only_verified_images(capsys, repo, tmp_path):
     status, kubectl = _deploy(repo, tmp_path, "deploy", "--image", f"{base}@{bad}")
     err = capsys.readouterr().err
     assert status == 1 and bad in err and "cosign signature" in err, err
-    assert kubectl.calls == []
+    assert not kubectl.calls
     status, kubectl = _deploy(repo, tmp_path, "deploy", "--image", f"{base}@{good}")
     assert status == 0, capsys.readouterr().err
     assert kubectl.calls and kubectl.calls[0][0] == "apply"
     # A canary of an unsigned image starts nothing and leaves stable alone.
     status, kubectl = _deploy(repo, tmp_path, "canary", "--image", f"{base}@{bad}",
                               "--weight", "10")
-    assert status == 1 and kubectl.calls == []
+    assert status == 1 and not kubectl.calls
     capsys.readouterr()
     status, _ = _deploy(repo, tmp_path, "status")
     tracks = json.loads(capsys.readouterr().out)["tracks"]
