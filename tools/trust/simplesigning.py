@@ -76,6 +76,9 @@ def write_registries_d(directory, registry, lookaside_url, staging_dir=None):
         raise TrustError(f"lookaside URL {lookaside_url!r} must start with https://, http:// "
                          f"or file://")
     os.makedirs(directory, exist_ok=True)
+    # No trailing slash: skopeo appends "/<repository>@..." and some static hosts
+    # (object storage) do not merge the resulting "//".
+    lookaside_url = lookaside_url.rstrip("/")
     lines = ["# Where containers' simple signatures of this registry live (containers-",
              "# registries.d(5)). Written by tools/trust/simplesigning.py.",
              "docker:", f"  {registry}:", f"    lookaside: {lookaside_url}"]
@@ -410,9 +413,12 @@ _REASONS = (
     ("not signed by",
      "signed by another key"),
     ("no valid openpgp data", "the signature is not OpenPGP data (corrupt or tampered)"),
+    ("unexpected gpg signature count",
+     "the signature file holds no valid GPG signature (corrupt or tampered)"),
     ("does not match", "the signature is for another manifest digest"),
-    ("reading signature", "the lookaside is unreachable"),
-    ("connection refused", "a server is unreachable (connection refused)"),
+    ("/signature-", "the lookaside server is unreachable or failing; check it and the "
+                    "lookaside URL in registries.d"),
+    ("connection refused", "the registry is unreachable (connection refused)"),
 )
 
 
@@ -420,8 +426,8 @@ def _reason(output, fingerprint=None):
     """skopeo's failure output, translated when known, with its own last line."""
     text = output.lower()
     last = _last_line(output)
-    for sign, meaning in _REASONS:
-        if sign in text:
+    for needle, meaning in _REASONS:
+        if needle in text:
             return f"{meaning} (skopeo: {last})"
     if fingerprint and "signature by key" in text:
         return f"signed by another key than {fingerprint} (skopeo: {last})"
@@ -434,4 +440,7 @@ def _last_line(output):
         return "no output"
     line = lines[-1]
     match = re.search(r'msg="(.*)"\s*$', line)
-    return (match.group(1) if match else line)[:400]
+    line = match.group(1) if match else line
+    # gpgme's struct dumps (timestamps, error codes) say nothing more to a reader.
+    line = re.sub(r":? ?gpgme\.Signature\{.*", "", line).replace('\\"', '"')
+    return line[:400]
