@@ -256,7 +256,7 @@ def verify(*, registry, repository, digest, public_key_file, registries_d, tls,
         public = text.read()
     reasons = []
     with Keyring() as keyring, tempfile.TemporaryDirectory(prefix="modelship-verify-") as tmp:
-        fpr = keyring.import_public_key(public)
+        fprs = keyring.import_public_keys(public)
         manifest_file = os.path.join(tmp, "manifest.json")
         with open(manifest_file, "wb") as out:
             out.write(manifest)
@@ -272,12 +272,17 @@ def verify(*, registry, repository, digest, public_key_file, registries_d, tls,
             sig_file = os.path.join(tmp, name)
             with open(sig_file, "wb") as out:
                 out.write(signature)
-            proc = _run([SKOPEO, "standalone-verify", manifest_file, claimed, fpr, sig_file],
-                        keyring.env(), SMALL_TIMEOUT_S, f"verifying {where}")
-            if proc.returncode == 0:
-                return
-            reasons.append(f"{name}: {_reason(proc.stdout, fpr)}")
-    raise TrustError(f"{where}: no valid signature by key {fpr} for {expected}: "
+            # A file of several keys (a rotation) accepts a signature by any of them.
+            for fpr in fprs:
+                proc = _run([SKOPEO, "standalone-verify", manifest_file, claimed, fpr,
+                             sig_file], keyring.env(), SMALL_TIMEOUT_S, f"verifying {where}")
+                if proc.returncode == 0:
+                    return
+                if "expected fingerprint" in proc.stdout.lower() and len(fprs) > 1:
+                    continue  # signed by another of the keys: try it
+                reasons.append(f"{name}: {_reason(proc.stdout)}")
+                break
+    raise TrustError(f"{where}: no valid signature by key {', '.join(fprs)} for {expected}: "
                      + "; ".join(reasons))
 
 
@@ -415,6 +420,7 @@ _REASONS = (
     ("no valid openpgp data", "the signature is not OpenPGP data (corrupt or tampered)"),
     ("unexpected gpg signature count",
      "the signature file holds no valid GPG signature (corrupt or tampered)"),
+    ("expected fingerprint", "signed by another key"),
     ("does not match", "the signature is for another manifest digest"),
     ("/signature-", "the lookaside server is unreachable or failing; check it and the "
                     "lookaside URL in registries.d"),
@@ -422,15 +428,13 @@ _REASONS = (
 )
 
 
-def _reason(output, fingerprint=None):
+def _reason(output):
     """skopeo's failure output, translated when known, with its own last line."""
     text = output.lower()
     last = _last_line(output)
     for needle, meaning in _REASONS:
         if needle in text:
             return f"{meaning} (skopeo: {last})"
-    if fingerprint and "signature by key" in text:
-        return f"signed by another key than {fingerprint} (skopeo: {last})"
     return last
 
 

@@ -189,6 +189,16 @@ def test_tag_identity_signature_verifies(site, repo, keys, check):
     run_check(check, site, repo, keys["release"])
 
 
+@VERIFIERS
+def test_a_key_file_of_two_keys_accepts_either(site, repo, keys, check, tmp_path):
+    # Rotation: clients hold the old and the new public key in one file for a while.
+    both = tmp_path / "both.pub.asc"
+    both.write_bytes(b"".join(open_bytes(keys[k].public_file) for k in ("release", "other")))
+    sign(site, repo, keys["other"])
+    upload(site)
+    run_check(check, site, repo, keys["release"]._replace(public_file=str(both)))
+
+
 # --- refused ----------------------------------------------------------------------------
 
 def assert_refused(excinfo, digest, *reasons):
@@ -433,6 +443,12 @@ def test_registries_d_round_trip(tmp_path):
         "lookaside": "https://sigs.example", "lookaside-staging": f"file://{tmp_path}/s"}
     with pytest.raises(TrustError, match="no lookaside for other.example/team/app"):
         simplesigning.read_registries_d(folder, "other.example", "team/app")
+
+
+def open_bytes(path):
+    """A file's bytes."""
+    with open(path, "rb") as data:
+        return data.read()
 
 
 def open_text(path):
