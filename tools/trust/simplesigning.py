@@ -294,6 +294,10 @@ def verify_policy(*, registry, repository, digest, public_key_file, registries_d
     _check_digest(digest)
     where = f"{registry}/{repository}@{digest}"
     flag = "true" if tls else "false"
+    # skopeo would wait on a lookaside that accepts connections and never answers for
+    # as long as the whole copy may take: ask it first, with a short timeout.
+    lookaside = read_registries_d(registries_d, registry, repository)["lookaside"]
+    _fetch_signatures(lookaside, repository, digest, where, limit=1)
     with tempfile.TemporaryDirectory(prefix="modelship-verify-") as tmp:
         policy = write_policy(os.path.join(tmp, "policy.json"), public_key_file, identity,
                               scope=f"{registry}/{repository}")
@@ -325,10 +329,11 @@ def _signature_url(lookaside, repository, digest, number):
     return f"{lookaside.rstrip('/')}/{_signature_dir(repository, digest)}/signature-{number}"
 
 
-def _fetch_signatures(lookaside, repository, digest, where):
-    """The bytes of signature-1, signature-2, ... until the first that does not exist."""
+def _fetch_signatures(lookaside, repository, digest, where, limit=MAX_SIGNATURES + 1):
+    """The bytes of signature-1, signature-2, ... until the first that does not exist
+    (at most `limit` of them)."""
     found = []
-    for number in range(1, MAX_SIGNATURES + 2):
+    for number in range(1, limit + 1):
         url = _signature_url(lookaside, repository, digest, number)
         if number > MAX_SIGNATURES:
             raise TrustError(f"{where}: more than {MAX_SIGNATURES} signatures at the lookaside "
@@ -348,8 +353,8 @@ def _fetch_signatures(lookaside, repository, digest, where):
                 return found
             raise TrustError(f"cannot verify {where}: the lookaside answered {err.code} for "
                              f"{url}") from err
-        except (urllib.error.URLError, OSError) as err:
-            reason = getattr(err, "reason", err)
+        except (urllib.error.URLError, OSError) as err:  # TimeoutError is an OSError
+            reason = getattr(err, "reason", err) or "timed out"
             raise TrustError(f"cannot verify {where}: the lookaside {lookaside} is unreachable "
                              f"({reason}); check the lookaside server and its URL in "
                              f"registries.d") from err

@@ -12,6 +12,7 @@ import io
 import json
 import os
 import shutil
+import socket
 import stat
 import subprocess
 import secrets
@@ -304,6 +305,22 @@ def test_lookaside_down_is_a_clear_error_not_a_hang(site, repo, keys, check):
         run_check(check, site, repo, keys["release"])
     assert time.monotonic() - start < 30
     assert_refused(excinfo, repo["digest"], "unreachable", "connection refused")
+
+
+@VERIFIERS
+def test_lookaside_that_never_answers_times_out(site, repo, keys, check, monkeypatch):
+    # A server that accepts connections (the kernel's backlog) and never answers.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        simplesigning.write_registries_d(site["registries_d"], repo["registry"],
+                                         f"http://127.0.0.1:{silent.getsockname()[1]}")
+        monkeypatch.setattr(simplesigning, "FETCH_TIMEOUT_S", 1)
+        start = time.monotonic()
+        with pytest.raises(TrustError) as excinfo:
+            run_check(check, site, repo, keys["release"])
+        assert time.monotonic() - start < 15
+    assert_refused(excinfo, repo["digest"], "unreachable")
 
 
 def test_a_tag_is_refused_as_digest(site, repo, keys):
