@@ -216,7 +216,8 @@ def sign(*, registry, repository, digest, fingerprint, keyring, registries_d, tl
         raise TrustError(f"signing {registry}/{repository}@{digest} wrote manifest {written}: "
                          f"the image digest changed; the signature is not valid for {digest}")
     after = _mtimes(folder)
-    new = sorted(p for p, m in after.items() if before.get(p) != m)
+    new = sorted((p for p, m in after.items() if before.get(p) != m),
+                 key=lambda p: int(p.rsplit("-", 1)[1]))
     if not new:
         raise TrustError(f"skopeo signed {digest} but wrote no signature under {folder}: "
                          f"check the lookaside-staging of {registry} in {registries_d}")
@@ -229,7 +230,7 @@ def _mtimes(folder):
     except OSError:
         return {}
     return {os.path.join(folder, n): os.stat(os.path.join(folder, n)).st_mtime_ns
-            for n in names if n.startswith("signature-")}
+            for n in names if re.match(r"^signature-[0-9]+$", n)}
 
 
 # --- verification -----------------------------------------------------------------
