@@ -55,9 +55,11 @@ class Keyring:
         """Stops the keyring's gpg-agent and removes the folder (keys, passphrase files)."""
         if self.home is None:
             return
-        self._kill_agent()
-        shutil.rmtree(self.home, ignore_errors=True)
-        self.home = None
+        try:
+            self._kill_agent()
+        finally:  # the keys and passphrase files go whatever happened to the agent
+            shutil.rmtree(self.home, ignore_errors=True)
+            self.home = None
 
     def _kill_agent(self):
         subprocess.run([GPGCONF, "--homedir", self.home, "--kill", "gpg-agent"],

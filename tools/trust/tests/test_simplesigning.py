@@ -381,12 +381,7 @@ def test_passphrase_never_in_argv_environment_or_output(site, repo, keys, tmp_pa
 
     def sample():
         while not done.is_set():
-            for pid in os.listdir("/proc"):
-                try:
-                    with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
-                        seen.add(cmdline.read())
-                except OSError:
-                    pass
+            seen.update(command_lines())
             time.sleep(0.005)
 
     sampler = threading.Thread(target=sample)
@@ -438,6 +433,19 @@ def test_keyring_is_private_and_removed(keys):
         assert os.path.dirname(pfile) == home
         assert stat.S_IMODE(os.stat(pfile).st_mode) == 0o600
     assert not os.path.exists(home)
+    assert not [cmd for cmd in command_lines() if home.encode() in cmd]  # no agent left
+
+
+def command_lines():
+    """Every process's /proc/PID/cmdline."""
+    lines = []
+    for pid in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                lines.append(cmdline.read())
+        except OSError:
+            pass
+    return lines
 
 
 def test_import_refuses_what_is_not_a_key():
