@@ -55,9 +55,11 @@ class Keyring:
         """Stops the keyring's gpg-agent and removes the folder (keys, passphrase files)."""
         if self.home is None:
             return
-        self._kill_agent()
-        shutil.rmtree(self.home, ignore_errors=True)
-        self.home = None
+        try:
+            self._kill_agent()
+        finally:  # the keys and passphrase files go whatever happened to the agent
+            shutil.rmtree(self.home, ignore_errors=True)
+            self.home = None
 
     def _kill_agent(self):
         subprocess.run([GPGCONF, "--homedir", self.home, "--kill", "gpg-agent"],
@@ -134,9 +136,14 @@ class Keyring:
         return fpr
 
     def import_public_key(self, armored):
-        """Imports an ASCII-armored public key; returns its fingerprint."""
-        fprs = self._import(armored, what="public key")
-        return fprs[0]
+        """Imports an ASCII-armored public key; returns its fingerprint (the first, if
+        the data holds several: import_public_keys returns them all)."""
+        return self.import_public_keys(armored)[0]
+
+    def import_public_keys(self, armored):
+        """Imports ASCII-armored public keys (one or more, concatenated, as a key
+        rotation's policy keyPath holds them); returns their fingerprints."""
+        return self._import(armored, what="public key")
 
     def _import(self, armored, what):
         if isinstance(armored, str):

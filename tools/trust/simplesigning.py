@@ -76,6 +76,9 @@ def write_registries_d(directory, registry, lookaside_url, staging_dir=None):
         raise TrustError(f"lookaside URL {lookaside_url!r} must start with https://, http:// "
                          f"or file://")
     os.makedirs(directory, exist_ok=True)
+    # No trailing slash: skopeo appends "/<repository>@..." and some static hosts
+    # (object storage) do not merge the resulting "//".
+    lookaside_url = lookaside_url.rstrip("/")
     lines = ["# Where containers' simple signatures of this registry live (containers-",
              "# registries.d(5)). Written by tools/trust/simplesigning.py.",
              "docker:", f"  {registry}:", f"    lookaside: {lookaside_url}"]
@@ -213,7 +216,8 @@ def sign(*, registry, repository, digest, fingerprint, keyring, registries_d, tl
         raise TrustError(f"signing {registry}/{repository}@{digest} wrote manifest {written}: "
                          f"the image digest changed; the signature is not valid for {digest}")
     after = _mtimes(folder)
-    new = sorted(p for p, m in after.items() if before.get(p) != m)
+    new = sorted((p for p, m in after.items() if before.get(p) != m),
+                 key=lambda p: int(p.rsplit("-", 1)[1]))
     if not new:
         raise TrustError(f"skopeo signed {digest} but wrote no signature under {folder}: "
                          f"check the lookaside-staging of {registry} in {registries_d}")
@@ -226,7 +230,7 @@ def _mtimes(folder):
     except OSError:
         return {}
     return {os.path.join(folder, n): os.stat(os.path.join(folder, n)).st_mtime_ns
-            for n in names if n.startswith("signature-")}
+            for n in names if re.match(r"^signature-[0-9]+$", n)}
 
 
 # --- verification -----------------------------------------------------------------
@@ -253,7 +257,7 @@ def verify(*, registry, repository, digest, public_key_file, registries_d, tls,
         public = text.read()
     reasons = []
     with Keyring() as keyring, tempfile.TemporaryDirectory(prefix="modelship-verify-") as tmp:
-        fpr = keyring.import_public_key(public)
+        fprs = keyring.import_public_keys(public)
         manifest_file = os.path.join(tmp, "manifest.json")
         with open(manifest_file, "wb") as out:
             out.write(manifest)
@@ -269,12 +273,17 @@ def verify(*, registry, repository, digest, public_key_file, registries_d, tls,
             sig_file = os.path.join(tmp, name)
             with open(sig_file, "wb") as out:
                 out.write(signature)
-            proc = _run([SKOPEO, "standalone-verify", manifest_file, claimed, fpr, sig_file],
-                        keyring.env(), SMALL_TIMEOUT_S, f"verifying {where}")
-            if proc.returncode == 0:
-                return
-            reasons.append(f"{name}: {_reason(proc.stdout, fpr)}")
-    raise TrustError(f"{where}: no valid signature by key {fpr} for {expected}: "
+            # A file of several keys (a rotation) accepts a signature by any of them.
+            for fpr in fprs:
+                proc = _run([SKOPEO, "standalone-verify", manifest_file, claimed, fpr,
+                             sig_file], keyring.env(), SMALL_TIMEOUT_S, f"verifying {where}")
+                if proc.returncode == 0:
+                    return
+                if "expected fingerprint" in proc.stdout.lower() and len(fprs) > 1:
+                    continue  # signed by another of the keys: try it
+                reasons.append(f"{name}: {_reason(proc.stdout)}")
+                break
+    raise TrustError(f"{where}: no valid signature by key {', '.join(fprs)} for {expected}: "
                      + "; ".join(reasons))
 
 
@@ -286,6 +295,10 @@ def verify_policy(*, registry, repository, digest, public_key_file, registries_d
     _check_digest(digest)
     where = f"{registry}/{repository}@{digest}"
     flag = "true" if tls else "false"
+    # skopeo would wait on a lookaside that accepts connections and never answers for
+    # as long as the whole copy may take: ask it first, with a short timeout.
+    lookaside = read_registries_d(registries_d, registry, repository)["lookaside"]
+    _fetch_signatures(lookaside, repository, digest, where, limit=1)
     with tempfile.TemporaryDirectory(prefix="modelship-verify-") as tmp:
         policy = write_policy(os.path.join(tmp, "policy.json"), public_key_file, identity,
                               scope=f"{registry}/{repository}")
@@ -317,10 +330,11 @@ def _signature_url(lookaside, repository, digest, number):
     return f"{lookaside.rstrip('/')}/{_signature_dir(repository, digest)}/signature-{number}"
 
 
-def _fetch_signatures(lookaside, repository, digest, where):
-    """The bytes of signature-1, signature-2, ... until the first that does not exist."""
+def _fetch_signatures(lookaside, repository, digest, where, limit=MAX_SIGNATURES + 1):
+    """The bytes of signature-1, signature-2, ... until the first that does not exist
+    (at most `limit` of them)."""
     found = []
-    for number in range(1, MAX_SIGNATURES + 2):
+    for number in range(1, limit + 1):
         url = _signature_url(lookaside, repository, digest, number)
         if number > MAX_SIGNATURES:
             raise TrustError(f"{where}: more than {MAX_SIGNATURES} signatures at the lookaside "
@@ -340,8 +354,8 @@ def _fetch_signatures(lookaside, repository, digest, where):
                 return found
             raise TrustError(f"cannot verify {where}: the lookaside answered {err.code} for "
                              f"{url}") from err
-        except (urllib.error.URLError, OSError) as err:
-            reason = getattr(err, "reason", err)
+        except (urllib.error.URLError, OSError) as err:  # TimeoutError is an OSError
+            reason = getattr(err, "reason", err) or "timed out"
             raise TrustError(f"cannot verify {where}: the lookaside {lookaside} is unreachable "
                              f"({reason}); check the lookaside server and its URL in "
                              f"registries.d") from err
@@ -410,21 +424,23 @@ _REASONS = (
     ("not signed by",
      "signed by another key"),
     ("no valid openpgp data", "the signature is not OpenPGP data (corrupt or tampered)"),
+    ("unexpected gpg signature count",
+     "the signature file holds no valid GPG signature (corrupt or tampered)"),
+    ("expected fingerprint", "signed by another key"),
     ("does not match", "the signature is for another manifest digest"),
-    ("reading signature", "the lookaside is unreachable"),
-    ("connection refused", "a server is unreachable (connection refused)"),
+    ("/signature-", "the lookaside server is unreachable or failing; check it and the "
+                    "lookaside URL in registries.d"),
+    ("connection refused", "the registry is unreachable (connection refused)"),
 )
 
 
-def _reason(output, fingerprint=None):
+def _reason(output):
     """skopeo's failure output, translated when known, with its own last line."""
     text = output.lower()
     last = _last_line(output)
-    for sign, meaning in _REASONS:
-        if sign in text:
+    for needle, meaning in _REASONS:
+        if needle in text:
             return f"{meaning} (skopeo: {last})"
-    if fingerprint and "signature by key" in text:
-        return f"signed by another key than {fingerprint} (skopeo: {last})"
     return last
 
 
@@ -434,4 +450,7 @@ def _last_line(output):
         return "no output"
     line = lines[-1]
     match = re.search(r'msg="(.*)"\s*$', line)
-    return (match.group(1) if match else line)[:400]
+    line = match.group(1) if match else line
+    # gpgme's struct dumps (timestamps, error codes) say nothing more to a reader.
+    line = re.sub(r":? ?gpgme\.Signature\{.*", "", line).replace('\\"', '"')
+    return line[:400]
