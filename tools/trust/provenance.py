@@ -137,7 +137,8 @@ def resolved_dependencies(workspace, *, source_url, git_sha, model=None):
     return deps
 
 
-def slsa_provenance(*, image_name, digest, repository, git_sha, source_url, target,  # pylint: disable=too-many-arguments
+# pylint: disable-next=too-many-arguments
+def slsa_provenance(*, image_name, digest, repository, git_sha, source_url, target,
                     builder_id, invocation_id, started_on, finished_on, workspace,
                     model=None):
     """An in-toto Statement v1 with a SLSA v1 provenance predicate for one image.

@@ -40,7 +40,9 @@ import uuid
 
 # Run as a script from the repository root in the image's dev stage, like finalize.py.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-from tools.trust.errors import TrustError  # noqa: E402  pylint: disable=wrong-import-position
+from tools.trust import errors  # noqa: E402  pylint: disable=wrong-import-position
+
+TrustError = errors.TrustError
 
 INPUTS_FORMAT = 1
 # Where the production image carries its SBOM (the Dockerfile copies it there).
@@ -432,8 +434,9 @@ def inventory(inputs, *, site, lock, wheels_dir, app, model_dir):
     """Every component of the image: the host's inputs checked and completed with what is
     installed. The one data both formats are written from."""
     if not isinstance(inputs, dict) or inputs.get("format") != INPUTS_FORMAT:
+        found = inputs.get("format") if isinstance(inputs, dict) else inputs
         raise TrustError(f"SBOM inputs: format {INPUTS_FORMAT} expected (written by "
-                         f"tools/image/build.py), got {inputs.get('format') if isinstance(inputs, dict) else inputs!r}")
+                         f"tools/image/build.py), got {found!r}")
     image, model = inputs["image"], inputs["model"]
     components = [{"kind": "deb", "name": p["name"], "version": p["version"],
                    "sha256": p["sha256"], "purl": deb_purl(p["name"], p["version"], p["arch"]),
@@ -638,13 +641,12 @@ def write(inv, out_dir):
     """Writes <image>.spdx.json and <image>.cdx.json into `out_dir`; returns their paths
     (in that order)."""
     os.makedirs(out_dir, exist_ok=True)
-    paths = []
-    for suffix, render in ((".spdx.json", spdx_document), (".cdx.json", cyclonedx_document)):
-        path = os.path.join(out_dir, inv["image"]["name"] + suffix)
+    spdx_path = os.path.join(out_dir, inv["image"]["name"] + ".spdx.json")
+    cdx_path = os.path.join(out_dir, inv["image"]["name"] + ".cdx.json")
+    for path, render in ((spdx_path, spdx_document), (cdx_path, cyclonedx_document)):
         with open(path, "wb") as out:
             out.write(dumps(render(inv)))
-        paths.append(path)
-    return paths
+    return spdx_path, cdx_path
 
 
 # --- Reading one back: the summary ---------------------------------------------------
