@@ -54,6 +54,8 @@ NOASSERTION = "NOASSERTION"
 # anything is downloaded from.
 NAMESPACE = "https://modelship.dev/sbom"
 TOOL = "modelship tools/trust/sbom.py"
+# How many licences a summary lists (the rest are counted).
+SUMMARY_LICENCES = 12
 
 # --- Licences -------------------------------------------------------------------
 
@@ -392,7 +394,7 @@ def wheel_components(site, lock, wheels_dir):
                              f"lock {lock} pins; the image build places them there")
         components.append({
             "kind": "wheel", "name": name, "version": version, "sha256": chosen[0][1],
-            "purl": f"pkg:pypi/{name}@{version}", "file": chosen[0][0],
+            "purl": f"pkg:pypi/{name}@{version}", "wheel": chosen[0][0],
             "license": wheel_license(installed[name][1]),
         })
     return components
@@ -527,6 +529,8 @@ def spdx_document(inv):
             package["supplier"] = f"Organization: {component['supplier']}"
         if component.get("file"):
             package["comment"] += f"; path: {component['file']}"
+        if component.get("wheel"):
+            package["packageFileName"] = component["wheel"]
         if component.get("description"):
             package["description"] = component["description"]
         packages.append(package)
@@ -580,8 +584,10 @@ def _cdx_component(component):
     entry = {"type": _CDX_TYPE[component["kind"]], "bom-ref": _bom_ref(component),
              "name": component["name"], "version": component["version"],
              "properties": [{"name": "modelship:kind", "value": component["kind"]}]}
-    if component.get("file"):
-        entry["properties"].append({"name": "modelship:path", "value": component["file"]})
+    for field in ("file", "wheel"):
+        if component.get(field):
+            entry["properties"].append({"name": f"modelship:{'path' if field == 'file' else field}",
+                                        "value": component[field]})
     if component.get("sha256"):
         entry["hashes"] = [{"alg": "SHA-256", "content": component["sha256"]}]
     if component.get("purl"):
@@ -663,6 +669,7 @@ def read_components(doc):
             checksums = {c["algorithm"]: c["checksumValue"] for c in package.get("checksums", [])}
             found.append({"kind": kind, "name": package["name"],
                           "version": package.get("versionInfo", ""),
+                          "description": package.get("description", ""),
                           "license": package.get("licenseDeclared", NOASSERTION),
                           "sha256": checksums.get("SHA256", "")})
         return found
@@ -674,6 +681,7 @@ def read_components(doc):
                                 or e["license"].get("name", "") for e in licenses)
             found.append({"kind": props.get("modelship:kind", component["type"]),
                           "name": component["name"], "version": component.get("version", ""),
+                          "description": component.get("description", ""),
                           "license": text or NOASSERTION,
                           "sha256": next((h["content"] for h in component.get("hashes", [])
                                           if h["alg"] == "SHA-256"), "")})
@@ -700,14 +708,22 @@ def summary(doc):
     for component in components:
         for ident in _ids(component["license"]) or [NOASSERTION]:
             licences[ident] = licences.get(ident, 0) + 1
-    lines.append("licences (components declaring each):")
-    for ident, count in sorted(licences.items(), key=lambda item: (-item[1], item[0])):
+    ranked = sorted(licences.items(), key=lambda item: (-item[1], item[0]))
+    lines.append(f"licences: {len(ranked)} distinct; the most declared (components):")
+    for ident, count in ranked[:SUMMARY_LICENCES]:
         lines.append(f"  {count:4}  {ident}")
+    rest = ranked[SUMMARY_LICENCES:]
+    if rest:
+        refs = sum(1 for ident, _ in rest if ident.startswith("LicenseRef-"))
+        lines.append(f"  ... and {len(rest)} more ({refs} of them LicenseRef-)")
     for component in components:
         if component["kind"] == "model":
             lines.append(f"model: {component['name']} sha256:{component['sha256']}")
+            if component["description"]:
+                lines.append(f"  {component['description']}")
         if component["kind"] == "model-source":
-            lines.append(f"  converted from: {component['name']} {component['version']}")
+            lines.append(f"  converted from: {component['name']} {component['version']}"
+                         + (f" sha256:{component['sha256']}" if component["sha256"] else ""))
     return "\n".join(lines)
 
 
