@@ -24,13 +24,13 @@ Files: lib/*
 Copyright: 2021 Someone Else
 License: Expat
 """
-WORKSPACE = """pypi_files(
+WORKSPACE = f"""pypi_files(
     name = "toy_source",
     python_interpreter = PYTHON3,
     requirement = "toy-weights==1.2",
-    sha256 = "%s",
+    sha256 = "{"cd" * 32}",
 )
-""" % ("cd" * 32)
+"""
 SPEC = {
     "spec_version": build.SPEC_VERSION, "image_name": "modelship-toy",
     "handler": "services.toy.handler:ToyHandler", "served_name": "toy",
