@@ -29,6 +29,7 @@ The production image carries both at /var/lib/db/sbom/<image>.spdx.json and
 import argparse
 import email.parser
 import hashlib
+import io
 import json
 import os
 import re
@@ -36,6 +37,7 @@ import subprocess
 import sys
 import tarfile
 import time
+import urllib.parse
 import uuid
 
 # Run as a script from the repository root in the image's dev stage, like finalize.py.
@@ -251,7 +253,6 @@ def deb_docs(deb):
                          f"{proc.stderr.decode(errors='replace').strip()}; delete it from the "
                          f"cache and build again")
     found = {}
-    import io  # pylint: disable=import-outside-toplevel
     with tarfile.open(fileobj=io.BytesIO(proc.stdout), mode="r:") as tar:
         for member in tar:
             name = member.name.lstrip("./")
@@ -428,7 +429,6 @@ def deb_purl(name, version, arch):
 
 
 def _quote(text):
-    import urllib.parse  # pylint: disable=import-outside-toplevel
     return urllib.parse.quote(text, safe=":")
 
 
