@@ -49,4 +49,5 @@ PY_BINARIES = [
     "//tools/image:rootfs",
     "//tools/release:release",
     "//tools/tests:py_binaries.update",
+    "//tools/trust:sbom",
 ]
