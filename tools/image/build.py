@@ -47,7 +47,7 @@ import urllib.parse
 from tools import cli
 from tools.containers import runtime
 from tools.image import labels as labels_lib
-from tools.image import progress
+from tools.image import progress, sbom_inputs
 
 # The image's sources come from two places, which are one in this repository:
 #   - modelship's: the serving runtime, the inference library and what the
@@ -138,10 +138,8 @@ class Spec:  # pylint: disable=too-many-instance-attributes
     packages: tuple = ()
     tests: tuple = ()
     stdlib_modules: SpecFile = None  # the stdlib modules' list; None: the default image's
-    # Where the model comes from, for the SBOM: the target that builds it, and a package
-    # URL of the published files it was converted from ('' when trained here).
-    model_target: str = ""
-    model_source: str = ""
+    model_target: str = ""  # the model's Bazel target and the package URL of what it is
+    model_source: str = ""  # converted from ('' when trained here): for the SBOM
 
     @property
     def model_in_image(self):
@@ -270,11 +268,6 @@ def parse_spec(doc, source="the spec"):
                                    and "/" not in model_file and model_file not in (".", "..")):
         errors.append(f"field 'model' must have a 'file' (its file name in the image), got "
                       f"{model_file!r}")
-    model_source = doc.get("model_source") or ""
-    if not isinstance(model_source, str) or (model_source and not model_source.startswith(
-            "pkg:")):
-        errors.append(f"field 'model_source' must be a package URL (pkg:<type>/<name>@"
-                      f"<version>) or empty, got {model_source!r}")
     labels = doc.get("labels", {})
     if not isinstance(labels, dict) or not all(isinstance(k, str) and isinstance(v, str)
                                                for k, v in labels.items()):
@@ -300,9 +293,8 @@ def parse_spec(doc, source="the spec"):
                 task=task, locks=tuple(lock_entries), packages=folders["packages"],
                 tests=folders["tests"],
                 stdlib_modules=files["stdlib_modules"],
-                model_target=(doc.get("model") or {}).get("label", "") if isinstance(
-                    doc.get("model"), dict) else "",
-                model_source=model_source if isinstance(model_source, str) else "")
+                model_target=str(doc["model"].get("label", "")),
+                model_source=str(doc.get("model_source") or ""))
 
 
 def read_spec(path):
@@ -727,38 +719,6 @@ def prepare_sources(workspace, ctx, spec, model):
     normalize_modes(ctx)
 
 
-def prepare_sbom_inputs(framework, workspace, ctx, spec, model, stamped):
-    """sbom/inputs.json: what only this side knows for the image's SBOM (the Debian
-    packages of the production root filesystem with their licences, read from the
-    .deb files; the model and where it comes from; the commit). The dev stage
-    completes it with what is installed (tools/trust/sbom.py generate)."""
-    from inference import artifact  # pylint: disable=import-outside-toplevel
-    from tools.trust import provenance, sbom  # pylint: disable=import-outside-toplevel
-    from tools.trust.errors import TrustError  # pylint: disable=import-outside-toplevel
-    sha, epoch, source = stamped
-    try:
-        debian = sbom.debian_packages(
-            os.path.join(framework, "third_party", "debian", "base.lock"),
-            os.path.join(cache_dir(), "debs"))
-        with open(os.path.join(workspace, "WORKSPACE"), encoding="utf-8") as text:
-            pins = provenance.workspace_pins(text.read())
-        origin = provenance.model_source(spec.model_source, pins) or ""
-        loaded = artifact.read(model)
-        inputs = sbom.context_inputs(
-            image_name=spec.image_name, revision=sha, epoch=epoch, source_url=source,
-            debian=debian,
-            model={"name": loaded.header["model"]["name"], "file": spec.model_file,
-                   "sha256": loaded.version, "target": spec.model_target or spec.model.path,
-                   "source": origin})
-    except (TrustError, OSError, KeyError, TypeError) as err:
-        raise BuildError(f"SBOM inputs: {err}") from err
-    os.makedirs(os.path.join(ctx, "sbom"), exist_ok=True)
-    with open(os.path.join(ctx, "sbom", "inputs.json"), "wb") as out:
-        out.write(sbom.dumps(inputs))
-    os.chmod(os.path.join(ctx, "sbom"), 0o755)
-    os.chmod(os.path.join(ctx, "sbom", "inputs.json"), 0o644)
-
-
 def normalize_modes(ctx):
     """0755 for folders and executables, 0644 for the rest: the umask must not leak
     into the image (COPY keeps the modes of the context)."""
@@ -1009,7 +969,8 @@ def main(argv=None):
         prepare_rootfs(framework, ctx, epoch)
         prepare_wheels(framework, ctx, spec.locks)
         prepare_sources(workspace, ctx, spec, model)
-        prepare_sbom_inputs(framework, workspace, ctx, spec, model, (sha, epoch, source))
+        sbom_inputs.prepare(ctx, framework=framework, workspace=workspace, spec=spec, model=model,
+                            debs=os.path.join(cache_dir(), "debs"), stamped=(sha, epoch, source))
         labels = labels_for(spec, (sha, epoch, dirty), model, source)
         for target in targets:
             buildah_build(ctx, target, epoch, labels, args.no_cache,
@@ -1026,7 +987,7 @@ def main(argv=None):
         log(f"done in {progress.duration(time.monotonic() - REPORTER.started)}")
         if not args.context:
             shutil.rmtree(ctx)
-    except (OSError, BuildError) as err:  # FileNotFoundError: not run by Bazel
+    except (OSError, BuildError, sbom_inputs.TrustError) as err:  # OSError: not run by Bazel
         print(f"image: {err}", file=sys.stderr)
         return 1
     return 0

@@ -51,4 +51,5 @@ PY_BINARIES = [
     "//tools/tests:py_binaries.update",
     "//tools/trust:cosign",
     "//tools/trust:model_signature",
+    "//tools/trust:sbom",
 ]

@@ -17,6 +17,7 @@ https://modelship.dev/attestations/reproducible/v1: an independent clean
 rebuild of the same commit gave the same digest.
 """
 
+import base64
 import datetime
 import hashlib
 import os
@@ -33,8 +34,10 @@ REPRODUCIBLE = "https://modelship.dev/attestations/reproducible/v1"
 # The predicate fields that differ between two runs of the same build.
 PER_RUN_FIELDS = ("runDetails.metadata.invocationId", "runDetails.metadata.startedOn",
                   "runDetails.metadata.finishedOn")
-DEBIAN_LOCK = "third_party/debian/base.lock"
-RUNTIME_LOCK = "third_party/python/runtime.txt"
+# The locks an image build reads: what production ships (base.lock, runtime.txt) and
+# what its dev stage builds with (the compiler, Cython, pip).
+DEBIAN_LOCKS = ("third_party/debian/base.lock", "third_party/debian/dev.lock")
+PYTHON_LOCKS = ("third_party/python/runtime.txt", "third_party/python/imagedev.txt")
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}\Z")
 _SHA = re.compile(r"[0-9a-f]{40}\Z")
 _RULE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\(\s*$(.*?)^\)", re.MULTILINE | re.DOTALL)
@@ -52,7 +55,6 @@ def workspace_pins(text):
         entry = {"rule": match.group(1), **attrs}
         integrity = entry.pop("integrity", "")
         if integrity.startswith("sha512-"):
-            import base64  # pylint: disable=import-outside-toplevel
             entry["sha512"] = base64.b64decode(integrity[len("sha512-"):]).hex()
         if "sha256" in entry or "sha512" in entry:
             pins.append(entry)
@@ -109,20 +111,24 @@ def _time(value, field):
 
 def resolved_dependencies(workspace, *, source_url, git_sha, model=None):
     """The resourceDescriptors of what the image was built from (sorted by name within
-    each group): the source, the wheels, the Debian packages, the pinned repositories,
-    the model artifact. `model`: {name, sha256, uri} or None."""
+    each group): the source, the wheels and the Debian packages of the locks the build
+    reads (each annotated with its lock), the pinned repositories, the model artifact.
+    `model`: {name, sha256, uri} or None."""
     deps = [{"uri": f"git+{source_url}@{git_sha}", "digest": {"gitCommit": git_sha},
              "name": "source"}]
-    for name, (version, hashes) in sorted(
-            sbom.read_python_lock(os.path.join(workspace, RUNTIME_LOCK)).items()):
-        # The lock allows one file per platform: every pinned hash is listed, the image
-        # used one of them (its SBOM names which).
-        for digest in sorted(hashes):
-            deps.append({"uri": f"pkg:pypi/{name}@{version}", "name": name,
-                         "digest": {"sha256": digest}})
-    for entry in sbom.read_debian_lock(os.path.join(workspace, DEBIAN_LOCK)):
-        deps.append({"uri": sbom.deb_purl(entry["name"], entry["version"], entry["arch"]),
-                     "name": entry["name"], "digest": {"sha256": entry["sha256"]}})
+    for lock in PYTHON_LOCKS:
+        pins = sbom.read_python_lock(os.path.join(workspace, lock))
+        for name, (version, hashes) in sorted(pins.items()):
+            # The lock allows one file per platform: every pinned hash is listed, the
+            # image used one of them (its SBOM names which).
+            for digest in sorted(hashes):
+                deps.append({"uri": f"pkg:pypi/{name}@{version}", "name": name,
+                             "digest": {"sha256": digest}, "annotations": {"lock": lock}})
+    for lock in DEBIAN_LOCKS:
+        for entry in sbom.read_debian_lock(os.path.join(workspace, lock)):
+            deps.append({"uri": sbom.deb_purl(entry["name"], entry["version"], entry["arch"]),
+                         "name": entry["name"], "digest": {"sha256": entry["sha256"]},
+                         "annotations": {"lock": lock}})
     with open(os.path.join(workspace, "WORKSPACE"), encoding="utf-8") as text:
         pins = workspace_pins(text.read())
     for pin in pins:
@@ -137,7 +143,8 @@ def resolved_dependencies(workspace, *, source_url, git_sha, model=None):
     return deps
 
 
-def slsa_provenance(*, image_name, digest, repository, git_sha, source_url, target,  # pylint: disable=too-many-arguments
+# pylint: disable-next=too-many-arguments
+def slsa_provenance(*, image_name, digest, repository, git_sha, source_url, target,
                     builder_id, invocation_id, started_on, finished_on, workspace,
                     model=None):
     """An in-toto Statement v1 with a SLSA v1 provenance predicate for one image.

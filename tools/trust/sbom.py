@@ -29,6 +29,7 @@ The production image carries both at /var/lib/db/sbom/<image>.spdx.json and
 import argparse
 import email.parser
 import hashlib
+import io
 import json
 import os
 import re
@@ -36,11 +37,14 @@ import subprocess
 import sys
 import tarfile
 import time
+import urllib.parse
 import uuid
 
 # Run as a script from the repository root in the image's dev stage, like finalize.py.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-from tools.trust.errors import TrustError  # noqa: E402  pylint: disable=wrong-import-position
+from tools.trust import errors  # noqa: E402  pylint: disable=wrong-import-position
+
+TrustError = errors.TrustError
 
 INPUTS_FORMAT = 1
 # Where the production image carries its SBOM (the Dockerfile copies it there).
@@ -52,6 +56,8 @@ NOASSERTION = "NOASSERTION"
 # anything is downloaded from.
 NAMESPACE = "https://modelship.dev/sbom"
 TOOL = "modelship tools/trust/sbom.py"
+# How many licences a summary lists (the rest are counted).
+SUMMARY_LICENCES = 12
 
 # --- Licences -------------------------------------------------------------------
 
@@ -247,7 +253,6 @@ def deb_docs(deb):
                          f"{proc.stderr.decode(errors='replace').strip()}; delete it from the "
                          f"cache and build again")
     found = {}
-    import io  # pylint: disable=import-outside-toplevel
     with tarfile.open(fileobj=io.BytesIO(proc.stdout), mode="r:") as tar:
         for member in tar:
             name = member.name.lstrip("./")
@@ -390,7 +395,7 @@ def wheel_components(site, lock, wheels_dir):
                              f"lock {lock} pins; the image build places them there")
         components.append({
             "kind": "wheel", "name": name, "version": version, "sha256": chosen[0][1],
-            "purl": f"pkg:pypi/{name}@{version}", "file": chosen[0][0],
+            "purl": f"pkg:pypi/{name}@{version}", "wheel": chosen[0][0],
             "license": wheel_license(installed[name][1]),
         })
     return components
@@ -424,7 +429,6 @@ def deb_purl(name, version, arch):
 
 
 def _quote(text):
-    import urllib.parse  # pylint: disable=import-outside-toplevel
     return urllib.parse.quote(text, safe=":")
 
 
@@ -432,8 +436,9 @@ def inventory(inputs, *, site, lock, wheels_dir, app, model_dir):
     """Every component of the image: the host's inputs checked and completed with what is
     installed. The one data both formats are written from."""
     if not isinstance(inputs, dict) or inputs.get("format") != INPUTS_FORMAT:
+        found = inputs.get("format") if isinstance(inputs, dict) else inputs
         raise TrustError(f"SBOM inputs: format {INPUTS_FORMAT} expected (written by "
-                         f"tools/image/build.py), got {inputs.get('format') if isinstance(inputs, dict) else inputs!r}")
+                         f"tools/image/build.py), got {found!r}")
     image, model = inputs["image"], inputs["model"]
     components = [{"kind": "deb", "name": p["name"], "version": p["version"],
                    "sha256": p["sha256"], "purl": deb_purl(p["name"], p["version"], p["arch"]),
@@ -524,6 +529,8 @@ def spdx_document(inv):
             package["supplier"] = f"Organization: {component['supplier']}"
         if component.get("file"):
             package["comment"] += f"; path: {component['file']}"
+        if component.get("wheel"):
+            package["packageFileName"] = component["wheel"]
         if component.get("description"):
             package["description"] = component["description"]
         packages.append(package)
@@ -577,8 +584,10 @@ def _cdx_component(component):
     entry = {"type": _CDX_TYPE[component["kind"]], "bom-ref": _bom_ref(component),
              "name": component["name"], "version": component["version"],
              "properties": [{"name": "modelship:kind", "value": component["kind"]}]}
-    if component.get("file"):
-        entry["properties"].append({"name": "modelship:path", "value": component["file"]})
+    for field in ("file", "wheel"):
+        if component.get(field):
+            entry["properties"].append({"name": f"modelship:{'path' if field == 'file' else field}",
+                                        "value": component[field]})
     if component.get("sha256"):
         entry["hashes"] = [{"alg": "SHA-256", "content": component["sha256"]}]
     if component.get("purl"):
@@ -638,13 +647,12 @@ def write(inv, out_dir):
     """Writes <image>.spdx.json and <image>.cdx.json into `out_dir`; returns their paths
     (in that order)."""
     os.makedirs(out_dir, exist_ok=True)
-    paths = []
-    for suffix, render in ((".spdx.json", spdx_document), (".cdx.json", cyclonedx_document)):
-        path = os.path.join(out_dir, inv["image"]["name"] + suffix)
+    spdx_path = os.path.join(out_dir, inv["image"]["name"] + ".spdx.json")
+    cdx_path = os.path.join(out_dir, inv["image"]["name"] + ".cdx.json")
+    for path, render in ((spdx_path, spdx_document), (cdx_path, cyclonedx_document)):
         with open(path, "wb") as out:
             out.write(dumps(render(inv)))
-        paths.append(path)
-    return paths
+    return spdx_path, cdx_path
 
 
 # --- Reading one back: the summary ---------------------------------------------------
@@ -661,6 +669,7 @@ def read_components(doc):
             checksums = {c["algorithm"]: c["checksumValue"] for c in package.get("checksums", [])}
             found.append({"kind": kind, "name": package["name"],
                           "version": package.get("versionInfo", ""),
+                          "description": package.get("description", ""),
                           "license": package.get("licenseDeclared", NOASSERTION),
                           "sha256": checksums.get("SHA256", "")})
         return found
@@ -672,6 +681,7 @@ def read_components(doc):
                                 or e["license"].get("name", "") for e in licenses)
             found.append({"kind": props.get("modelship:kind", component["type"]),
                           "name": component["name"], "version": component.get("version", ""),
+                          "description": component.get("description", ""),
                           "license": text or NOASSERTION,
                           "sha256": next((h["content"] for h in component.get("hashes", [])
                                           if h["alg"] == "SHA-256"), "")})
@@ -698,14 +708,22 @@ def summary(doc):
     for component in components:
         for ident in _ids(component["license"]) or [NOASSERTION]:
             licences[ident] = licences.get(ident, 0) + 1
-    lines.append("licences (components declaring each):")
-    for ident, count in sorted(licences.items(), key=lambda item: (-item[1], item[0])):
+    ranked = sorted(licences.items(), key=lambda item: (-item[1], item[0]))
+    lines.append(f"licences: {len(ranked)} distinct; the most declared (components):")
+    for ident, count in ranked[:SUMMARY_LICENCES]:
         lines.append(f"  {count:4}  {ident}")
+    rest = ranked[SUMMARY_LICENCES:]
+    if rest:
+        refs = sum(1 for ident, _ in rest if ident.startswith("LicenseRef-"))
+        lines.append(f"  ... and {len(rest)} more ({refs} of them LicenseRef-)")
     for component in components:
         if component["kind"] == "model":
             lines.append(f"model: {component['name']} sha256:{component['sha256']}")
+            if component["description"]:
+                lines.append(f"  {component['description']}")
         if component["kind"] == "model-source":
-            lines.append(f"  converted from: {component['name']} {component['version']}")
+            lines.append(f"  converted from: {component['name']} {component['version']}"
+                         + (f" sha256:{component['sha256']}" if component["sha256"] else ""))
     return "\n".join(lines)
 
 

@@ -44,17 +44,35 @@ def test_statement_parses_and_validates_with_in_toto_attestation():
     assert predicate.run_details.builder.id.endswith("/runners/7")
 
 
-def test_every_wheel_and_deb_of_the_locks_is_a_resolved_dependency():
+@pytest.mark.parametrize("lock", provenance.PYTHON_LOCKS)
+def test_every_wheel_of_the_locks_is_a_resolved_dependency(lock):
     deps = _statement()["predicate"]["buildDefinition"]["resolvedDependencies"]
     by_uri = {}
     for dep in deps:
-        by_uri.setdefault(dep["uri"], set()).update(dep["digest"].values())
-    for name, (version, hashes) in sbom.read_python_lock(provenance.RUNTIME_LOCK).items():
+        if dep.get("annotations", {}).get("lock") == lock:
+            by_uri.setdefault(dep["uri"], set()).update(dep["digest"].values())
+    pins = sbom.read_python_lock(lock)
+    assert pins
+    for name, (version, hashes) in pins.items():
         assert by_uri[f"pkg:pypi/{name}@{version}"] == set(hashes), name
-    for entry in sbom.read_debian_lock(provenance.DEBIAN_LOCK):
+
+
+@pytest.mark.parametrize("lock", provenance.DEBIAN_LOCKS)
+def test_every_deb_of_the_locks_is_a_resolved_dependency(lock):
+    deps = _statement()["predicate"]["buildDefinition"]["resolvedDependencies"]
+    by_uri = {d["uri"]: d["digest"] for d in deps
+              if d.get("annotations", {}).get("lock") == lock}
+    entries = sbom.read_debian_lock(lock)
+    assert entries
+    for entry in entries:
         purl = sbom.deb_purl(entry["name"], entry["version"], entry["arch"])
         assert purl.startswith(f"pkg:deb/debian/{entry['name']}@")
-        assert by_uri[purl] == {entry["sha256"]}, entry["name"]
+        assert by_uri[purl] == {"sha256": entry["sha256"]}, entry["name"]
+
+
+def test_the_source_and_the_model_are_resolved_dependencies():
+    deps = _statement()["predicate"]["buildDefinition"]["resolvedDependencies"]
+    by_uri = {d["uri"]: set(d["digest"].values()) for d in deps}
     assert by_uri[f"git+https://example.org/modelship@{SHA}"] == {SHA}
     assert by_uri["modelship-model:digits-mlp"] == {"b" * 64}
 
