@@ -70,5 +70,6 @@ def of_build(report_path, spec, settings, environ):
         started_on=report.get("started") or report.get("finished") or _now(),
         finished_on=report.get("finished") or _now(),
         workspace=workspace,
-        model=_model(labels))
+        model=_model(labels),
+        locks_root=provenance.modelship_root())
     return statement["predicate"]

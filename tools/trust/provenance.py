@@ -109,15 +109,23 @@ def _time(value, field):
     return value.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def resolved_dependencies(workspace, *, source_url, git_sha, model=None):
+def modelship_root():
+    """The folder holding modelship's own locks: this repository's root (the checkout,
+    a runfiles tree, or @modelship's folder in a team's workspace)."""
+    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def resolved_dependencies(workspace, *, source_url, git_sha, model=None, locks_root=None):
     """The resourceDescriptors of what the image was built from (sorted by name within
     each group): the source, the wheels and the Debian packages of the locks the build
-    reads (each annotated with its lock), the pinned repositories, the model artifact.
+    reads (each annotated with its lock; read under `locks_root`, default `workspace`),
+    the repositories the workspace's WORKSPACE pins, the model artifact.
     `model`: {name, sha256, uri} or None."""
+    locks_root = locks_root or workspace
     deps = [{"uri": f"git+{source_url}@{git_sha}", "digest": {"gitCommit": git_sha},
              "name": "source"}]
     for lock in PYTHON_LOCKS:
-        pins = sbom.read_python_lock(os.path.join(workspace, lock))
+        pins = sbom.read_python_lock(os.path.join(locks_root, lock))
         for name, (version, hashes) in sorted(pins.items()):
             # The lock allows one file per platform: every pinned hash is listed, the
             # image used one of them (its SBOM names which).
@@ -125,12 +133,15 @@ def resolved_dependencies(workspace, *, source_url, git_sha, model=None):
                 deps.append({"uri": f"pkg:pypi/{name}@{version}", "name": name,
                              "digest": {"sha256": digest}, "annotations": {"lock": lock}})
     for lock in DEBIAN_LOCKS:
-        for entry in sbom.read_debian_lock(os.path.join(workspace, lock)):
+        for entry in sbom.read_debian_lock(os.path.join(locks_root, lock)):
             deps.append({"uri": sbom.deb_purl(entry["name"], entry["version"], entry["arch"]),
                          "name": entry["name"], "digest": {"sha256": entry["sha256"]},
                          "annotations": {"lock": lock}})
-    with open(os.path.join(workspace, "WORKSPACE"), encoding="utf-8") as text:
-        pins = workspace_pins(text.read())
+    try:
+        with open(os.path.join(workspace, "WORKSPACE"), encoding="utf-8") as text:
+            pins = workspace_pins(text.read())
+    except FileNotFoundError:
+        pins = []
     for pin in pins:
         digest = {k: pin[k] for k in ("sha256", "sha512") if k in pin}
         deps.append({"uri": f"bazel-repository:{pin['name']}", "name": "@" + pin["name"],
@@ -146,7 +157,7 @@ def resolved_dependencies(workspace, *, source_url, git_sha, model=None):
 # pylint: disable-next=too-many-arguments
 def slsa_provenance(*, image_name, digest, repository, git_sha, source_url, target,
                     builder_id, invocation_id, started_on, finished_on, workspace,
-                    model=None):
+                    model=None, locks_root=None):
     """An in-toto Statement v1 with a SLSA v1 provenance predicate for one image.
 
     image_name: the image's name (the spec's image_name); digest: the image manifest's
@@ -181,7 +192,8 @@ def slsa_provenance(*, image_name, digest, repository, git_sha, source_url, targ
                     "buildah": "build --network none --timestamp $SOURCE_DATE_EPOCH",
                 },
                 "resolvedDependencies": resolved_dependencies(
-                    workspace, source_url=source_url, git_sha=git_sha, model=model),
+                    workspace, source_url=source_url, git_sha=git_sha, model=model,
+                    locks_root=locks_root),
             },
             "runDetails": {
                 "builder": {"id": builder_id},
