@@ -297,10 +297,6 @@ def parse_spec(doc, source="the spec"):
                 model_source=str(doc.get("model_source") or ""))
 
 
-def _utc(epoch):
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
-
-
 def read_spec(path):
     """The checked Spec in the file at `path`."""
     try:
@@ -983,8 +979,7 @@ def main(argv=None):
         if "production" in targets:
             report = export(f"localhost/{spec.image_name}:production", args.out,
                             spec.image_name, args.storage)
-            # When and where this build ran: the provenance's run details (publish).
-            report.update(started=_utc(REPORTER.wall_started), finished=_utc(time.time()),
+            report.update(started=REPORTER.wall_started, finished=time.time(),  # provenance
                           invocation=os.environ.get("CI_JOB_URL") or None)
             with open(os.path.join(args.out, spec.image_name + ".json"), "w",
                       encoding="utf-8") as out:
