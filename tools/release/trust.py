@@ -261,7 +261,9 @@ class Trust:
             statement = cosign.in_toto_statement(self.identity, digest, REPRODUCIBLE,
                                                  predicate)
             envelope = dsse.sign("application/vnd.in-toto+json", statement, key)
-            cosign.attach_attestation(self.client, digest, envelope, REPRODUCIBLE)
+            # The reproducibility job runs before publish: the image may not be pushed yet.
+            cosign.attach_attestation(self.client, digest, envelope, REPRODUCIBLE,
+                                      require_image=False)
         except TrustError as err:
             raise errors.RefusedError(f"attesting {digest} failed: {err}") from None
         return cosign.attestation_tag(digest)

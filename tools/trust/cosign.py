@@ -294,13 +294,15 @@ def verify_image(client, digest, public_key, identity):
 
 # --- attestations -----------------------------------------------------------------
 
-def attach_attestation(client, digest, envelope, predicate_type):
+def attach_attestation(client, digest, envelope, predicate_type, require_image=True):
     """Appends a DSSE envelope (dict, as dsse.sign makes) to the image's `.att` manifest
     with cosign's annotations; returns that manifest's digest. An identical envelope
-    already attached is not added twice."""
+    already attached is not added twice. `require_image=False` attests a digest not
+    pushed yet (a digest is a content address: the reproducibility check knows it
+    before publish pushes the image)."""
     tag = attestation_tag(digest)
     dsse.parse(envelope)
-    if client.resolve(digest) is None:
+    if require_image and client.resolve(digest) is None:
         raise TrustError(f"cannot attest {_where(client)}@{digest}: no such image in the "
                          f"repository; push it first")
     # Go's json.Marshal of a DSSE envelope struct: compact, fields in struct order.
