@@ -272,9 +272,15 @@ def test_second_release_goes_through_a_gated_canary_then_rolls_back(consumer, fi
     assert first_release
     before = consumer.deploy_status()["tracks"]["stable"]["digest"]
     consumer.commit("second release")
+    # Published without its reproducibility check: promote refuses it and moves nothing.
+    status, log = consumer.run("modelship-image-production", "modelship-publish",
+                               "modelship-promote-stable", "--manual", "modelship-promote-stable")
+    assert status != 0 and not job_passed(log, "modelship-promote-stable")
+    assert "does not verify: reproducibility attestation" in log, log[-6000:]
+    assert registry_digest(consumer, "stable") == before
     with Traffic(consumer.port) as traffic:
-        status, log = consumer.run("modelship-image-production", "modelship-publish",
-                                   "modelship-promote-stable",
+        # The reproducibility job attests the same digest; now it goes through.
+        status, log = consumer.run("modelship-reproducible", "modelship-promote-stable",
                                    "modelship-canary-production-timed",
                                    "--manual", "modelship-promote-stable")
     assert status == 0, log[-8000:]

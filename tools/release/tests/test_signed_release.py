@@ -8,6 +8,7 @@ what a production image carries for these checks: an SBOM at the conventional
 path, a model file named by MODELSHIP_MODEL_PATH, the release labels.
 """
 
+import base64
 import hashlib
 import io
 import json
@@ -18,7 +19,7 @@ import pytest
 
 from tools.deploy import main as deploy_main
 from tools.deploy.tests.recorder import RecordingKubectl
-from tools.release import history, image as image_lib, registry as registry_lib
+from tools.release import history, image as image_lib, registry as registry_lib, release
 from tools.release import settings as settings_lib, trust as trust_lib
 from tools.release.tests import support
 from tools.trust import cosign, dsse, keys
@@ -172,62 +173,26 @@ def test_a_signed_attested_reproducible_image_verifies_and_promotes(capsys, repo
     assert repo.client.resolve(cosign.attestation_tag(digest))
 
 
-def test_an_unsigned_digest_is_refused(capsys, repo):
-    digest = repo.candidate("unsigned", sign=False)
-    _refused(capsys, repo, digest, "cosign signature")
-
-
-def test_a_signature_by_another_key_is_refused(capsys, repo):
-    digest = repo.candidate("other-key", sign=False)
-    pushed = image_lib.Pushed(repo.client, digest)
-    repo.trust(MODELSHIP_COSIGN_KEY=repo.keys["other.key"]).sign(
-        pushed, provenance=provenance_of(pushed))
-    repo.trust(MODELSHIP_COSIGN_KEY=repo.keys["other.key"]).attest_reproducible(
-        {"identical": True, "digest": digest, "rebuild_digest": digest,
-         "git_sha": pushed.labels["org.opencontainers.image.revision"]}, {})
-    _refused(capsys, repo, digest, "cosign signature")
-
-
-def test_a_signature_for_another_repository_is_refused(capsys, repo):
-    digest = repo.candidate("elsewhere")
-    # Re-sign the .sig for another repository only: drop ours, sign for theirs.
-    key = release_key(repo)
-    other = repo.client.manifest(cosign.signature_tag(digest))
-    assert other
-    empty = dict(json.loads(other[1]), layers=[])
-    repo.client.put_manifest(cosign.signature_tag(digest), other[0],
-                             json.dumps(empty).encode())
-    cosign.sign_image(repo.client, digest, key, f"{repo.client.name}/attacker/payload")
-    _refused(capsys, repo, digest, "cosign signature", "attacker/payload")
-
-
-def test_a_tag_moved_to_another_digest_after_signing_is_refused(capsys, repo):
-    signed = repo.candidate("signed")
-    unsigned = repo.candidate("moved", sign=False)
-    # candidate-signed now points at an unsigned image: promoting what it points
-    # at by digest finds no signature for that digest.
-    repo.client.put_manifest("candidate-signed", *repo.client.manifest(unsigned)[:2])
-    assert repo.client.resolve("candidate-signed") == unsigned
-    _refused(capsys, repo, unsigned, "cosign signature")
-    assert repo.cli(capsys, "promote", "--digest", signed)[0] == 0
-
-
 def _replace_attestation(repo, digest, predicate_type, edit):
-    """Rewrites the `.att` layer of one predicate type, as someone with push access could."""
+    """Rewrites the `.att` layer of one predicate type, as someone with push access could;
+    `edit(envelope)` returns the new envelope, or None to drop the layer."""
     media, _, manifest = repo.client.manifest(cosign.attestation_tag(digest))
+    layers = []
     for layer in manifest["layers"]:
         if (layer.get("annotations") or {}).get("predicateType") == predicate_type:
-            envelope = json.loads(repo.client.blob(layer["digest"]))
-            envelope = edit(envelope)
+            envelope = edit(json.loads(repo.client.blob(layer["digest"])))
+            if envelope is None:
+                continue
             data = json.dumps(envelope).encode()
             layer["digest"], layer["size"] = repo.client.push_blob(data), len(data)
+        layers.append(layer)
+    manifest["layers"] = layers
     repo.client.put_manifest(cosign.attestation_tag(digest), media,
                              json.dumps(manifest).encode())
 
 
 def _tamper_payload(change):
     def edit(envelope):
-        import base64  # pylint: disable=import-outside-toplevel
         statement = json.loads(base64.b64decode(envelope["payload"]))
         change(statement["predicate"])
         envelope["payload"] = base64.b64encode(json.dumps(statement).encode()).decode()
@@ -235,38 +200,147 @@ def _tamper_payload(change):
     return edit
 
 
-def test_a_tampered_sbom_is_refused(capsys, repo):
-    digest = repo.candidate("sbom")
+def _drop_signatures(repo, digest):
+    media, _, manifest = repo.client.manifest(cosign.signature_tag(digest))
+    repo.client.put_manifest(cosign.signature_tag(digest), media,
+                             json.dumps(dict(manifest, layers=[])).encode())
+
+
+# How a signed, attested, reproducible release can be broken afterwards, by someone
+# who may push to the repository (or by a release that skipped a step): each
+# function gets the repository and a good digest and breaks it; `fragment` is what
+# the refusal must name.
+def _unsigned(repo, digest):
+    _drop_signatures(repo, digest)
+
+
+def _other_key(repo, digest):
+    _drop_signatures(repo, digest)
+    with open(repo.keys["other.key"], "rb") as pem:
+        other = keys.load_private_key(pem.read(), PASSWORD.encode())
+    cosign.sign_image(repo.client, digest, other, repo.settings.base)
+
+
+def _other_identity(repo, digest):
+    _drop_signatures(repo, digest)
+    cosign.sign_image(repo.client, digest, release_key(repo),
+                      f"{repo.client.name}/attacker/payload")
+
+
+def _tag_moved(repo, digest):
+    # The candidate tag is moved to an unsigned image, and the signatures of the image
+    # it pointed at are copied beside the new one: promoting what the tag now points
+    # at (by digest) must not pass on the old image's signatures.
+    other = push_candidate(repo.client, "moved-" + digest[7:19])
+    repo.client.put_manifest(f"candidate-{digest[7:19]}", *repo.client.manifest(other)[:2])
+    repo.client.put_manifest(cosign.signature_tag(other),
+                             *repo.client.manifest(cosign.signature_tag(digest))[:2])
+    pushed = image_lib.Pushed(repo.client, other)
+    repo.store.append(history.record("validate", other, pushed.reference, pushed.labels,
+                                     result="passed", metrics={}))
+    return other
+
+
+def _tampered_sbom(repo, digest):
     _replace_attestation(repo, digest, trust_lib.SBOM,
                          _tamper_payload(lambda p: p["packages"].pop()))
-    _refused(capsys, repo, digest, "sbom attestation")
 
 
-def test_an_sbom_other_than_the_shipped_one_is_refused_even_if_signed(capsys, repo):
-    digest = repo.candidate("sbom-other")
-    key = release_key(repo)
-
+def _resigned_other_sbom(repo, digest):
     def resign(envelope):
-        import base64  # pylint: disable=import-outside-toplevel
         statement = json.loads(base64.b64decode(envelope["payload"]))
         statement["predicate"]["packages"] = []
-        return dsse.sign("application/vnd.in-toto+json",
-                         json.dumps(statement).encode(), key)
-
+        return dsse.sign("application/vnd.in-toto+json", json.dumps(statement).encode(),
+                         release_key(repo))
     _replace_attestation(repo, digest, trust_lib.SBOM, resign)
-    _refused(capsys, repo, digest, "sbom attestation", "not the SBOM the image ships")
 
 
-def test_a_tampered_provenance_is_refused(capsys, repo):
-    digest = repo.candidate("provenance")
+def _tampered_provenance(repo, digest):
     _replace_attestation(repo, digest, trust_lib.PROVENANCE, _tamper_payload(
-        lambda p: p["buildDefinition"]["externalParameters"].update(source="evil")))
-    _refused(capsys, repo, digest, "provenance attestation")
+        lambda p: p["buildDefinition"]["externalParameters"].update(target="//evil:image")))
 
 
-def test_a_missing_reproducibility_attestation_is_refused_unless_waived(capsys, repo):
-    digest = repo.candidate("not-rebuilt", reproducible=False)
-    _refused(capsys, repo, digest, "reproducibility attestation")
+def _no_reproducibility(repo, digest):
+    _replace_attestation(repo, digest, trust_lib.REPRODUCIBLE, lambda envelope: None)
+
+
+BREAKS = {
+    "an unsigned digest": (_unsigned, "not signed in cosign's format"),
+    "a signature by another key": (_other_key, "cosign signature"),
+    "a signature for another repository": (_other_identity, "attacker/payload"),
+    "a tag moved to another digest after signing": (_tag_moved, "for another image"),
+    "a tampered SBOM": (_tampered_sbom, "sbom attestation"),
+    "an SBOM other than the shipped one, signed": (_resigned_other_sbom,
+                                                   "not the SBOM the image ships"),
+    "a tampered provenance": (_tampered_provenance, "provenance attestation"),
+    "a missing reproducibility attestation": (_no_reproducibility,
+                                              "reproducibility attestation"),
+}
+
+
+def _broken(repo, case):
+    """A release broken in the case's way; returns (digest, what the refusal names)."""
+    digest = repo.candidate("case-" + hashlib.sha1(case.encode()).hexdigest()[:8])
+    breaker, fragment = BREAKS[case]
+    return breaker(repo, digest) or digest, fragment
+
+
+@pytest.mark.parametrize("case", list(BREAKS))
+def test_promote_refuses(capsys, repo, case):
+    digest, fragment = _broken(repo, case)
+    _refused(capsys, repo, digest, fragment)
+
+
+@pytest.mark.parametrize("case", list(BREAKS))
+def test_deploy_refuses_and_starts_nothing(capsys, repo, tmp_path, case):
+    good = repo.candidate("deployed")
+    assert _deploy(repo, tmp_path, "deploy", "--image", f"{repo.settings.base}@{good}")[0] == 0
+    digest, fragment = _broken(repo, case)
+    for argv in (("deploy",), ("canary", "--weight", "10"),
+                 ("run-canary", "--steps", "10", "--interval", "1")):
+        capsys.readouterr()
+        status, kubectl = _deploy(repo, tmp_path, *argv, "--image",
+                                  f"{repo.settings.base}@{digest}")
+        err = capsys.readouterr().err
+        assert status == 1, (argv, err)
+        assert digest in err and fragment in err and "nothing was changed" in err, err
+        assert "Traceback" not in err and PASSWORD not in err
+        assert not kubectl.calls, kubectl.calls
+    _deploy(repo, tmp_path, "status")
+    tracks = json.loads(capsys.readouterr().out)["tracks"]
+    assert tracks["stable"]["digest"] == good and tracks["canary"] is None
+
+
+@pytest.mark.parametrize("case", list(BREAKS))
+def test_rollback_refuses_a_previous_release_broken_after_it_shipped(capsys, repo, tmp_path,
+                                                                      case):
+    first, fragment = _broken(repo, case)
+    # The first release was good when it shipped: promote and deploy it before the
+    # break would have passed; here it is promoted with the checks it can still pass
+    # waived, as an older release tool (or a release before the break) did.
+    assert repo.cli(capsys, "promote", "--digest", first, MODELSHIP_VERIFY="0")[0] == 0
+    second = repo.candidate("second")
+    assert repo.cli(capsys, "promote", "--digest", second)[0] == 0
+    status, out, err = repo.cli(capsys, "rollback")
+    assert status == 1, out
+    assert f"rollback to {first}" in err and fragment in err, err
+    assert repo.client.resolve("stable") == second
+    # Production stays where it is too: deploy's rollback checks the same.
+    base = repo.settings.base
+    assert _deploy(repo, tmp_path, "deploy", "--image", f"{base}@{first}",
+                   env={"MODELSHIP_VERIFY": "0"})[0] == 0
+    assert _deploy(repo, tmp_path, "deploy", "--image", f"{base}@{second}")[0] == 0
+    capsys.readouterr()
+    status, kubectl = _deploy(repo, tmp_path, "rollback")
+    assert status == 1 and fragment in capsys.readouterr().err
+    assert not kubectl.calls
+    _deploy(repo, tmp_path, "status")
+    assert json.loads(capsys.readouterr().out)["tracks"]["stable"]["digest"] == second
+
+
+def test_a_missing_reproducibility_attestation_is_waived_when_the_pipeline_says_so(capsys,
+                                                                                    repo):
+    digest, _ = _broken(repo, "a missing reproducibility attestation")
     status, _, err = repo.cli(capsys, "promote", "--digest", digest,
                               MODELSHIP_REQUIRE_REPRODUCIBLE="0")
     assert status == 0, err
@@ -282,26 +356,20 @@ def test_no_public_key_configured_is_refused_with_the_fix(capsys, repo):
     assert repo.client.resolve("stable") is None
 
 
-def test_rollback_refuses_a_previous_release_that_no_longer_verifies(capsys, repo):
-    first, second = repo.candidate("first"), repo.candidate("second")
-    for digest in (first, second):
-        assert repo.cli(capsys, "promote", "--digest", digest)[0] == 0
-    # Someone replaces the first release's signatures with another key's.
-    repo.client.put_manifest(cosign.signature_tag(first),
-                             *repo.client.manifest(cosign.signature_tag(second))[:2])
-    status, out, err = repo.cli(capsys, "rollback")
-    assert status == 1, out
-    assert f"rollback to {first}" in err and "cosign signature" in err
-    assert repo.client.resolve("stable") == second
-
-
-def test_validate_reports_the_signature_checks(repo):
-    digest = repo.candidate("validate", sign=False)
+def test_validate_reports_the_signature_checks_first(repo):
+    digest = repo.candidate("validate")
+    _unsigned(repo, digest)
     checks = repo.trust().checks(image_lib.Pushed(repo.client, digest))
-    assert [c.name for c in checks if not c.ok][0] == "cosign signature"
+    assert [c.name for c in checks if not c.ok] == ["cosign signature"]
+    passed, reported = release.Releases(repo.settings, client=repo.client,
+                                        trust=trust_lib.load(repo.env)).validate(
+        digest, run_gates=lambda settings, pushed: [])
+    assert not passed and reported[0].gate == "signatures"
 
 
 def _deploy(repo, tmp_path, *argv, env=None):
+    """(exit status, recorded kubectl) of the deploy tool's kubernetes target, with the
+    repository's release env (and `env`)."""
     kubectl = RecordingKubectl()
     saved = dict(os.environ)
     os.environ.update(dict(repo.env, **(env or {})))
@@ -312,26 +380,6 @@ def _deploy(repo, tmp_path, *argv, env=None):
         os.environ.clear()
         os.environ.update(saved)
     return status, kubectl
-
-
-def test_deploy_runs_only_verified_images(capsys, repo, tmp_path):
-    good, bad = repo.candidate("deploy-good"), repo.candidate("deploy-bad", sign=False)
-    base = f"{repo.settings.base}"
-    status, kubectl = _deploy(repo, tmp_path, "deploy", "--image", f"{base}@{bad}")
-    err = capsys.readouterr().err
-    assert status == 1 and bad in err and "cosign signature" in err, err
-    assert not kubectl.calls
-    status, kubectl = _deploy(repo, tmp_path, "deploy", "--image", f"{base}@{good}")
-    assert status == 0, capsys.readouterr().err
-    assert kubectl.calls and kubectl.calls[0][0] == "apply"
-    # A canary of an unsigned image starts nothing and leaves stable alone.
-    status, kubectl = _deploy(repo, tmp_path, "canary", "--image", f"{base}@{bad}",
-                              "--weight", "10")
-    assert status == 1 and not kubectl.calls
-    capsys.readouterr()
-    status, _ = _deploy(repo, tmp_path, "status")
-    tracks = json.loads(capsys.readouterr().out)["tracks"]
-    assert tracks["stable"]["digest"] == good and tracks["canary"] is None
 
 
 def test_the_gpg_signature_is_checked_by_skopeo_when_configured(capsys, repo, tmp_path):
