@@ -20,7 +20,6 @@ Validation itself is not run (its containers would swamp the difference): the
 tool is given the passed validate record it would have written.
 """
 
-import argparse
 import contextlib
 import io
 import json

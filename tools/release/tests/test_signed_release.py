@@ -312,8 +312,8 @@ def test_deploy_refuses_and_starts_nothing(capsys, repo, tmp_path, case):
 
 
 @pytest.mark.parametrize("case", list(BREAKS))
-def test_rollback_refuses_a_previous_release_broken_after_it_shipped(capsys, repo, tmp_path,
-                                                                      case):
+def test_rollback_refuses_a_previous_release_broken_after_it_shipped(
+        capsys, repo, tmp_path, case):
     first, fragment = _broken(repo, case)
     # The first release was good when it shipped: promote and deploy it before the
     # break would have passed; here it is promoted with the checks it can still pass
@@ -338,8 +338,8 @@ def test_rollback_refuses_a_previous_release_broken_after_it_shipped(capsys, rep
     assert json.loads(capsys.readouterr().out)["tracks"]["stable"]["digest"] == second
 
 
-def test_a_missing_reproducibility_attestation_is_waived_when_the_pipeline_says_so(capsys,
-                                                                                    repo):
+def test_a_missing_reproducibility_attestation_is_waived_when_the_pipeline_says_so(
+        capsys, repo):
     digest, _ = _broken(repo, "a missing reproducibility attestation")
     status, _, err = repo.cli(capsys, "promote", "--digest", digest,
                               MODELSHIP_REQUIRE_REPRODUCIBLE="0")
