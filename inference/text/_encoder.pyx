@@ -20,6 +20,7 @@ cdef extern from "_encoder_kernels.h" nogil:
     enum:
         ENC_NR
         ENC_ROW_ALIGN
+        ENC_ATT_Q
         ENC_F32
         ENC_F16
         ENC_I8
@@ -48,7 +49,7 @@ cdef extern from "_encoder_kernels.h" nogil:
                         const float *bias, long n, long k, int int8_act)
     void enc_quantize_rows(const float *x, long ldx, long m, long k, uint8_t *q, float *sx)
     void enc_gemm_q(const enc_linear *lin, const uint8_t *q, const float *sx, long m, float *y,
-                    long ldy, long c0, long c1)
+                    long ldy, long p0, long p1)
     void enc_row_to_float(const void *table, int dtype, const float *scale, long row,
                           long width, float *out)
     void enc_gemm(const enc_linear *lin, const float *x, long ldx, long m, float *y, long ldy,
@@ -259,7 +260,7 @@ def kernel_linear(const float[:, ::1] x, const unsigned char[::1] w, str dtype, 
     memcpy(xp, &x[0, 0], m * k * 4)
     if int8_activations:
         enc_quantize_rows(xp, k, m, k, qp, sx)
-        enc_gemm_q(&lin, qp, sx, m, yp, n, 0, n)
+        enc_gemm_q(&lin, qp, sx, m, yp, n, 0, n // ENC_NR)
     else:
         enc_gemm(&lin, xp, k, m, yp, n, 0, n // ENC_NR)
     memcpy(&y[0, 0], yp, m * n * 4)
@@ -273,7 +274,7 @@ def kernel_linear(const float[:, ::1] x, const unsigned char[::1] w, str dtype, 
 def kernel_attention(const float[:, ::1] qkv, long heads, float[:, ::1] ctx):
     """Self-attention of one sequence: qkv [len, 3 * hidden] -> ctx [len, hidden]."""
     cdef long length = qkv.shape[0], hidden = ctx.shape[1], h, hd = hidden // heads
-    cdef float *scratch = <float*>enc_alloc((hd + 1) * ((length + 15) // 16 * 16) * 4)
+    cdef float *scratch = <float*>enc_alloc((hd + ENC_ATT_Q) * ((length + 15) // 16 * 16) * 4)
     for h in range(heads):
         enc_attention(&qkv[0, 0], hidden, h, hd, length, &ctx[0, 0], scratch)
     free(scratch)

@@ -1,10 +1,13 @@
 /* Kernels of the sentence encoder (BERT), in plain C: included by _encoder.pyx.
  *
- * No intrinsics: GCC vector extensions (vector_size) are lowered to whatever
- * the function's target has. Each hot function is compiled three times from
- * one always_inline body, for AVX-512, AVX2+FMA and baseline x86-64, and
- * `enc_init` picks one per process with the CPU's feature bits, so the
- * extension stays portable with the shared -O2 flags (tools/cython/flags.bzl).
+ * Float kernels use no intrinsics: GCC vector extensions (vector_size) are
+ * lowered to whatever the function's target has. Each hot function is compiled
+ * three times from one always_inline body, for AVX-512, AVX2+FMA and baseline
+ * x86-64, and `enc_init` picks one per process with the CPU's feature bits, so
+ * the extension stays portable with the shared -O2 flags (tools/cython/flags.bzl).
+ * The int8 x int8 products (int8 activations) have one tile per instruction set,
+ * with intrinsics: vpdpbusd (AVX-512 VNNI, checked by cpuid), vpmaddwd (AVX2,
+ * SSE2); their integer sums are exact whatever the tiles and instructions.
  *
  * Determinism (the hard requirement): every output element is computed by the
  * same sequence of floating-point operations whatever else is in the batch
@@ -25,6 +28,7 @@
 #ifndef MODELSHIP_ENCODER_KERNELS_H
 #define MODELSHIP_ENCODER_KERNELS_H
 
+#include <immintrin.h>
 #include <math.h>
 #include <pthread.h>
 #include <sched.h>
@@ -89,7 +93,7 @@ typedef struct {
     int int8_act;   /* int8 weights times int8 activations (see enc_gemm_q) */
     void *packed;   /* [n / ENC_NR][k][ENC_NR]: a panel's weights for one input feature
                        are contiguous, so the kernel streams each panel once per tile;
-                       int8_act: [n][k] as stored */
+                       int8 (either path): groups of 4 inputs, see enc_linear_pack */
     float *scale;   /* [n], int8 only */
     float *bias;    /* [n] */
     int32_t *colsum; /* [n], int8_act only: sum of each output's weights */
@@ -138,14 +142,13 @@ static int enc_linear_pack(enc_linear *lin, const void *w, int dtype, const floa
     memcpy(lin->bias, bias, (size_t)n * 4);
     if (lin->int8_act) {
         const signed char *src = (const signed char *)w;
-        memcpy(lin->scale, scale, (size_t)n * 4);
-        memcpy(lin->packed, w, (size_t)n * k);
         for (j = 0; j < n; j++) {
             int32_t total = 0;
             for (kk = 0; kk < k; kk++) total += src[j * k + kk];
             lin->colsum[j] = total;
         }
-    } else if (lin->int8) {
+    }
+    if (lin->int8) {
         const signed char *src = (const signed char *)w;
         signed char *dst = (signed char *)lin->packed;
         memcpy(lin->scale, scale, (size_t)n * 4);
@@ -174,14 +177,15 @@ static int enc_linear_pack(enc_linear *lin, const void *w, int dtype, const floa
     return 0;
 }
 
-/* One tile: rows [0, MR) of x times inputs [k0, k1) of panel `w` into y (ENC_NR
- * columns). The first block starts the sums at zero, later ones continue the
- * float32 partial sums left in y, and the last applies scale and bias: the
- * same operations, in the same order, as one pass over all inputs. The loop
- * over r is unrolled, so the accumulators live in registers. */
+/* One tile: rows [0, MR) of x times `kn` inputs of a float32 panel block `wf`
+ * ([kn][ENC_NR]) into y (ENC_NR columns); x starts at the block's first input. The
+ * first block starts the sums at zero, later ones continue the float32 partial
+ * sums left in y, and the last applies scale (int8 weights; NULL otherwise) and
+ * bias: the same operations, in the same order, as one pass over all inputs. The
+ * loop over r is unrolled, so the accumulators live in registers. */
 static inline __attribute__((always_inline)) void
-enc_tile(const float *x, long ldx, const void *w, int int8, long k0, long k1, int first,
-         int last, float *y, long ldy, const float *scale, const float *bias, const int MR) {
+enc_tile(const float *x, long ldx, const float *wf, long kn, int first, int last, float *y,
+         long ldy, const float *scale, const float *bias, const int MR) {
     enc_v16 acc0[8], acc1[8], w0, w1;
     long kk;
     int r;
@@ -195,40 +199,17 @@ enc_tile(const float *x, long ldx, const void *w, int int8, long k0, long k1, in
             acc1[r] = *(const enc_v16u *)(y + r * ldy + 16);
         }
     }
-    if (int8) {
-        const signed char *wb = (const signed char *)w;
-        for (kk = k0; kk < k1; kk += 4) {
-            __builtin_prefetch(wb + (kk + 32) * ENC_NR);
-            __builtin_prefetch(wb + (kk + 32) * ENC_NR + 64);
-            enc_i16 raw0 = *(const enc_i16 *)(wb + kk * ENC_NR);
-            enc_i16 raw1 = *(const enc_i16 *)(wb + kk * ENC_NR + 64);
-            int t;
-#pragma GCC unroll 4
-            for (t = 0; t < 4; t++) {
-                w0 = __builtin_convertvector((raw0 << (24 - 8 * t)) >> 24, enc_v16);
-                w1 = __builtin_convertvector((raw1 << (24 - 8 * t)) >> 24, enc_v16);
+    for (kk = 0; kk < kn; kk++) {
+        /* the panel streams from memory on the first tile of a block */
+        __builtin_prefetch(wf + (kk + 16) * ENC_NR);
+        __builtin_prefetch(wf + (kk + 16) * ENC_NR + 16);
+        w0 = *(const enc_v16 *)(wf + kk * ENC_NR);
+        w1 = *(const enc_v16 *)(wf + kk * ENC_NR + 16);
 #pragma GCC unroll 8
-                for (r = 0; r < MR; r++) {
-                    float xv = x[r * ldx + kk + t];
-                    acc0[r] += xv * w0;
-                    acc1[r] += xv * w1;
-                }
-            }
-        }
-    } else {
-        const float *wf = (const float *)w;
-        for (kk = k0; kk < k1; kk++) {
-            /* the panel streams from memory on the first tile of a block */
-            __builtin_prefetch(wf + (kk + 16) * ENC_NR);
-            __builtin_prefetch(wf + (kk + 16) * ENC_NR + 16);
-            w0 = *(const enc_v16 *)(wf + kk * ENC_NR);
-            w1 = *(const enc_v16 *)(wf + kk * ENC_NR + 16);
-#pragma GCC unroll 8
-            for (r = 0; r < MR; r++) {
-                float xv = x[r * ldx + kk];
-                acc0[r] += xv * w0;
-                acc1[r] += xv * w1;
-            }
+        for (r = 0; r < MR; r++) {
+            float xv = x[r * ldx + kk];
+            acc0[r] += xv * w0;
+            acc1[r] += xv * w1;
         }
     }
     if (!last) {
@@ -237,7 +218,7 @@ enc_tile(const float *x, long ldx, const void *w, int int8, long k0, long k1, in
             *(enc_v16u *)(y + r * ldy) = acc0[r];
             *(enc_v16u *)(y + r * ldy + 16) = acc1[r];
         }
-    } else if (int8) {
+    } else if (scale) {
         enc_v16 s0 = *(const enc_v16u *)scale, s1 = *(const enc_v16u *)(scale + 16);
         enc_v16 b0 = *(const enc_v16u *)bias, b1 = *(const enc_v16u *)(bias + 16);
 #pragma GCC unroll 8
@@ -255,6 +236,29 @@ enc_tile(const float *x, long ldx, const void *w, int int8, long k0, long k1, in
     }
 }
 
+/* Inputs [k0, k1) of an int8 panel as float32 (the codes, exact; the scale comes
+ * last, in enc_tile), [k1 - k0][ENC_NR]: widened once per block and chunk of rows
+ * rather than in every tile. Groups of 4 inputs: lane j of a 16-lane int32 vector
+ * holds column j's weights for inputs 4g..4g+3; shifts widen them (gcc 12 does
+ * not vectorize a char -> int conversion). */
+static inline __attribute__((always_inline)) void
+enc_widen_block(const signed char *wb, long k0, long k1, float *out) {
+    long kk;
+    int t;
+    for (kk = k0; kk < k1; kk += 4) {
+        enc_i16 raw0 = *(const enc_i16 *)(wb + kk * ENC_NR);
+        enc_i16 raw1 = *(const enc_i16 *)(wb + kk * ENC_NR + 64);
+        float *o = out + (kk - k0) * ENC_NR;
+#pragma GCC unroll 4
+        for (t = 0; t < 4; t++) {
+            *(enc_v16 *)(o + t * ENC_NR) =
+                __builtin_convertvector((raw0 << (24 - 8 * t)) >> 24, enc_v16);
+            *(enc_v16 *)(o + t * ENC_NR + 16) =
+                __builtin_convertvector((raw1 << (24 - 8 * t)) >> 24, enc_v16);
+        }
+    }
+}
+
 /* Input features per block: a block of a panel (ENC_KC * ENC_NR weights, 16 KB
  * as float32) stays in L1 while every row tile of a chunk passes over it, so
  * a small batch reads each weight from memory once. A multiple of 4 (int8). */
@@ -265,16 +269,17 @@ enc_tile(const float *x, long ldx, const void *w, int int8, long k0, long k1, in
  * cycles per input on a 4-cycle FMA latency, so the rows left over are split
  * into tiles of at least 4 (17 = 8 + 5 + 4, not 8 + 8 + 1). Tiles of every
  * size do the same operations per element: a row's result does not depend on
- * its tile. */
+ * its tile. Int8 weights: each block is widened to float32 (wbuf) first. */
 #define ENC_TILE_CASE(R)                                                                    \
     case R:                                                                                 \
-        enc_tile(x + r * ldx, ldx, w, lin->int8, k0, k1, first, last,                       \
+        enc_tile(x + r * ldx + k0, ldx, wf, k1 - k0, first, last,                           \
                  y + r * ldy + p * ENC_NR, ldy, sc, bi, R);                                 \
         break;
 #define ENC_GEMM_BODY(MR)                                                                   \
     {                                                                                       \
         long m0, m1, r, p, k0, k1, mc = lin->k > 512 ? 64 : 128;                           \
         size_t esize = lin->int8 ? 1 : 4;                                                   \
+        float wbuf[ENC_KC * ENC_NR] __attribute__((aligned(64)));                           \
         for (m0 = 0; m0 < m; m0 = m1) {                                                     \
             m1 = m0 + mc < m ? m0 + mc : m;                                                 \
             for (p = p0; p < p1; p++) {                                                     \
@@ -284,8 +289,15 @@ enc_tile(const float *x, long ldx, const void *w, int int8, long k0, long k1, in
                 for (k0 = 0; k0 < lin->k; k0 = k1) {                                        \
                     int first = k0 == 0, last;                                              \
                     long left, take;                                                        \
+                    const float *wf;                                                        \
                     k1 = k0 + ENC_KC < lin->k ? k0 + ENC_KC : lin->k;                       \
                     last = k1 == lin->k;                                                    \
+                    if (lin->int8) {                                                        \
+                        enc_widen_block((const signed char *)w, k0, k1, wbuf);              \
+                        wf = wbuf;                                                          \
+                    } else {                                                                \
+                        wf = (const float *)w + k0 * ENC_NR;                                \
+                    }                                                                       \
                     for (r = m0; r < m1; r += take) {                                       \
                         left = m1 - r;                                                      \
                         take = left <= MR ? left                                            \
@@ -299,8 +311,8 @@ enc_tile(const float *x, long ldx, const void *w, int int8, long k0, long k1, in
                             ENC_TILE_CASE(6)                                                \
                             ENC_TILE_CASE(7)                                                \
                             default:                                                        \
-                                enc_tile(x + r * ldx, ldx, w, lin->int8, k0, k1, first,     \
-                                         last, y + r * ldy + p * ENC_NR, ldy, sc, bi, 8);   \
+                                enc_tile(x + r * ldx + k0, ldx, wf, k1 - k0, first, last,   \
+                                         y + r * ldy + p * ENC_NR, ldy, sc, bi, 8);         \
                         }                                                                   \
                     }                                                                       \
                 }                                                                           \
@@ -366,77 +378,263 @@ enc_quantize_base(const float *x, long ldx, long m, long k, uint8_t *q, float *s
     enc_quantize_body(x, ldx, m, k, q, sx);
 }
 
-/* Integer dot products of R rows of q with 4 weight rows: exact, so any order
- * (the compiler's vectorised reduction, vpdpbusd on VNNI CPUs) gives the same sums. */
+/* y rows [0, m), panels [p0, p1) = (sum_k q[r][k] * W[c][k] - 128 * colsum[c]) *
+ * (sx[r] * scale[c]) + b[c]. The integer sums are exact, so blocking, tiles and the
+ * instructions used (vpdpbusd on VNNI CPUs, vpmaddwd on AVX2) cannot change them;
+ * the float epilogue (enc_q_finish) is the same per element whatever the tile.
+ * Weights are in the int8 panel layout (enc_linear_pack): for 4 consecutive inputs,
+ * a 32-bit lane holds one output's 4 weights, as vpdpbusd reads them. */
+
+typedef int enc_i16u __attribute__((vector_size(64), aligned(4)));
+
+/* Input features per block of a panel (32 * 512 bytes stay in L1 while every row
+ * tile of a chunk passes over them); partial sums wait in y as int32 bits. */
+#define ENC_KC_Q 512
+/* Rows per chunk: their codes (64 * 1536 bytes at most) stay in L2. */
+#define ENC_MC_Q 64
+#ifndef ENC_PF_Q
+#define ENC_PF_Q 64
+#endif
+
+static inline __attribute__((always_inline)) int32_t enc_load4(const uint8_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* One row, 16 columns: the float epilogue of the exact integer sums s. */
 static inline __attribute__((always_inline)) void
-enc_dot4(const uint8_t *a, long lda, const int8_t *b, long ldb, long k, int32_t *s,
-         const int R) {
+enc_q_finish(enc_i16 s, float sxr, const int32_t *colsum, const float *scale,
+             const float *bias, float *y) {
+    enc_v16 f = __builtin_convertvector(s - *(const enc_i16u *)colsum * 128, enc_v16);
+    *(enc_v16u *)y = f * (sxr * *(const enc_v16u *)scale) + *(const enc_v16u *)bias;
+}
+
+/* Tile arguments: rows [0, R) of codes q (row stride ldq) times inputs [k0, k1) of
+ * panel w into y (32 columns, row stride ldy): the first block starts at zero, the
+ * others continue the int32 sums kept in y, the last writes the floats. */
+#define ENC_TARGET_VNNI \
+    __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx512vnni,avx2,fma,f16c")))
+
+/* AVX-512 VNNI: R rows x 32 columns in 2R zmm accumulators, one vpdpbusd per
+ * row, 16 columns and 4 inputs; the row's 4 codes broadcast to every lane. */
+ENC_TARGET_VNNI static inline __attribute__((always_inline)) void
+enc_tile_q_vnni(const uint8_t *q, long ldq, const int8_t *w, long k0, long k1, int first,
+                int last, float *y, long ldy, const float *sx, const int32_t *colsum,
+                const float *scale, const float *bias, const int R) {
+    __m512i a0[8], a1[8];
     long kk;
-    if (R == 4) {
-        int32_t s00 = 0, s01 = 0, s02 = 0, s03 = 0, s10 = 0, s11 = 0, s12 = 0, s13 = 0;
-        int32_t s20 = 0, s21 = 0, s22 = 0, s23 = 0, s30 = 0, s31 = 0, s32 = 0, s33 = 0;
-        const uint8_t *a0 = a, *a1 = a + lda, *a2 = a + 2 * lda, *a3 = a + 3 * lda;
-        const int8_t *b0 = b, *b1 = b + ldb, *b2 = b + 2 * ldb, *b3 = b + 3 * ldb;
-        for (kk = 0; kk < k; kk++) {
-            s00 += a0[kk] * b0[kk]; s01 += a0[kk] * b1[kk];
-            s02 += a0[kk] * b2[kk]; s03 += a0[kk] * b3[kk];
-            s10 += a1[kk] * b0[kk]; s11 += a1[kk] * b1[kk];
-            s12 += a1[kk] * b2[kk]; s13 += a1[kk] * b3[kk];
-            s20 += a2[kk] * b0[kk]; s21 += a2[kk] * b1[kk];
-            s22 += a2[kk] * b2[kk]; s23 += a2[kk] * b3[kk];
-            s30 += a3[kk] * b0[kk]; s31 += a3[kk] * b1[kk];
-            s32 += a3[kk] * b2[kk]; s33 += a3[kk] * b3[kk];
+    int r;
+#pragma GCC unroll 8
+    for (r = 0; r < R; r++) {
+        if (first) {
+            a0[r] = a1[r] = _mm512_setzero_si512();
+        } else {
+            a0[r] = _mm512_loadu_si512((const void *)(y + r * ldy));
+            a1[r] = _mm512_loadu_si512((const void *)(y + r * ldy + 16));
         }
-        s[0] = s00; s[1] = s01; s[2] = s02; s[3] = s03;
-        s[4] = s10; s[5] = s11; s[6] = s12; s[7] = s13;
-        s[8] = s20; s[9] = s21; s[10] = s22; s[11] = s23;
-        s[12] = s30; s[13] = s31; s[14] = s32; s[15] = s33;
-    } else {
-        int32_t s00 = 0, s01 = 0, s02 = 0, s03 = 0;
-        const int8_t *b0 = b, *b1 = b + ldb, *b2 = b + 2 * ldb, *b3 = b + 3 * ldb;
-        for (kk = 0; kk < k; kk++) {
-            s00 += a[kk] * b0[kk]; s01 += a[kk] * b1[kk];
-            s02 += a[kk] * b2[kk]; s03 += a[kk] * b3[kk];
+    }
+    for (kk = k0; kk < k1; kk += 4) {
+        __m512i w0 = _mm512_load_si512((const void *)(w + kk * ENC_NR));
+        __m512i w1 = _mm512_load_si512((const void *)(w + kk * ENC_NR + 64));
+        __builtin_prefetch(w + (kk + ENC_PF_Q) * ENC_NR);
+        __builtin_prefetch(w + (kk + ENC_PF_Q) * ENC_NR + 64);
+#pragma GCC unroll 8
+        for (r = 0; r < R; r++) {
+            __m512i xv = _mm512_set1_epi32(enc_load4(q + r * ldq + kk));
+            a0[r] = _mm512_dpbusd_epi32(a0[r], xv, w0);
+            a1[r] = _mm512_dpbusd_epi32(a1[r], xv, w1);
         }
-        s[0] = s00; s[1] = s01; s[2] = s02; s[3] = s03;
+    }
+#pragma GCC unroll 8
+    for (r = 0; r < R; r++) {
+        if (!last) {
+            _mm512_storeu_si512((void *)(y + r * ldy), a0[r]);
+            _mm512_storeu_si512((void *)(y + r * ldy + 16), a1[r]);
+        } else {
+            enc_q_finish((enc_i16)a0[r], sx[r], colsum, scale, bias, y + r * ldy);
+            enc_q_finish((enc_i16)a1[r], sx[r], colsum + 16, scale + 16, bias + 16,
+                         y + r * ldy + 16);
+        }
     }
 }
 
-/* y rows [0, m), columns [c0, c1) (multiples of 4) = (sum_k q[r][k] * W[c][k] - 128 *
- * colsum[c]) * sx[r] * scale[c] + b[c]; four weight rows at a time (they stay in L1)
- * against every row block. */
-#define ENC_GEMM_Q_BODY                                                                       \
-    {                                                                                         \
-        long c, r, i, j, k = lin->k;                                                          \
-        int32_t s[16];                                                                        \
-        const int8_t *w = (const int8_t *)lin->packed;                                        \
-        for (c = c0; c < c1; c += 4) {                                                        \
-            for (r = 0; r < m; r += 4) {                                                      \
-                int rows = m - r < 4 ? 1 : 4;                                                 \
-                if (rows == 4)                                                                \
-                    enc_dot4(q + r * k, k, w + c * k, k, k, s, 4);                            \
-                else                                                                          \
-                    enc_dot4(q + r * k, k, w + c * k, k, k, s, 1);                            \
-                for (i = 0; i < rows; i++)                                                    \
-                    for (j = 0; j < 4; j++)                                                   \
-                        y[(r + i) * ldy + c + j] =                                            \
-                            (float)(s[i * 4 + j] - 128 * lin->colsum[c + j]) *                \
-                                (sx[r + i] * lin->scale[c + j]) + lin->bias[c + j];           \
-                if (rows == 1) r -= 3;                                                        \
-            }                                                                                 \
-        }                                                                                     \
+/* AVX2: R (1 or 2) rows x 16 columns at a time. Weights widen to int16 (4 columns
+ * x 4 inputs per ymm), the row's 4 codes to int16 repeated; vpmaddwd sums pairs
+ * (at most 2 * 255 * 128: no overflow), so each column has 2 partial sums in
+ * adjacent lanes until the end of the block (vphaddd). */
+ENC_TARGET_AVX2 static inline __attribute__((always_inline)) void
+enc_tile_q_avx2(const uint8_t *q, long ldq, const int8_t *w, long k0, long k1, int first,
+                int last, float *y, long ldy, const float *sx, const int32_t *colsum,
+                const float *scale, const float *bias, const int R) {
+    long kk;
+    int h, r, j;
+    for (h = 0; h < 2; h++) {
+        __m256i acc[2][4];
+#pragma GCC unroll 2
+        for (r = 0; r < R; r++)
+#pragma GCC unroll 4
+            for (j = 0; j < 4; j++) acc[r][j] = _mm256_setzero_si256();
+        for (kk = k0; kk < k1; kk += 4) {
+            const int8_t *wp = w + kk * ENC_NR + h * 64;
+            __m256i wv[4];
+#pragma GCC unroll 4
+            for (j = 0; j < 4; j++)
+                wv[j] = _mm256_cvtepi8_epi16(_mm_load_si128((const __m128i *)(wp + 16 * j)));
+#pragma GCC unroll 2
+            for (r = 0; r < R; r++) {
+                __m256i xv = _mm256_broadcastq_epi64(
+                    _mm_cvtepu8_epi16(_mm_cvtsi32_si128(enc_load4(q + r * ldq + kk))));
+#pragma GCC unroll 4
+                for (j = 0; j < 4; j++)
+                    acc[r][j] = _mm256_add_epi32(acc[r][j], _mm256_madd_epi16(xv, wv[j]));
+            }
+        }
+#pragma GCC unroll 2
+        for (r = 0; r < R; r++) {
+            int32_t *yi = (int32_t *)(void *)(y + r * ldy + h * 16);
+            __m256i s0 = _mm256_permute4x64_epi64(_mm256_hadd_epi32(acc[r][0], acc[r][1]), 0xD8);
+            __m256i s1 = _mm256_permute4x64_epi64(_mm256_hadd_epi32(acc[r][2], acc[r][3]), 0xD8);
+            if (!first) {
+                s0 = _mm256_add_epi32(s0, _mm256_loadu_si256((const __m256i *)yi));
+                s1 = _mm256_add_epi32(s1, _mm256_loadu_si256((const __m256i *)(yi + 8)));
+            }
+            if (!last) {
+                _mm256_storeu_si256((__m256i *)yi, s0);
+                _mm256_storeu_si256((__m256i *)(yi + 8), s1);
+            } else {
+                int32_t s[16] __attribute__((aligned(64)));
+                _mm256_store_si256((__m256i *)s, s0);
+                _mm256_store_si256((__m256i *)(s + 8), s1);
+                enc_q_finish(*(const enc_i16 *)s, sx[r], colsum + h * 16, scale + h * 16,
+                             bias + h * 16, y + r * ldy + h * 16);
+            }
+        }
+    }
+}
+
+/* Baseline x86-64 (SSE2): the AVX2 scheme on 128-bit vectors, R (1 or 2) rows x 8
+ * columns at a time; the pairs are summed through memory at the end of the block. */
+static inline __attribute__((always_inline)) void
+enc_tile_q_sse2(const uint8_t *q, long ldq, const int8_t *w, long k0, long k1, int first,
+                int last, float *y, long ldy, const float *sx, const int32_t *colsum,
+                const float *scale, const float *bias, const int R) {
+    long kk;
+    int c, r, j, i;
+    int32_t s[2][ENC_NR] __attribute__((aligned(64)));
+    const __m128i zero = _mm_setzero_si128();
+    for (c = 0; c < 4; c++) {  /* columns 8c .. 8c + 7 */
+        __m128i acc[2][4];
+        int32_t lanes[4][4] __attribute__((aligned(16)));
+        for (r = 0; r < R; r++)
+            for (j = 0; j < 4; j++) acc[r][j] = zero;
+        for (kk = k0; kk < k1; kk += 4) {
+            const int8_t *wp = w + kk * ENC_NR + (c / 2) * 64 + (c % 2) * 32;
+            __m128i v0 = _mm_load_si128((const __m128i *)wp);
+            __m128i v1 = _mm_load_si128((const __m128i *)(wp + 16));
+            __m128i wv[4];
+            wv[0] = _mm_srai_epi16(_mm_unpacklo_epi8(v0, v0), 8);
+            wv[1] = _mm_srai_epi16(_mm_unpackhi_epi8(v0, v0), 8);
+            wv[2] = _mm_srai_epi16(_mm_unpacklo_epi8(v1, v1), 8);
+            wv[3] = _mm_srai_epi16(_mm_unpackhi_epi8(v1, v1), 8);
+            for (r = 0; r < R; r++) {
+                __m128i xv = _mm_unpacklo_epi8(_mm_cvtsi32_si128(enc_load4(q + r * ldq + kk)),
+                                               zero);
+                xv = _mm_unpacklo_epi64(xv, xv);
+                for (j = 0; j < 4; j++)
+                    acc[r][j] = _mm_add_epi32(acc[r][j], _mm_madd_epi16(xv, wv[j]));
+            }
+        }
+        for (r = 0; r < R; r++) {
+            for (j = 0; j < 4; j++) _mm_store_si128((__m128i *)lanes[j], acc[r][j]);
+            for (j = 0; j < 4; j++)
+                for (i = 0; i < 2; i++)
+                    s[r][8 * c + 2 * j + i] = lanes[j][2 * i] + lanes[j][2 * i + 1];
+        }
+    }
+    for (r = 0; r < R; r++) {
+        if (!first) {
+            int32_t prev[ENC_NR];
+            memcpy(prev, y + r * ldy, sizeof prev);
+            for (j = 0; j < ENC_NR; j++) s[r][j] += prev[j];
+        }
+        if (!last) {
+            memcpy(y + r * ldy, s[r], sizeof s[r]);
+        } else {
+            enc_q_finish(*(const enc_i16 *)s[r], sx[r], colsum, scale, bias, y + r * ldy);
+            enc_q_finish(*(const enc_i16 *)(s[r] + 16), sx[r], colsum + 16, scale + 16,
+                         bias + 16, y + r * ldy + 16);
+        }
+    }
+}
+
+/* Chunks of rows, panels, input blocks, tiles of up to MR rows (the rows left
+ * over in tiles of at least 4 where MR is 8: 17 = 8 + 5 + 4). */
+#define ENC_Q_TILE(TILE, R)                                                                 \
+    TILE(q + r * k, k, w, k0, k1, first, last, y + r * ldy + p * ENC_NR, ldy, sx + r, cs,  \
+         sc, bi, R)
+#define ENC_Q_CASE(TILE, R)                                                                 \
+    case R:                                                                                 \
+        ENC_Q_TILE(TILE, R);                                                                \
+        break;
+#define ENC_GEMM_Q_LOOPS(TILE_CALL)                                                         \
+    {                                                                                       \
+        long m0, m1, r, p, k0, k1, k = lin->k, left, take;                                 \
+        for (m0 = 0; m0 < m; m0 = m1) {                                                     \
+            m1 = m0 + ENC_MC_Q < m ? m0 + ENC_MC_Q : m;                                     \
+            for (p = p0; p < p1; p++) {                                                     \
+                const int8_t *w = (const int8_t *)lin->packed + (size_t)p * k * ENC_NR;     \
+                const int32_t *cs = lin->colsum + p * ENC_NR;                               \
+                const float *sc = lin->scale + p * ENC_NR, *bi = lin->bias + p * ENC_NR;    \
+                for (k0 = 0; k0 < k; k0 = k1) {                                             \
+                    int first = k0 == 0, last;                                              \
+                    k1 = k0 + ENC_KC_Q < k ? k0 + ENC_KC_Q : k;                             \
+                    last = k1 == k;                                                         \
+                    for (r = m0; r < m1; r += take) {                                       \
+                        left = m1 - r;                                                      \
+                        TILE_CALL                                                           \
+                    }                                                                       \
+                }                                                                           \
+            }                                                                               \
+        }                                                                                   \
     }
 
-__attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx512vnni,avx2,fma"),
-               optimize("O3"))) static void
+ENC_TARGET_VNNI static void
 enc_gemm_q_vnni(const enc_linear *lin, const uint8_t *q, const float *sx, long m, float *y,
-                long ldy, long c0, long c1) ENC_GEMM_Q_BODY
-__attribute__((target("avx2,fma"), optimize("O3"))) static void
+                long ldy, long p0, long p1)
+ENC_GEMM_Q_LOOPS(
+    take = left <= 8 ? left : left >= 12 ? 8 : left - 4;
+    switch (take) {
+        ENC_Q_CASE(enc_tile_q_vnni, 1)
+        ENC_Q_CASE(enc_tile_q_vnni, 2)
+        ENC_Q_CASE(enc_tile_q_vnni, 3)
+        ENC_Q_CASE(enc_tile_q_vnni, 4)
+        ENC_Q_CASE(enc_tile_q_vnni, 5)
+        ENC_Q_CASE(enc_tile_q_vnni, 6)
+        ENC_Q_CASE(enc_tile_q_vnni, 7)
+        default:
+            ENC_Q_TILE(enc_tile_q_vnni, 8);
+    })
+
+ENC_TARGET_AVX2 static void
 enc_gemm_q_avx2(const enc_linear *lin, const uint8_t *q, const float *sx, long m, float *y,
-                long ldy, long c0, long c1) ENC_GEMM_Q_BODY
+                long ldy, long p0, long p1)
+ENC_GEMM_Q_LOOPS(
+    take = left >= 2 ? 2 : 1;
+    if (take == 2)
+        ENC_Q_TILE(enc_tile_q_avx2, 2);
+    else
+        ENC_Q_TILE(enc_tile_q_avx2, 1);)
+
 __attribute__((optimize("O3"))) static void
 enc_gemm_q_base(const enc_linear *lin, const uint8_t *q, const float *sx, long m, float *y,
-                long ldy, long c0, long c1) ENC_GEMM_Q_BODY
+                long ldy, long p0, long p1)
+ENC_GEMM_Q_LOOPS(
+    take = left >= 2 ? 2 : 1;
+    if (take == 2)
+        ENC_Q_TILE(enc_tile_q_sse2, 2);
+    else
+        ENC_Q_TILE(enc_tile_q_sse2, 1);)
 
 /* ---- erf and exp on 16 lanes ---------------------------------------------------------- */
 
@@ -535,12 +733,16 @@ static void enc_gelu_base(float *x, long count) { enc_gelu_body(x, count); }
 
 /* Self-attention of one sequence and one head. qkv rows hold [q | k | v] (each
  * `hidden` wide) for the sequence's `len` tokens; writes the head's slice of ctx.
- * scratch: (head_dim + 1) * round_up(len, 16) floats. */
+ * scratch: (head_dim + ENC_ATT_Q) * round_up(len, 16) floats. Each score and each
+ * context element is one chain of FMAs in index order; up to ENC_ATT_Q queries
+ * (scores) and 4 blocks of 16 dimensions (context) run side by side only to hide
+ * the FMA latency, so a query's results do not depend on its neighbours. */
+#define ENC_ATT_Q 4
 static inline __attribute__((always_inline)) void
 enc_attention_body(const float *qkv, long hidden, long head, long head_dim, long len,
                    float *ctx, float *scratch) {
-    long lp = (len + 15) & ~15L, ld = 3 * hidden, i, j, d, jb, nv = head_dim / 16;
-    float *kt = scratch, *sc = scratch + head_dim * lp;
+    long lp = (len + 15) & ~15L, ld = 3 * hidden, i, j, d, jb, nv = head_dim / 16, qn, a;
+    float *kt = scratch, *scores = scratch + head_dim * lp;
     float div = sqrtf((float)head_dim);
     const float *q0 = qkv + head * head_dim, *k0 = qkv + hidden + head * head_dim;
     const float *v0 = qkv + 2 * hidden + head * head_dim;
@@ -548,24 +750,59 @@ enc_attention_body(const float *qkv, long hidden, long head, long head_dim, long
         for (j = 0; j < len; j++) kt[d * lp + j] = k0[j * ld + d];
         for (; j < lp; j++) kt[d * lp + j] = 0.0f;
     }
-    for (i = 0; i < len; i++) {
-        const float *q = q0 + i * ld;
-        float top, total = 0.0f, inv;
+    for (i = 0; i < len; i += qn) {
+        qn = len - i >= ENC_ATT_Q ? ENC_ATT_Q : 1;
         for (jb = 0; jb < lp; jb += 16) {
-            enc_v16 s = {0};
-            for (d = 0; d < head_dim; d++) s += q[d] * *(const enc_v16 *)(kt + d * lp + jb);
-            *(enc_v16 *)(sc + jb) = s / div;
+            if (qn == ENC_ATT_Q) {
+                const float *qa = q0 + i * ld, *qb = qa + ld, *qc = qb + ld, *qd = qc + ld;
+                enc_v16 s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0};
+                for (d = 0; d < head_dim; d++) {
+                    enc_v16 kv = *(const enc_v16 *)(kt + d * lp + jb);
+                    s0 += qa[d] * kv;
+                    s1 += qb[d] * kv;
+                    s2 += qc[d] * kv;
+                    s3 += qd[d] * kv;
+                }
+                *(enc_v16 *)(scores + jb) = s0 / div;
+                *(enc_v16 *)(scores + lp + jb) = s1 / div;
+                *(enc_v16 *)(scores + 2 * lp + jb) = s2 / div;
+                *(enc_v16 *)(scores + 3 * lp + jb) = s3 / div;
+            } else {
+                const float *q = q0 + i * ld;
+                enc_v16 s0 = {0};
+                for (d = 0; d < head_dim; d++) s0 += q[d] * *(const enc_v16 *)(kt + d * lp + jb);
+                *(enc_v16 *)(scores + jb) = s0 / div;
+            }
         }
-        top = sc[0];
-        for (j = 1; j < len; j++) top = sc[j] > top ? sc[j] : top;
-        for (jb = 0; jb < lp; jb += 16)
-            *(enc_v16 *)(sc + jb) = enc_exp16(*(const enc_v16 *)(sc + jb) - top);
-        for (j = 0; j < len; j++) total += sc[j];
-        inv = 1.0f / total;
-        for (d = 0; d < nv; d++) {
-            enc_v16 acc = {0};
-            for (j = 0; j < len; j++) acc += sc[j] * *(const enc_v16u *)(v0 + j * ld + d * 16);
-            *(enc_v16u *)(ctx + i * hidden + head * head_dim + d * 16) = acc * inv;
+        for (a = 0; a < qn; a++) {
+            float *sc = scores + a * lp, top, total = 0.0f, inv;
+            float *out = ctx + (i + a) * hidden + head * head_dim;
+            top = sc[0];
+            for (j = 1; j < len; j++) top = sc[j] > top ? sc[j] : top;
+            for (jb = 0; jb < lp; jb += 16)
+                *(enc_v16 *)(sc + jb) = enc_exp16(*(const enc_v16 *)(sc + jb) - top);
+            for (j = 0; j < len; j++) total += sc[j];
+            inv = 1.0f / total;
+            for (d = 0; d + 4 <= nv; d += 4) {
+                enc_v16 c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0};
+                for (j = 0; j < len; j++) {
+                    const float *v = v0 + j * ld + d * 16;
+                    float pj = sc[j];
+                    c0 += pj * *(const enc_v16u *)v;
+                    c1 += pj * *(const enc_v16u *)(v + 16);
+                    c2 += pj * *(const enc_v16u *)(v + 32);
+                    c3 += pj * *(const enc_v16u *)(v + 48);
+                }
+                *(enc_v16u *)(out + d * 16) = c0 * inv;
+                *(enc_v16u *)(out + d * 16 + 16) = c1 * inv;
+                *(enc_v16u *)(out + d * 16 + 32) = c2 * inv;
+                *(enc_v16u *)(out + d * 16 + 48) = c3 * inv;
+            }
+            for (; d < nv; d++) {
+                enc_v16 acc = {0};
+                for (j = 0; j < len; j++) acc += sc[j] * *(const enc_v16u *)(v0 + j * ld + d * 16);
+                *(enc_v16u *)(out + d * 16) = acc * inv;
+            }
         }
     }
 }
@@ -732,7 +969,7 @@ static int enc_scratch_alloc(enc_scratch *s, const enc_model *m, long tokens, lo
                              int team) {
     long rows = (tokens + ENC_ROW_ALIGN - 1) / ENC_ROW_ALIGN * ENC_ROW_ALIGN;
     long lp = (longest + 15) & ~15L;
-    s->attn_size = ((m->hidden / m->heads + 1) * lp + 15) & ~15L;
+    s->attn_size = ((m->hidden / m->heads + ENC_ATT_Q) * lp + 15) & ~15L;
     s->h = enc_alloc_raw((size_t)rows * m->hidden * 4);
     s->qkv = enc_alloc_raw((size_t)rows * 3 * m->hidden * 4);
     s->ctx = enc_alloc_raw((size_t)rows * m->hidden * 4);
@@ -788,8 +1025,8 @@ static void enc_apply(const enc_linear *lin, const float *x, long ldx, long m, f
         if (hi > lo) enc_quantize_rows(x + lo * ldx, ldx, hi - lo, lin->k, sc->q + lo * lin->k,
                                        sc->sx + lo);
         enc_barrier(team);
-        enc_share(lin->n / 4, t, team->size, &lo, &hi);
-        if (hi > lo) enc_gemm_q(lin, sc->q, sc->sx, m, y, ldy, lo * 4, hi * 4);
+        enc_share(lin->n / ENC_NR, t, team->size, &lo, &hi);
+        if (hi > lo) enc_gemm_q(lin, sc->q, sc->sx, m, y, ldy, lo, hi);
     } else {
         enc_share(lin->n / ENC_NR, t, team->size, &lo, &hi);
         if (hi > lo) enc_gemm(lin, x, ldx, m, y, ldy, lo, hi);

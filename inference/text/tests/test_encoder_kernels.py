@@ -111,6 +111,41 @@ def test_int8_activation_linear_is_exact_integer_arithmetic(isa, rows):
     assert np.abs(y - exact).max() < 0.05 * np.abs(exact).max()
 
 
+@pytest.mark.parametrize("rows", [1, 5, 13, 70])
+def test_int8_activation_linear_sums_blocks_of_inputs_exactly(isa, rows):
+    """k = 1040: two full input blocks of 512 and a partial one (int32 partial sums kept
+    between blocks), 3 panels, and more rows than one chunk (64)."""
+    del isa
+    rng = np.random.default_rng(100 + rows)
+    n, k = 96, 1040
+    x = rng.standard_normal((rows, k)).astype(np.float32)
+    q, s = fx.quantize_rows(rng.standard_normal((n, k)).astype(np.float32))
+    b = rng.standard_normal(n).astype(np.float32)
+    y = np.zeros((rows, n), np.float32)
+    _encoder.kernel_linear(x, _bytes(q), "int8", _bytes(s), b, y, True)
+    codes, sx = _quantize_like_the_kernel(x)
+    sums = (codes - 128) @ q.T.astype(np.int64)
+    expected = sums * (sx[:, None].astype(np.float64) * s[None, :]) + b
+    np.testing.assert_allclose(y, expected, rtol=1e-6, atol=1e-5)
+
+
+def test_int8_activation_row_does_not_depend_on_its_tile(isa):
+    """Row 5 alone, or at every position of tiles of other rows: the same bits."""
+    del isa
+    rng = np.random.default_rng(3)
+    n, k = 64, 1040
+    q, s = fx.quantize_rows(rng.standard_normal((n, k)).astype(np.float32))
+    b = rng.standard_normal(n).astype(np.float32)
+    x = rng.standard_normal((19, k)).astype(np.float32)
+    alone = np.zeros((1, n), np.float32)
+    _encoder.kernel_linear(x[5:6].copy(), _bytes(q), "int8", _bytes(s), b, alone, True)
+    for shift in range(9):
+        rows = np.roll(x, shift, axis=0)
+        y = np.zeros((19, n), np.float32)
+        _encoder.kernel_linear(rows, _bytes(q), "int8", _bytes(s), b, y, True)
+        assert y[(5 + shift) % 19].tobytes() == alone[0].tobytes()
+
+
 @pytest.mark.parametrize("length", [1, 2, 15, 16, 17, 40])
 def test_attention_matches_numpy(isa, length):
     del isa
