@@ -276,7 +276,8 @@ def test_second_release_goes_through_a_gated_canary_then_rolls_back(consumer, fi
     status, log = consumer.run("modelship-image-production", "modelship-publish",
                                "modelship-promote-stable", "--manual", "modelship-promote-stable")
     assert status != 0 and not job_passed(log, "modelship-promote-stable")
-    assert "does not verify: reproducibility attestation" in log, log[-6000:]
+    assert "FAIL  signatures: reproducibility attestation" in log, log[-6000:]
+    assert "INVALID sha256:" in log
     assert registry_digest(consumer, "stable") == before
     with Traffic(consumer.port) as traffic:
         # The reproducibility job attests the same digest; now it goes through.

@@ -98,6 +98,10 @@ class Releases:
             run_gates = functools.partial(gates.run_all, spec=self.spec)
         pushed = image.Pushed(self.client, digest)
         checks = [_trust_check(check) for check in self.trust.checks(pushed)]
+        if checks:
+            failed = sum(1 for check in checks if not check.ok)
+            self.log(f"validate: signatures and attestations: {len(checks)} checks, "
+                     f"{failed} failed")
         checks += run_gates(self.settings, pushed)
         passed = all(check.ok for check in checks)
         figures = {}

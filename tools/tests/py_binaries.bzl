@@ -8,6 +8,7 @@ PY_BINARIES = [
     "//bench:embeddings_service",
     "//bench:http_stacks",
     "//bench:parsers",
+    "//bench:release_signing",
     "//bench:service_load",
     "//bench:service_peers",
     "//bench:slow_clients",
