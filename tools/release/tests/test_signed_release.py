@@ -10,10 +10,8 @@ path, a model file named by MODELSHIP_MODEL_PATH, the release labels.
 
 import base64
 import hashlib
-import io
 import json
 import os
-import tarfile
 
 import pytest
 
@@ -21,7 +19,7 @@ from tools.deploy import main as deploy_main
 from tools.deploy.tests.recorder import RecordingKubectl
 from tools.release import history, image as image_lib, registry as registry_lib, release
 from tools.release import settings as settings_lib, trust as trust_lib
-from tools.release.tests import support
+from tools.release.tests import small_images, support
 from tools.trust import cosign, dsse, keys
 
 PASSWORD = "correct horse battery staple"
@@ -44,16 +42,6 @@ def fixture_cosign_keys(tmp_path_factory):
     return found
 
 
-def _tar(files):
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for name, data in sorted(files.items()):
-            info = tarfile.TarInfo(name)
-            info.size, info.mtime = len(data), 0
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
 def push_candidate(client, seed, tag=None):
     """A small image with release labels, an SBOM and a model; returns its digest."""
     labels = support.releasable_labels(seed)
@@ -63,24 +51,10 @@ def push_candidate(client, seed, tag=None):
     sbom = json.dumps({"spdxVersion": "SPDX-2.3", "name": seed,
                        "packages": [{"name": "numpy", "versionInfo": "2.0.0"}]},
                       sort_keys=True).encode()
-    layers = [_tar({SBOM_PATH: sbom}), _tar({MODEL_PATH: model})]
-    config = json.dumps({
-        "architecture": "amd64", "os": "linux",
-        "config": {"Labels": labels, "Env": [f"MODELSHIP_MODEL_PATH=/{MODEL_PATH}"]},
-        "rootfs": {"type": "layers",
-                   "diff_ids": [registry_lib.sha256_digest(layer) for layer in layers]},
-    }, sort_keys=True).encode()
-    media = "application/vnd.oci.image.manifest.v1+json"
-    manifest = json.dumps({
-        "schemaVersion": 2, "mediaType": media,
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                   "size": len(config), "digest": client.push_blob(config)},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "size": len(layer),
-                    "digest": client.push_blob(layer)} for layer in layers],
-    }, sort_keys=True).encode()
-    digest = registry_lib.sha256_digest(manifest)
-    client.put_manifest(tag or digest, media, manifest)
-    return digest
+    return small_images.push(client, [{SBOM_PATH: sbom}, {MODEL_PATH: model}],
+                             config={"Labels": labels,
+                                     "Env": [f"MODELSHIP_MODEL_PATH=/{MODEL_PATH}"]},
+                             tag=tag)
 
 
 def provenance_of(pushed):

@@ -5,21 +5,17 @@ Test modules register the fixtures by naming them (pytest collects the fixtures 
 test module holds): `SHARED_FIXTURES = (fixture_registry,)`.
 """
 
-import hashlib
-import io
-import json
 import os
 import secrets
-import tarfile
 
 import pytest
 
 from tools.release import registry as release_registry
 from tools.release import server, settings
+from tools.release.tests import small_images
 from tools.trust import keys
 
 USER = "signer"
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 
 
 class TestRegistry:
@@ -68,27 +64,7 @@ def fixture_key_pair():
 
 def push_image(client, seed, tag=None):
     """Pushes a small one-layer OCI image whose content depends on `seed`; its digest."""
-    layer = io.BytesIO()
-    with tarfile.open(fileobj=layer, mode="w") as tar:
-        data = seed.encode()
-        info = tarfile.TarInfo("seed.txt")
-        info.size = len(data)
-        tar.addfile(info, io.BytesIO(data))
-    layer = layer.getvalue()
-    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {},
-                         "rootfs": {"type": "layers",
-                                    "diff_ids": ["sha256:" + hashlib.sha256(layer).hexdigest()]}},
-                        sort_keys=True).encode()
-    manifest = json.dumps({
-        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                   "size": len(config), "digest": client.push_blob(config)},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
-                    "size": len(layer), "digest": client.push_blob(layer)}],
-    }, sort_keys=True).encode()
-    digest = "sha256:" + hashlib.sha256(manifest).hexdigest()
-    client.put_manifest(tag or digest, OCI_MANIFEST, manifest)
-    return digest
+    return small_images.push(client, [{"seed.txt": seed.encode()}], config={}, tag=tag)
 
 
 def unique(name):

@@ -8,7 +8,6 @@ and every message must name the digest and the reason.
 
 import collections
 import hashlib
-import io
 import json
 import os
 import shutil
@@ -17,7 +16,6 @@ import stat
 import subprocess
 import secrets
 import sys
-import tarfile
 import threading
 import time
 
@@ -27,6 +25,7 @@ from tools.release import registry as registry_lib
 from tools.release import server
 from tools.release import settings as settings_lib
 from tools.release import skopeo as release_skopeo
+from tools.release.tests import small_images
 from tools.trust import simplesigning
 from tools.trust.errors import KeyFileError, TrustError
 from tools.trust.tests.lookaside_server import Lookaside
@@ -39,30 +38,8 @@ Key = collections.namedtuple("Key", "fingerprint secret public_file passphrase")
 
 
 def push_image(client, seed, tag=None):
-    """Pushes a small one-layer image (its content made from `seed`) through the
-    distribution API; returns its digest."""
-    layer = io.BytesIO()
-    with tarfile.open(fileobj=layer, mode="w") as tar:
-        data = seed.encode()
-        info = tarfile.TarInfo("seed.txt")
-        info.size = len(data)
-        tar.addfile(info, io.BytesIO(data))
-    layer = layer.getvalue()
-    config = json.dumps({"architecture": "amd64", "os": "linux",
-                         "rootfs": {"type": "layers",
-                                    "diff_ids": ["sha256:" + hashlib.sha256(layer).hexdigest()]}},
-                        sort_keys=True).encode()
-    media = "application/vnd.oci.image.manifest.v1+json"
-    manifest = json.dumps({
-        "schemaVersion": 2, "mediaType": media,
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                   "size": len(config), "digest": client.push_blob(config)},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
-                    "size": len(layer), "digest": client.push_blob(layer)}],
-    }, sort_keys=True).encode()
-    digest = "sha256:" + hashlib.sha256(manifest).hexdigest()
-    client.put_manifest(tag or digest, media, manifest)
-    return digest
+    """Pushes a small one-layer image whose content depends on `seed`; its digest."""
+    return small_images.push(client, [{"seed.txt": seed.encode()}], tag=tag)
 
 
 # --- fixtures -----------------------------------------------------------------------
