@@ -14,6 +14,8 @@
 #   locks/            runtime.txt, imagedev.txt
 #   model/            the model artifact (the image spec's `model`)
 #   src/              the workspace sources the image needs
+#   sbom/inputs.json  what the SBOM needs that only the host knows: the Debian
+#                     packages of base.lock with their licences, the model's origin
 #
 # This file names no model: what differs between images comes from the image's
 # spec (model_image, //modelship:defs.bzl) as build arguments:
@@ -54,6 +56,10 @@ WORKDIR /opt/modelship/app
 # finalize.py reads it (the spec's stdlib_modules) instead of --stdlib-modules when set.
 ARG MODELSHIP_STDLIB_MODULES
 RUN ["/usr/bin/python3", "tools/image/finalize.py", "--build-ext", "--app", "/opt/modelship/app", "--site", "/opt/modelship/site", "--stdlib-modules", "tools/image/stdlib-modules.txt"]
+# The SBOM (SPDX and CycloneDX, tools/trust/sbom.py): the locks' entries checked against
+# what is installed here (wheels, extension modules, the model), network off.
+COPY sbom/ /opt/modelship/sbom-inputs/
+RUN ["/usr/bin/python3", "tools/trust/sbom.py", "generate", "--inputs", "/opt/modelship/sbom-inputs/inputs.json", "--out", "/opt/modelship/release/sbom"]
 
 # --- lint: the linters, inside the image, with the repository's config -------
 FROM dev AS lint
@@ -65,14 +71,19 @@ FROM dev AS test
 ARG MODELSHIP_IMAGE_TESTS
 RUN ["/usr/bin/python3", "tools/image/check.py", "test"]
 
-# --- production: interpreter, runtime deps, code, model; nothing else ---------
+# --- production: interpreter, runtime deps, code, model, SBOM; nothing else ---
 FROM base AS production
 # .pyc of the standard-library modules the service imports (the spec's stdlib_modules).
 COPY --from=dev /opt/modelship/release/stdlib/ /usr/lib/python3.11/
 COPY --from=dev /opt/modelship/site/ /opt/modelship/site/
 COPY --from=dev /opt/modelship/release/app/ /opt/modelship/app/
-# Last layer: a model-only change rebuilds and pushes this layer alone.
+# The last large layer: a model-only change rebuilds and pushes it and the SBOM's.
 COPY model/ /opt/modelship/model/
+# The SBOM, a few hundred kB, after the model: it names the commit, so every change
+# rewrites it, and a code-only change must not push the model layer again.
+# /var/lib/db/sbom/ as apko/Chainguard images have it; the *.spdx.json and
+# *.cdx.json names are what SBOM-aware scanners look for.
+COPY --from=dev /opt/modelship/release/sbom/ /var/lib/db/sbom/
 ARG MODEL_FILE
 ARG MODELSHIP_HANDLER
 ENV PYTHONPATH=/opt/modelship/app:/opt/modelship/site \

@@ -10,7 +10,10 @@ on a protected default branch, the manual promote included: the production
 image build, the reproducibility check, the model release gate, the API
 breaking-change gate against its released contract, publish to a
 real registry on loopback, and promote (validate, then move `stable`); and
-the check of the inputs it passes, against modelship's own templates.
+the check of the inputs it passes, against modelship's own templates. The
+team's release keys are in the jobs' environment, as CI/CD variables are: the
+reproducibility job attests its rebuild, publish signs in both formats and
+attests, and promote verifies it all before it moves `stable`.
 
 Every job runs modelship's tools through the consumer's own Bazel (`bazel run
 @modelship//tools/ci:tool -- ...`, the components' `tool` input): the copy
@@ -28,7 +31,7 @@ import time
 
 import pytest
 
-from ci.tests import support
+from ci.tests import release_keys, support
 from examples import consumer_copy
 from tools.release import server
 
@@ -67,11 +70,13 @@ def fixture_run(tmp_path_factory):
     offline = support.Offline(str(root / "offline"))
     registry = server.Registry(str(root / "registry"))
     registry.start()
+    keys = release_keys.ReleaseKeys(str(root / "keys"))
     # The machine's cache (pip's for the consumer's pip repositories, the image
     # build's verified .deb files and wheels), not the private HOME's empty one.
     user = pwd.getpwuid(os.getuid())
     env = {"XDG_CACHE_HOME": os.path.join(user.pw_dir, ".cache"), "USER": user.pw_name,
-           "MODELSHIP_REGISTRY_RETRIES": "3", "MODELSHIP_REGISTRY_BACKOFF_S": "0.2"}
+           "MODELSHIP_REGISTRY_RETRIES": "3", "MODELSHIP_REGISTRY_BACKOFF_S": "0.2",
+           **keys.env()}
     started = time.monotonic()
     try:
         proc = offline.gcl(path, "--force-shell-executor", "--concurrency", "1",
@@ -83,8 +88,12 @@ def fixture_run(tmp_path_factory):
         if outputs:  # the whole log, for whoever reads a failure
             with open(os.path.join(outputs, "pipeline.log"), "w", encoding="utf-8") as out:
                 out.write(proc.stdout + proc.stderr)
-        yield path, registry.address, proc.returncode, proc.stdout + proc.stderr, seconds
+        log = proc.stdout + proc.stderr
+        assert not [secret for secret in keys.secrets() if secret in log], \
+            "a key password reached the pipeline's log"
+        yield path, registry.address, proc.returncode, log, seconds
     finally:
+        keys.stop()
         subprocess.run(["bazel", f"--output_user_root={output_root}", "shutdown"], cwd=path,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
         storage = os.path.join(path, ".modelship", "buildah")
@@ -137,3 +146,10 @@ def test_the_registry_holds_the_consumers_image_by_digest_and_stable_points_at_i
     revision = subprocess.run(["git", "-C", path, "rev-parse", "HEAD"], stdout=subprocess.PIPE,
                               text=True, check=True).stdout.strip()
     assert labels["org.opencontainers.image.revision"] == revision
+    # Signed and attested beside the image, checked by promote.
+    tags = json.loads(skopeo("list-tags", "--tls-verify=false",
+                             f"docker://{registry}/{REPOSITORY}"))["Tags"]
+    hexdigest = digest.split(":", 1)[1]
+    assert f"sha256-{hexdigest}.sig" in tags and f"sha256-{hexdigest}.att" in tags
+    assert "PASS  signatures: cosign signature" in log
+    assert "PASS  signatures: reproducibility attestation" in log

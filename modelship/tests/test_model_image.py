@@ -33,7 +33,10 @@ def test_the_spec_names_files_by_workspace_path_and_runfiles_path():
     spec = _spec()
     assert spec["model"] == {"path": "modelship/tests/testdata/toy.model",
                              "runfile": "modelship/modelship/tests/testdata/toy.model",
-                             "file": "toy.model"}
+                             "file": "toy.model",
+                             "label": "//modelship/tests:testdata/toy.model"}
+    # Trained here: no package URL of published files it is converted from (the SBOM's).
+    assert spec["model_source"] == ""
     assert spec["contract"]["path"] == "modelship/tests/testdata/openapi.json"
     assert spec["release"]["path"] == "modelship/tests/testdata/current.json"
     assert spec["operating_point"]["path"] == "modelship/tests/testdata/operating_point.json"

@@ -152,10 +152,14 @@ def test_image_labels_record_revision_and_model(built):
     assert [labels["org.opencontainers.image.source"]] == committed
 
 
-def test_model_is_the_last_layer_alone(built):
+def test_model_is_the_last_layer_but_the_sbom_s(built):
+    # The model alone in its layer, and after it only the SBOM's small one (it names
+    # the commit: last, so a code-only change does not push the model again).
     report = built[0]
-    assert "/opt/modelship/model/" in report["history"][-1]
-    assert report["layers"][-1]["uncompressed_size"] < 100_000
+    assert "/opt/modelship/model/" in report["history"][-2]
+    assert report["layers"][-2]["uncompressed_size"] < 100_000
+    assert "/var/lib/db/sbom/" in report["history"][-1]
+    assert report["layers"][-1]["uncompressed_size"] < 1_000_000
 
 
 def test_image_fits_the_size_budget(built):
@@ -193,6 +197,26 @@ def _resolve(root, name):
         if os.path.isfile(path):
             return path
     return None
+
+
+def test_the_sbom_ships_in_both_formats_and_names_every_lock_entry_and_the_model(
+        rootfs, built):
+    folder = os.path.join(rootfs, "var/lib/db/sbom")
+    assert sorted(os.listdir(folder)) == ["modelship-digits.cdx.json",
+                                          "modelship-digits.spdx.json"]
+    with open(os.path.join(folder, "modelship-digits.cdx.json"), encoding="utf-8") as text:
+        bom = json.load(text)
+    assert bom["metadata"]["component"]["version"] == \
+        built[0]["labels"]["org.opencontainers.image.revision"]
+    purls = {c.get("purl") for c in bom["components"]}
+    with open(os.path.join(support.workspace(), "third_party/debian/base.lock"),
+              encoding="utf-8") as lock:
+        debs = [line.split()[0] for line in lock if line.strip() and line[0] != "#"]
+    assert all(any(p and p.startswith(f"pkg:deb/debian/{name}@") for p in purls)
+               for name in debs)
+    models = [c for c in bom["components"] if c["type"] == "machine-learning-model"]
+    assert [m["version"] for m in models] == [
+        built[0]["labels"]["io.modelship.model.version"]]
 
 
 def test_every_shared_library_an_elf_file_needs_is_in_the_image(rootfs):

@@ -22,6 +22,7 @@ from tools.deploy import canary as canary_lib
 from tools.deploy import gate
 from tools.deploy import images
 from tools.deploy import state as state_lib
+from tools.deploy import verify as verify_lib
 from tools.deploy.errors import DeployError, GateFailed, InputError
 
 TARGETS = ("local", "kubernetes")
@@ -118,14 +119,19 @@ def _path(value):
 
 
 def make_target(options, kubectl=None):
-    """The target object the options name."""
+    """The target object the options name; the commands that start images check their
+    signatures first (verify.py)."""
     state = state_lib.State(_path(options.state_dir) or state_lib.default_dir(options.target),
                             options.target)
     if options.target == "local":
         from tools.deploy import local  # pylint: disable=import-outside-toplevel
-        return local.LocalTarget(state, options)
-    from tools.deploy import kubernetes  # pylint: disable=import-outside-toplevel
-    return kubernetes.KubernetesTarget(state, options, kubectl=kubectl)
+        target = local.LocalTarget(state, options)
+    else:
+        from tools.deploy import kubernetes  # pylint: disable=import-outside-toplevel
+        target = kubernetes.KubernetesTarget(state, options, kubectl=kubectl)
+    if getattr(options, "command", None) in ("deploy", "canary", "run-canary", "rollback"):
+        target.verify = verify_lib.verifier(os.environ)
+    return target
 
 
 def _print(doc):

@@ -19,9 +19,12 @@ class Target:
 
     name = "?"
 
-    def __init__(self, state, options):
+    def __init__(self, state, options, verify=None):
         self.state = state
         self.options = options
+        # Image -> None, raising unless the image's signatures verify (verify.py);
+        # called before any track starts an image.
+        self.verify = verify or (lambda image: None)
         given = getattr(options, "name", None)
         if given is not None:
             images.check_name(given)
@@ -93,6 +96,7 @@ class Target:
 
     def deploy(self, image, archive=None, remember=True):
         """`deploy`: `image` becomes the stable track; a canary is removed."""
+        self.verify(image)
         track = self._start_stable(image, archive)
         old = self.state.stable
         self.state.set_stable(track, remember_previous=remember)
@@ -118,6 +122,7 @@ class Target:
             self._set_weight(weight)
             current["weight"] = weight
         else:
+            self.verify(image)
             current = self._start_canary(image, weight, archive)
         self.state.set_canary(current)
         self.state.event("canary", digest=current["digest"], weight=weight)

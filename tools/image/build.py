@@ -47,7 +47,7 @@ import urllib.parse
 from tools import cli
 from tools.containers import runtime
 from tools.image import labels as labels_lib
-from tools.image import progress
+from tools.image import progress, sbom_inputs
 
 # The image's sources come from two places, which are one in this repository:
 #   - modelship's: the serving runtime, the inference library and what the
@@ -61,7 +61,8 @@ SOURCE_DIRS = FRAMEWORK_DIRS + OWN_DIRS
 # tools/ modules the image's own steps import (finalize.py, check.py);
 # tools/image/tests/test_shipped_sources.py fails when one is missing.
 SOURCE_FILES = ("setup.cfg", "tools/__init__.py", "tools/check_settings.py",
-                "tools/cython/__init__.py", "tools/cython/flags.py")
+                "tools/cython/__init__.py", "tools/cython/flags.py",
+                "tools/trust/__init__.py", "tools/trust/errors.py", "tools/trust/sbom.py")
 LOCKS = ("runtime", "imagedev")
 # modelship's own root: the folder of the checkout (or release) holding this file.
 MODELSHIP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
@@ -137,6 +138,8 @@ class Spec:  # pylint: disable=too-many-instance-attributes
     packages: tuple = ()
     tests: tuple = ()
     stdlib_modules: SpecFile = None  # the stdlib modules' list; None: the default image's
+    model_target: str = ""  # the model's Bazel target and the package URL of what it is
+    model_source: str = ""  # converted from ('' when trained here): for the SBOM
 
     @property
     def model_in_image(self):
@@ -227,12 +230,12 @@ def parse_spec(doc, source="the spec"):
     known = {"spec_version", "declared_by", "image_name", "handler", "served_name", "service",
              "model", "contract", "release", "size_budget_mb", "labels", "sources",
              "release_gate", "release_gate_library", "operating_point", "requests", "task",
-             "locks", "packages", "tests", "stdlib_modules"}
+             "locks", "packages", "tests", "stdlib_modules", "model_source"}
     for field in sorted(set(doc) - known):
         errors.append(f"field {field!r} is unknown (known: {', '.join(sorted(known))})")
     for field in sorted(known - set(doc) - {"contract", "labels", "sources", "declared_by",
                                             "task", "locks", "packages", "tests",
-                                            "stdlib_modules"}):
+                                            "stdlib_modules", "model_source"}):
         hint = (" (a release field, new in spec_version 2: declare it in model_image, "
                 "//modelship:defs.bzl)" if field in _RELEASE_FIELDS else "")
         errors.append(f"field {field!r} is missing{hint}")
@@ -289,7 +292,9 @@ def parse_spec(doc, source="the spec"):
                 operating_point=files["operating_point"], requests=files["requests"],
                 task=task, locks=tuple(lock_entries), packages=folders["packages"],
                 tests=folders["tests"],
-                stdlib_modules=files["stdlib_modules"])
+                stdlib_modules=files["stdlib_modules"],
+                model_target=str(doc["model"].get("label", "")),
+                model_source=str(doc.get("model_source") or ""))
 
 
 def read_spec(path):
@@ -964,6 +969,8 @@ def main(argv=None):
         prepare_rootfs(framework, ctx, epoch)
         prepare_wheels(framework, ctx, spec.locks)
         prepare_sources(workspace, ctx, spec, model)
+        sbom_inputs.prepare(ctx, framework=framework, workspace=workspace, spec=spec, model=model,
+                            debs=os.path.join(cache_dir(), "debs"), stamped=(sha, epoch, source))
         labels = labels_for(spec, (sha, epoch, dirty), model, source)
         for target in targets:
             buildah_build(ctx, target, epoch, labels, args.no_cache,
@@ -972,6 +979,8 @@ def main(argv=None):
         if "production" in targets:
             report = export(f"localhost/{spec.image_name}:production", args.out,
                             spec.image_name, args.storage)
+            report.update(started=REPORTER.wall_started, finished=time.time(),  # provenance
+                          invocation=os.environ.get("CI_JOB_URL") or None)
             with open(os.path.join(args.out, spec.image_name + ".json"), "w",
                       encoding="utf-8") as out:
                 json.dump(report, out, indent=2, sort_keys=True)
@@ -980,7 +989,7 @@ def main(argv=None):
         log(f"done in {progress.duration(time.monotonic() - REPORTER.started)}")
         if not args.context:
             shutil.rmtree(ctx)
-    except (OSError, BuildError) as err:  # FileNotFoundError: not run by Bazel
+    except (OSError, BuildError, sbom_inputs.TrustError) as err:  # OSError: not run by Bazel
         print(f"image: {err}", file=sys.stderr)
         return 1
     return 0

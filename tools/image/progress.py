@@ -119,6 +119,7 @@ class Reporter:
         self.stream = stream  # None: sys.stderr as it is when a line is printed
         self.heartbeat_s = HEARTBEAT_S if heartbeat_s is None else heartbeat_s
         self.started = time.monotonic()
+        self.wall_started = time.time()  # when (UTC), for reports
         self._lock = threading.Lock()
         self._last_said = time.monotonic()
 

@@ -160,6 +160,18 @@ def explain(archives, reports):
             print(proc.stdout[:20000])
 
 
+def _write_result(path, image, reports, same):
+    path = os.path.join(os.environ.get("BUILD_WORKING_DIRECTORY", ""), path)
+    result = {"image": image, "identical": same, "digest": reports[0]["digest"],
+              "rebuild_digest": reports[1]["digest"],
+              "config_digest": reports[0]["config_digest"],
+              "rebuild_config_digest": reports[1]["config_digest"],
+              "git_sha": reports[0]["labels"].get("org.opencontainers.image.revision")}
+    with open(path, "w", encoding="utf-8") as out:
+        json.dump(result, out, indent=2, sort_keys=True)
+        out.write("\n")
+
+
 def main(argv=None):
     """Entry point; exit 0 when both builds are identical."""
     parser = argparse.ArgumentParser(
@@ -168,6 +180,9 @@ def main(argv=None):
             description=None, add_help=False).format_help().split("\n\n", 1)[1])
     parser.add_argument("--builder", help="path of build.py (default: beside this file)")
     parser.add_argument("--keep", action="store_true", help="keep both build folders")
+    parser.add_argument("--result", metavar="FILE",
+                        help="also write the outcome as JSON (both digests, the commit): "
+                             "what `release attest-reproducible --result FILE` signs")
     parser.add_argument("--against", metavar="DIR",
                         help="compare one clean build with the build already in DIR "
                              "(<image name>.oci.tar and .json, e.g. a CI job's dist/) "
@@ -219,6 +234,8 @@ def main(argv=None):
                        for name, clone, variant, root
                        in zip(("first", "second"), clones, VARIANTS, roots)]
         same = all(reports[0][key] == reports[1][key] for key in ("digest", "config_digest"))
+        if args.result:
+            _write_result(args.result, image, reports, same)
         for name, report in zip(("first", "second"), reports):
             print(f"repro: {name}: manifest {report['digest']} config "
                   f"{report['config_digest']} source "

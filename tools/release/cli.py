@@ -6,6 +6,8 @@
 
     publish  [--archive dist/<image_name>.oci.tar] [--dotenv FILE]
     validate --digest sha256:...
+    verify   --digest sha256:...
+    attest-reproducible --result FILE
     promote  --digest sha256:... [--tag stable]... [--version-tag]
     rollback [--tag stable]
     history  [--json]
@@ -16,7 +18,10 @@ Registry from $MODELSHIP_REGISTRY (host:port; unset: the embedded local
 registry), repository from $MODELSHIP_REPOSITORY (default with a spec:
 modelship/<served name>; without one it must be set), credentials from
 $MODELSHIP_REGISTRY_AUTH_FILE or $MODELSHIP_REGISTRY_USER and
-$MODELSHIP_REGISTRY_PASSWORD. See tools/release/README.md.
+$MODELSHIP_REGISTRY_PASSWORD. Signing keys and public keys from
+$MODELSHIP_COSIGN_KEY, $MODELSHIP_GPG_KEY, $MODELSHIP_COSIGN_PUBLIC_KEY,
+$MODELSHIP_GPG_PUBLIC_KEY (files) and the lookaside storage of GPG
+signatures ($MODELSHIP_LOOKASIDE). See tools/release/README.md.
 
 Exit status: 0 done, 1 refused or failed, 2 bad arguments or settings.
 """
@@ -27,6 +32,7 @@ import os
 import sys
 
 from tools.release import errors, image, imagespec, server, settings as settings_lib
+from tools.release import trust as trust_lib
 from tools.release.release import Releases
 
 EXIT_FAILED = 1
@@ -64,9 +70,19 @@ def parser():
                                            "with a spec: dist/<image_name>.oci.tar)")
     publish.add_argument("--dotenv", help="also write RELEASE_DIGEST, RELEASE_IMAGE and "
                                           "RELEASE_CANDIDATE_TAG to this file")
+    publish.add_argument("--build-report", metavar="FILE",
+                         help="the image build's report (default: beside the archive, "
+                              "<image_name>.json): times and builder of the provenance")
     validate = commands.add_parser("validate", parents=[common],
                                    help="run the release gates on a pushed digest")
     validate.add_argument("--digest", required=True, help="sha256:<64 hex>")
+    verify = commands.add_parser("verify", parents=[common],
+                                 help="check a pushed digest's signatures and attestations")
+    verify.add_argument("--digest", required=True, help="sha256:<64 hex>")
+    attest = commands.add_parser("attest-reproducible", parents=[common],
+                                 help="sign and attach the reproducibility check's result")
+    attest.add_argument("--result", required=True, metavar="FILE",
+                        help="what `repro --result FILE` wrote")
     promote = commands.add_parser("promote", parents=[common],
                                   help="point release tags at a validated digest")
     promote.add_argument("--digest", required=True, help="sha256:<64 hex>")
@@ -196,6 +212,31 @@ def _check_before_the_registry(args, spec):
                                 f"it with `bazel run //<pkg>:image`)")
 
 
+def _result(args):
+    """The reproducibility check's result file."""
+    path = _user_path(args.result)
+    try:
+        with open(path, encoding="utf-8") as text:
+            result = json.load(text)
+        image.require_digest(result.get("digest"))
+        return result
+    except (OSError, ValueError, AttributeError) as err:
+        raise errors.UsageError(f"--result {path}: not a result of `repro --result` "
+                                f"({err})") from None
+
+
+def _provenance(args, spec, settings, trust):
+    """The SLSA provenance predicate of the published build (None without a signing
+    key: nothing would sign it)."""
+    if not trust.cosign_key:
+        return None
+    from tools.release import provenance  # pylint: disable=import-outside-toplevel
+    archive = _user_path(args.archive)
+    report = _user_path(args.build_report) if args.build_report else \
+        os.path.splitext(os.path.splitext(archive)[0])[0] + ".json"
+    return provenance.of_build(report, spec, settings, os.environ)
+
+
 def run(args, environ):
     """Runs one parsed command; returns the exit status. Raises typed errors."""
     if args.command == "local-registry":
@@ -212,29 +253,65 @@ def run(args, environ):
     if args.command == "gate":
         return _gate(args, spec)
     _check_before_the_registry(args, spec)
-    releases = Releases(_settings(args, environ, spec), log=_log, spec=spec)
-    if args.command == "publish":
-        published = releases.publish(_user_path(args.archive))
-        if args.dotenv:
-            _write_dotenv(_user_path(args.dotenv), published)
-        print(f"{releases.settings.base}:{published.candidate_tag}")
-        print(published.digest)
-        return 0
-    if args.command == "validate":
-        passed, checks = releases.validate(args.digest)
-        for check in checks:
-            print(f"{'PASS' if check.ok else 'FAIL'}  {check.gate}: {check.name}: "
-                  f"{check.detail}")
-        print(f"{'VALID' if passed else 'INVALID'} {args.digest}")
-        return 0 if passed else EXIT_FAILED
-    if args.command == "promote":
-        for move in releases.promote(args.digest, args.tag, args.version_tag):
-            print(f"{move.reference} -> {move.digest}")
-        return 0
-    if args.command == "rollback":
-        move = releases.rollback(args.tag)
-        print(f"{move.reference} -> {move.digest} (was {move.previous})")
-        return 0
+    trust = trust_lib.load(environ)
+    releases = Releases(_settings(args, environ, spec), log=_log, spec=spec, trust=trust)
+    return _COMMANDS[args.command](args, releases, environ)
+
+
+def _publish(args, releases, environ):
+    del environ
+    archive = _user_path(args.archive)
+    published = releases.publish(
+        archive, provenance=_provenance(args, releases.spec, releases.settings,
+                                        releases.trust.trust))
+    if args.dotenv:
+        _write_dotenv(_user_path(args.dotenv), published)
+    print(f"{releases.settings.base}:{published.candidate_tag}")
+    print(published.digest)
+    return 0
+
+
+def _validate(args, releases, environ):
+    del environ
+    passed, checks = releases.validate(args.digest)
+    for check in checks:
+        print(f"{'PASS' if check.ok else 'FAIL'}  {check.gate}: {check.name}: "
+              f"{check.detail}")
+    print(f"{'VALID' if passed else 'INVALID'} {args.digest}")
+    return 0 if passed else EXIT_FAILED
+
+
+def _attest_reproducible(args, releases, environ):
+    print(releases.trust.attest_reproducible(_result(args), environ))
+    return 0
+
+
+def _verify(args, releases, environ):
+    del environ
+    checks = releases.verify(args.digest)
+    for check in checks:
+        print(f"{'PASS' if check.ok else 'FAIL'}  {check.name}: {check.detail}")
+    passed = bool(checks) and all(check.ok for check in checks)
+    print(f"{'VERIFIED' if passed else 'NOT VERIFIED'} {args.digest}")
+    return 0 if passed else EXIT_FAILED
+
+
+def _promote(args, releases, environ):
+    del environ
+    for move in releases.promote(args.digest, args.tag, args.version_tag):
+        print(f"{move.reference} -> {move.digest}")
+    return 0
+
+
+def _rollback(args, releases, environ):
+    del environ
+    move = releases.rollback(args.tag)
+    print(f"{move.reference} -> {move.digest} (was {move.previous})")
+    return 0
+
+
+def _history(args, releases, environ):
+    del environ
     records = releases.records()
     if args.json:
         for entry in records:
@@ -242,6 +319,11 @@ def run(args, environ):
     else:
         print(_table(records))
     return 0
+
+
+_COMMANDS = {"publish": _publish, "validate": _validate,
+             "attest-reproducible": _attest_reproducible, "verify": _verify,
+             "promote": _promote, "rollback": _rollback, "history": _history}
 
 
 def main(argv=None, environ=None):

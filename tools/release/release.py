@@ -12,7 +12,7 @@ import re
 
 from tools.release import errors, history, image, labels as labels_lib
 from tools.release import registry as registry_lib
-from tools.release import skopeo
+from tools.release import skopeo, trust as trust_lib
 
 CANDIDATE_PREFIX = "candidate-"
 
@@ -38,20 +38,25 @@ class Moved:
 class Releases:
     """The release operations on one repository."""
 
-    def __init__(self, settings, client=None, log=None, spec=None):
+    def __init__(self, settings, client=None, log=None, spec=None, trust=None):
         self.settings = settings
         self.spec = spec  # the image's spec (imagespec.load); validate needs it
         self.client = client or registry_lib.Client(settings)
         self.history = history.Store(self.client, settings.history_file)
         self.log = log or (lambda message: None)
+        # Keys and rules (trust.load); None: the environment's.
+        self.trust = trust_lib.Trust(trust or trust_lib.load(os.environ), settings,
+                                     self.client, self.log)
 
     def _tag_ref(self, tag):
         return f"{self.settings.base}:{tag}"
 
     # --- publish ------------------------------------------------------------
 
-    def publish(self, archive):
-        """Pushes the archive under candidate-<short sha>; returns Published."""
+    def publish(self, archive, provenance=None):
+        """Pushes the archive under candidate-<short sha>, then signs and attests it
+        (when keys are configured: trust.py); returns Published. `provenance` is the
+        SLSA predicate of the build."""
         if not os.path.isfile(archive):
             raise errors.UsageError(f"--archive {archive}: no such file (build it with "
                                     "`bazel run //<pkg>:image`)")
@@ -67,8 +72,16 @@ class Releases:
             raise errors.RegistryError(f"registry {self.client.name}: after the push "
                                        f"{self._tag_ref(tag)} resolves to {digest}, not the "
                                        f"pushed {reported}")
+        signatures = {}
+        if self.trust.trust.signs:
+            signatures = self.trust.sign(image.Pushed(self.client, digest),
+                                         provenance=provenance)
+        else:
+            self.log("no signing key (MODELSHIP_COSIGN_KEY, MODELSHIP_GPG_KEY): published "
+                     "unsigned; promote refuses it wherever signatures are verified")
         self.history.append(history.record("publish", digest, self._tag_ref(tag), labels,
-                                           tag=tag, metrics=labels_lib.metrics(labels)))
+                                           tag=tag, metrics=labels_lib.metrics(labels),
+                                           signatures=signatures))
         return Published(digest, f"{self.settings.base}@{digest}", tag)
 
     # --- validate -------------------------------------------------------------
@@ -84,7 +97,12 @@ class Releases:
                     "generates it), not //tools/release")
             run_gates = functools.partial(gates.run_all, spec=self.spec)
         pushed = image.Pushed(self.client, digest)
-        checks = run_gates(self.settings, pushed)
+        checks = [_trust_check(check) for check in self.trust.checks(pushed)]
+        if checks:
+            failed = sum(1 for check in checks if not check.ok)
+            self.log(f"validate: signatures and attestations: {len(checks)} checks, "
+                     f"{failed} failed")
+        checks += run_gates(self.settings, pushed)
         passed = all(check.ok for check in checks)
         figures = {}
         for check in checks:
@@ -94,6 +112,13 @@ class Releases:
             "validate", digest, pushed.reference, pushed.labels,
             result="passed" if passed else "failed", metrics=figures, failed=failed))
         return passed, checks
+
+    # --- verify ------------------------------------------------------------------
+
+    def verify(self, digest):
+        """The signature and attestation checks of a pushed digest (trust.py)."""
+        image.require_digest(digest)
+        return self.trust.checks(image.Pushed(self.client, digest))
 
     # --- promote ----------------------------------------------------------------
 
@@ -149,6 +174,7 @@ class Releases:
                     f"{why}{named}it says {field} {passed.get(field)!r}, but the image's label "
                     f"{label} is {pushed.labels.get(label)!r}: the record is not about this "
                     f"image; validate {digest} again")
+        self.trust.require(pushed, why)
         return pushed, passed
 
     def promote(self, digest, tags=("stable",), version_tag=False):
@@ -211,6 +237,11 @@ class Releases:
     def records(self):
         """The release history, oldest first."""
         return self.history.read()
+
+
+def _trust_check(check):
+    from tools.release import gates  # pylint: disable=import-outside-toplevel
+    return gates.Check("signatures", check.name, check.ok, check.detail)
 
 
 def version_tag_of(labels):

@@ -8,6 +8,7 @@ PY_BINARIES = [
     "//bench:embeddings_service",
     "//bench:http_stacks",
     "//bench:parsers",
+    "//bench:release_signing",
     "//bench:service_load",
     "//bench:service_peers",
     "//bench:slow_clients",
@@ -49,4 +50,7 @@ PY_BINARIES = [
     "//tools/image:rootfs",
     "//tools/release:release",
     "//tools/tests:py_binaries.update",
+    "//tools/trust:cosign",
+    "//tools/trust:model_signature",
+    "//tools/trust:sbom",
 ]

@@ -8,7 +8,7 @@ import pytest
 from tools.image import build
 
 # The scripts the Dockerfile runs inside the image, from the copied sources.
-IMAGE_SCRIPTS = ("tools/image/finalize.py", "tools/image/check.py")
+IMAGE_SCRIPTS = ("tools/image/finalize.py", "tools/image/check.py", "tools/trust/sbom.py")
 
 
 def _shipped(rel):

@@ -48,6 +48,14 @@ def _with(**changes):
     return doc
 
 
+def test_the_model_target_and_source_are_read_for_the_sbom():
+    spec = build.parse_spec(_with(model=dict(GOOD["model"], label="//models/toy:model"),
+                                  model_source="pkg:pypi/toy-weights@1.2"))
+    assert (spec.model_target, spec.model_source) == ("//models/toy:model",
+                                                      "pkg:pypi/toy-weights@1.2")
+    assert (build.parse_spec(GOOD).model_target, build.parse_spec(GOOD).model_source) == ("", "")
+
+
 def test_a_good_spec_is_read_as_declared():
     spec = build.parse_spec(GOOD)
     assert (spec.image_name, spec.handler, spec.served_name, spec.size_budget_mb) == (

@@ -17,7 +17,8 @@ def fixture_env(tmp_path, monkeypatch):
                  "MODELSHIP_REGISTRY_PASSWORD", "MODELSHIP_REGISTRY_AUTH_FILE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    yield {"XDG_CACHE_HOME": str(tmp_path), "MODELSHIP_REPOSITORY": "team/model"}
+    yield {"XDG_CACHE_HOME": str(tmp_path), "MODELSHIP_REPOSITORY": "team/model",
+           "MODELSHIP_VERIFY": "0"}
     server.stop_embedded(str(tmp_path / "modelship" / "registry"))
 
 
