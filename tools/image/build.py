@@ -973,7 +973,8 @@ def main(argv=None):
                             debs=os.path.join(cache_dir(), "debs"), stamped=(sha, epoch, source))
         labels = labels_for(spec, (sha, epoch, dirty), model, source)
         for target in targets:
-            buildah_build(ctx, target, epoch, labels, args.no_cache,
+            # No cached layer for production: buildah's cache ignores --timestamp, --label.
+            buildah_build(ctx, target, epoch, labels, args.no_cache or target == "production",
                           f"localhost/{spec.image_name}:{target}", args.storage,
                           build_args(spec))
         if "production" in targets:
