@@ -79,7 +79,7 @@ def measure(archive, rounds, work):
     registry = server.Registry(root, htpasswd=os.path.join(root, "htpasswd"))
     registry.start()
 
-    def env(repository, **extra):
+    def job_env(repository, **extra):
         return {"MODELSHIP_REGISTRY": registry.address, "MODELSHIP_REPOSITORY": repository,
                 "MODELSHIP_REGISTRY_USER": "bench", "MODELSHIP_REGISTRY_PASSWORD": password,
                 "PATH": os.environ.get("PATH", "/usr/bin:/bin"), **extra}
@@ -96,8 +96,8 @@ def measure(archive, rounds, work):
             with open(report, "w", encoding="utf-8") as out:
                 json.dump(built, out)
             for number in range(rounds):
-                plain = env(f"bench/plain{number}", MODELSHIP_VERIFY="0")
-                signed = env(f"bench/signed{number}", MODELSHIP_VERIFY="1", **keys.env())
+                plain = job_env(f"bench/plain{number}", MODELSHIP_VERIFY="0")
+                signed = job_env(f"bench/signed{number}", MODELSHIP_VERIFY="1", **keys.env())
                 seconds, _ = _checked("publish", _run(plain, "publish", "--archive", archive))
                 figures["publish"].append(seconds)
                 seconds, out = _checked("publish signed", _run(
@@ -111,8 +111,8 @@ def measure(archive, rounds, work):
                               text)
                 _checked("attest-reproducible",
                          _run(signed, "attest-reproducible", "--result", result))
-                for env in (plain, signed):
-                    _validated(env, digest)
+                for each in (plain, signed):
+                    _validated(each, digest)
                 seconds, _ = _checked("promote", _run(plain, "promote", "--digest", digest))
                 figures["promote"].append(seconds)
                 seconds, _ = _checked("promote verified",
