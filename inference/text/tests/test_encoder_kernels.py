@@ -129,23 +129,6 @@ def test_int8_activation_linear_sums_blocks_of_inputs_exactly(isa, rows):
     np.testing.assert_allclose(y, expected, rtol=1e-6, atol=1e-5)
 
 
-def test_int8_activation_row_does_not_depend_on_its_tile(isa):
-    """Row 5 alone, or at every position of tiles of other rows: the same bits."""
-    del isa
-    rng = np.random.default_rng(3)
-    n, k = 64, 1040
-    q, s = fx.quantize_rows(rng.standard_normal((n, k)).astype(np.float32))
-    b = rng.standard_normal(n).astype(np.float32)
-    x = rng.standard_normal((19, k)).astype(np.float32)
-    alone = np.zeros((1, n), np.float32)
-    _encoder.kernel_linear(x[5:6].copy(), _bytes(q), "int8", _bytes(s), b, alone, True)
-    for shift in range(9):
-        rows = np.roll(x, shift, axis=0)
-        y = np.zeros((19, n), np.float32)
-        _encoder.kernel_linear(rows, _bytes(q), "int8", _bytes(s), b, y, True)
-        assert y[(5 + shift) % 19].tobytes() == alone[0].tobytes()
-
-
 ASYM = _encoder.ACTIVATIONS["uint8_asymmetric_per_token"]
 
 
@@ -222,20 +205,22 @@ def test_asymmetric_codes_beat_symmetric_ones_on_one_sided_rows(isa):
     assert errors[ASYM] < 0.75 * errors[True]
 
 
-def test_asymmetric_activation_row_does_not_depend_on_its_tile(isa):
-    """Row 5 alone, or at every position of tiles of other rows: the same bits."""
+@pytest.mark.parametrize("mode, seed", [(True, 3), (ASYM, 6)], ids=["int8", "uint8-asym"])
+def test_integer_activation_row_does_not_depend_on_its_tile(isa, mode, seed):
+    """Row 5 alone, or at every position of tiles of other rows: the same bits (the
+    symmetric int8 and the asymmetric uint8 activation codes)."""
     del isa
-    rng = np.random.default_rng(6)
+    rng = np.random.default_rng(seed)
     n, k = 64, 1040
     q, s = fx.quantize_rows(rng.standard_normal((n, k)).astype(np.float32))
     b = rng.standard_normal(n).astype(np.float32)
     x = rng.standard_normal((19, k)).astype(np.float32)
     alone = np.zeros((1, n), np.float32)
-    _encoder.kernel_linear(x[5:6].copy(), _bytes(q), "int8", _bytes(s), b, alone, ASYM)
+    _encoder.kernel_linear(x[5:6].copy(), _bytes(q), "int8", _bytes(s), b, alone, mode)
     for shift in range(9):
         rows = np.roll(x, shift, axis=0)
         y = np.zeros((19, n), np.float32)
-        _encoder.kernel_linear(rows, _bytes(q), "int8", _bytes(s), b, y, ASYM)
+        _encoder.kernel_linear(rows, _bytes(q), "int8", _bytes(s), b, y, mode)
         assert y[(5 + shift) % 19].tobytes() == alone[0].tobytes()
 
 
