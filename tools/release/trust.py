@@ -108,11 +108,10 @@ def load(environ):
         problems.append("MODELSHIP_GPG_KEY is set but MODELSHIP_LOOKASIDE_STAGING is not: the "
                         "folder publish writes GPG signatures into (then uploaded to "
                         "MODELSHIP_LOOKASIDE)")
-    for lookaside_name in ("MODELSHIP_LOOKASIDE",):
-        value = environ.get(lookaside_name)
-        if value and not value.startswith(("http://", "https://", "file://")):
-            problems.append(f"{lookaside_name} has value {value!r}: give an http(s):// or "
-                            f"file:// URL")
+    if settings.lookaside and not settings.lookaside.startswith(
+            ("http://", "https://", "file://")):
+        problems.append(f"MODELSHIP_LOOKASIDE has value {settings.lookaside!r}: give an "
+                        f"http(s):// or file:// URL")
     if problems:
         raise errors.UsageError("; ".join(problems))
     for name in _SECRETS:
